@@ -1,0 +1,42 @@
+#include "core/rate_limit.hpp"
+
+namespace portier {
+
+void RateLimiter::expire(std::deque<Clock::time_point>& q, Clock::time_point now) const {
+  while (!q.empty() && q.front() + window_ <= now) q.pop_front();
+}
+
+RateLimiter::Clock::duration RateLimiter::retry_after(const std::string& key, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  auto it = failures_.find(key);
+  if (it == failures_.end()) return {};
+  expire(it->second, now);
+  if (static_cast<int>(it->second.size()) < max_) {
+    if (it->second.empty()) failures_.erase(it);
+    return {};
+  }
+  return it->second.front() + window_ - now;
+}
+
+void RateLimiter::record_failure(const std::string& key, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  auto& q = failures_[key];
+  expire(q, now);
+  q.push_back(now);
+  // Memory stays bounded by the limit per key, whatever an attacker sends.
+  while (static_cast<int>(q.size()) > max_) q.pop_front();
+  // Forget idle keys now and then so the map cannot grow without bound.
+  if (failures_.size() > 100000) {
+    for (auto i = failures_.begin(); i != failures_.end();) {
+      expire(i->second, now);
+      i = i->second.empty() ? failures_.erase(i) : std::next(i);
+    }
+  }
+}
+
+void RateLimiter::reset(const std::string& key) {
+  std::lock_guard lock(mu_);
+  failures_.erase(key);
+}
+
+}  // namespace portier
