@@ -1,0 +1,100 @@
+// Versioned migrations of the SQLite schema, applied in order at open. Never edit a shipped
+// migration: add the next one.
+#include "store/sqlite_schema.hpp"
+
+namespace portier::sqlite {
+
+const std::vector<const char*>& migrations() {
+  static const std::vector<const char*> m = {
+      // 1: organizations, entities, credentials, tokens, audit.
+      R"sql(
+CREATE TABLE orgs (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE sites (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs(id),
+  body TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX sites_org ON sites(org_id, id);
+CREATE TABLE doors (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs(id),
+  site_id TEXT NOT NULL REFERENCES sites(id),
+  body TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX doors_org ON doors(org_id, id);
+CREATE INDEX doors_site ON doors(site_id);
+CREATE TABLE units (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs(id),
+  body TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX units_org ON units(org_id, id);
+-- Each door is driven by at most one unit.
+CREATE TABLE unit_doors (
+  unit_id TEXT NOT NULL REFERENCES units(id) ON DELETE CASCADE,
+  door_id TEXT NOT NULL UNIQUE REFERENCES doors(id),
+  PRIMARY KEY (unit_id, door_id)
+);
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs(id),
+  email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  password_hash TEXT,
+  body TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX users_org ON users(org_id, id);
+CREATE TABLE schedules (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs(id),
+  body TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX schedules_org ON schedules(org_id, id);
+CREATE TABLE grants (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs(id),
+  user_id TEXT NOT NULL REFERENCES users(id),
+  door_id TEXT REFERENCES doors(id),
+  site_id TEXT REFERENCES sites(id),
+  schedule_id TEXT REFERENCES schedules(id),
+  body TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  CHECK ((door_id IS NULL) <> (site_id IS NULL))
+);
+CREATE INDEX grants_org ON grants(org_id, id);
+CREATE INDEX grants_user ON grants(user_id);
+CREATE INDEX grants_door ON grants(door_id);
+CREATE INDEX grants_site ON grants(site_id);
+CREATE INDEX grants_schedule ON grants(schedule_id);
+CREATE TABLE tokens (
+  hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX tokens_user ON tokens(user_id);
+CREATE INDEX tokens_expiry ON tokens(expires_at);
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  org_id TEXT NOT NULL,
+  at TEXT NOT NULL,
+  at_unix INTEGER NOT NULL,
+  actor_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  before TEXT,
+  after TEXT
+);
+CREATE INDEX audit_org_time ON audit(org_id, at_unix);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql",
+  };
+  return m;
+}
+
+}  // namespace portier::sqlite

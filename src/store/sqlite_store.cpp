@@ -1,0 +1,459 @@
+#include "store/sqlite_store.hpp"
+
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <mutex>
+
+#include "store/sqlite_db.hpp"
+#include "store/sqlite_schema.hpp"
+
+namespace portier {
+namespace json = boost::json;
+using sqlite::Db;
+using sqlite::Stmt;
+
+namespace {
+
+// Body fields mirrored into columns, for foreign keys, uniqueness and lookups.
+struct KindMeta {
+  const char* table;
+  std::vector<const char*> columns;
+};
+
+const KindMeta& meta(Kind k) {
+  static const KindMeta site{"sites", {}}, door{"doors", {"site_id"}}, unit{"units", {}},
+      user{"users", {"email"}}, schedule{"schedules", {}},
+      grant{"grants", {"user_id", "door_id", "site_id", "schedule_id"}};
+  switch (k) {
+    case Kind::site: return site;
+    case Kind::door: return door;
+    case Kind::unit: return unit;
+    case Kind::user: return user;
+    case Kind::schedule: return schedule;
+    case Kind::grant: return grant;
+  }
+  return site;
+}
+
+std::string select_columns(const char* alias = "") {
+  std::string a = *alias ? std::string(alias) + "." : "";
+  return a + "id, " + a + "org_id, " + a + "body, " + a + "version, " + a + "created_at, " + a +
+         "updated_at";
+}
+
+Error constraint_error(Db& db, int rc, bool deleting) {
+  std::string msg = sqlite3_errmsg(db.handle());
+  switch (rc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+      if (msg.find("users.email") != std::string::npos)
+        return Error{409, "email_taken", "a user with this email already exists", "email"};
+      if (msg.find("unit_doors.door_id") != std::string::npos)
+        return Error{409, "door_has_unit", "a door listed is already driven by another unit",
+                     "door_ids"};
+      return Error{409, "conflict", "conflicts with an existing record", ""};
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+      if (deleting)
+        return Error{409, "in_use", "other records still refer to this one; remove them first", ""};
+      return Error{422, "invalid_reference", "refers to a record that does not exist", ""};
+    default:
+      return db.error(rc, "write");
+  }
+}
+
+Result<Record> read_record(Kind kind, const Stmt& s) {
+  Record r;
+  r.kind = kind;
+  r.id = s.text(0);
+  r.org_id = s.text(1);
+  boost::system::error_code ec;
+  auto body = json::parse(s.text(2), ec);
+  if (ec || !body.is_object())
+    return Error{500, "store_corrupt", "stored record " + r.id + " is not a JSON object", ""};
+  r.body = std::move(body.as_object());
+  r.version = s.int64(3);
+  r.created_at = s.text(4);
+  r.updated_at = s.text(5);
+  return r;
+}
+
+// Runs a query and reads every row as a record.
+Result<std::vector<Record>> collect(Db& db, Kind kind, Stmt& s) {
+  std::vector<Record> out;
+  for (;;) {
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return db.error(rc, "read");
+    auto r = read_record(kind, s);
+    if (!r) return r.error();
+    out.push_back(std::move(*r));
+  }
+}
+
+Status done(Db& db, Stmt& s, bool deleting = false) {
+  int rc = s.step();
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return ok();
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) return constraint_error(db, rc, deleting);
+  return db.error(rc, "write");
+}
+
+std::optional<std::string> body_string(const json::object& body, const char* field) {
+  auto it = body.find(field);
+  if (it == body.end() || !it->value().is_string()) return std::nullopt;
+  return std::string(it->value().as_string());
+}
+
+class Tx final : public WriteTx {
+ public:
+  explicit Tx(Db& db) : db_(db) {}
+
+  Result<std::optional<Record>> get(Kind kind, const std::string& org_id,
+                                    const std::string& id) override {
+    auto p = db_.prepare("SELECT " + select_columns() + " FROM " + meta(kind).table +
+                         " WHERE id = ?1 AND org_id = ?2");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, id).bind(2, org_id);
+    auto rows = collect(db_, kind, s);
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<Record>();
+    return std::optional<Record>(std::move(rows->front()));
+  }
+
+  Result<std::vector<Record>> list(Kind kind, const std::string& org_id) override {
+    auto p = db_.prepare("SELECT " + select_columns() + " FROM " + meta(kind).table +
+                         " WHERE org_id = ?1 ORDER BY id");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, org_id);
+    return collect(db_, kind, s);
+  }
+
+  Result<std::vector<Record>> list_by(Kind kind, const std::string& org_id, std::string_view field,
+                                      const std::string& value) override {
+    std::string sql;
+    if (kind == Kind::unit && field == "door_ids") {
+      sql = "SELECT " + select_columns("u") +
+            " FROM units u JOIN unit_doors ud ON ud.unit_id = u.id"
+            " WHERE u.org_id = ?1 AND ud.door_id = ?2 ORDER BY u.id";
+    } else {
+      const auto& cols = meta(kind).columns;
+      bool known = false;
+      for (const char* c : cols) known = known || field == c;
+      // Callers name fields from the fixed list above; anything else is a bug, not input.
+      if (!known)
+        return Error{500, "store_error", "no index on " + std::string(field), ""};
+      sql = "SELECT " + select_columns() + " FROM " + meta(kind).table +
+            " WHERE org_id = ?1 AND " + std::string(field) + " = ?2 ORDER BY id";
+    }
+    auto p = db_.prepare(sql);
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, org_id).bind(2, value);
+    return collect(db_, kind, s);
+  }
+
+  Result<std::optional<Org>> org(const std::string& org_id) override {
+    auto p = db_.prepare("SELECT id, name, created_at FROM orgs WHERE id = ?1");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, org_id);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<Org>();
+    if (rc != SQLITE_ROW) return db_.error(rc, "read org");
+    return std::optional<Org>(Org{s.text(0), s.text(1), s.text(2)});
+  }
+
+  Status insert_org(const Org& org) override {
+    auto p = db_.prepare("INSERT INTO orgs(id, name, created_at) VALUES(?1, ?2, ?3)");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, org.id).bind(2, org.name).bind(3, org.created_at);
+    return done(db_, s);
+  }
+
+  Status insert(const Record& r) override {
+    const auto& m = meta(r.kind);
+    std::string cols = "id, org_id, body, version, created_at, updated_at";
+    std::string vals = "?1, ?2, ?3, ?4, ?5, ?6";
+    int i = 7;
+    for (const char* c : m.columns) {
+      cols += std::string(", ") + c;
+      vals += ", ?" + std::to_string(i++);
+    }
+    auto p = db_.prepare(std::string("INSERT INTO ") + m.table + "(" + cols + ") VALUES(" + vals + ")");
+    if (!p) return p.error();
+    {
+      Stmt s(*p);
+      s.bind(1, r.id).bind(2, r.org_id).bind(3, json::serialize(r.body)).bind(4, r.version);
+      s.bind(5, r.created_at).bind(6, r.updated_at);
+      i = 7;
+      for (const char* c : m.columns) s.bind_opt(i++, body_string(r.body, c));
+      if (auto st = done(db_, s); !st) return st;
+    }
+    return sync_unit_doors(r);
+  }
+
+  Status update(const Record& r) override {
+    const auto& m = meta(r.kind);
+    std::string sets = "body = ?3, version = ?4, updated_at = ?5";
+    int i = 6;
+    for (const char* c : m.columns) sets += std::string(", ") + c + " = ?" + std::to_string(i++);
+    auto p = db_.prepare(std::string("UPDATE ") + m.table + " SET " + sets +
+                         " WHERE id = ?1 AND org_id = ?2");
+    if (!p) return p.error();
+    {
+      Stmt s(*p);
+      s.bind(1, r.id).bind(2, r.org_id).bind(3, json::serialize(r.body)).bind(4, r.version);
+      s.bind(5, r.updated_at);
+      i = 6;
+      for (const char* c : m.columns) s.bind_opt(i++, body_string(r.body, c));
+      if (auto st = done(db_, s); !st) return st;
+    }
+    if (r.kind == Kind::unit) {
+      auto d = db_.prepare("DELETE FROM unit_doors WHERE unit_id = ?1");
+      if (!d) return d.error();
+      Stmt s(*d);
+      s.bind(1, r.id);
+      if (auto st = done(db_, s); !st) return st;
+    }
+    return sync_unit_doors(r);
+  }
+
+  Status remove(Kind kind, const std::string& id) override {
+    auto p = db_.prepare(std::string("DELETE FROM ") + meta(kind).table + " WHERE id = ?1");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, id);
+    return done(db_, s, true);
+  }
+
+  Status set_password(const std::string& user_id, const std::string& hash) override {
+    auto p = db_.prepare("UPDATE users SET password_hash = ?2 WHERE id = ?1");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, user_id).bind(2, hash);
+    return done(db_, s);
+  }
+
+  Status revoke_tokens(const std::string& user_id) override {
+    auto p = db_.prepare("DELETE FROM tokens WHERE user_id = ?1");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, user_id);
+    return done(db_, s);
+  }
+
+  Status append_audit(const AuditEntry& e) override {
+    auto p = db_.prepare(
+        "INSERT INTO audit(org_id, at, at_unix, actor_id, action, entity_id, site_id, before, after)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, e.org_id).bind(2, e.at).bind(3, e.at_unix).bind(4, e.actor_id).bind(5, e.action);
+    s.bind(6, e.entity_id).bind(7, e.site_id);
+    if (e.before.is_null()) s.bind_null(8); else s.bind(8, json::serialize(e.before));
+    if (e.after.is_null()) s.bind_null(9); else s.bind(9, json::serialize(e.after));
+    return done(db_, s);
+  }
+
+ private:
+  Status sync_unit_doors(const Record& r) {
+    if (r.kind != Kind::unit) return ok();
+    auto it = r.body.find("door_ids");
+    if (it == r.body.end() || !it->value().is_array()) return ok();
+    auto p = db_.prepare("INSERT INTO unit_doors(unit_id, door_id) VALUES(?1, ?2)");
+    if (!p) return p.error();
+    for (const auto& d : it->value().as_array()) {
+      if (!d.is_string()) continue;
+      Stmt s(*p);
+      s.bind(1, r.id).bind(2, std::string_view(d.as_string()));
+      if (auto st = done(db_, s); !st) return st;
+    }
+    return ok();
+  }
+
+  Db& db_;
+};
+
+}  // namespace
+
+struct SqliteStore::Impl {
+  std::mutex write_mu;
+  Db writer;
+  std::mutex pool_mu;
+  std::condition_variable pool_cv;
+  std::vector<std::unique_ptr<Db>> idle_readers;
+
+  // Borrows a reader connection for the scope of the returned guard.
+  struct Lease {
+    Impl* impl;
+    std::unique_ptr<Db> db;
+    ~Lease() {
+      std::lock_guard lock(impl->pool_mu);
+      impl->idle_readers.push_back(std::move(db));
+      impl->pool_cv.notify_one();
+    }
+  };
+  Lease lease() {
+    std::unique_lock lock(pool_mu);
+    pool_cv.wait(lock, [&] { return !idle_readers.empty(); });
+    auto db = std::move(idle_readers.back());
+    idle_readers.pop_back();
+    return Lease{this, std::move(db)};
+  }
+
+  // Runs fn inside BEGIN … COMMIT on db, rolling back when fn fails.
+  static Status in_tx(Db& db, const char* begin, const std::function<Status(Tx&)>& fn) {
+    if (auto s = db.exec(begin); !s) return s;
+    Tx tx(db);
+    Status st = fn(tx);
+    if (st) {
+      if (auto c = db.exec("COMMIT"); !c) {
+        (void)db.exec("ROLLBACK");
+        return c;
+      }
+      return st;
+    }
+    (void)db.exec("ROLLBACK");
+    return st;
+  }
+};
+
+int SqliteStore::schema_version() { return static_cast<int>(sqlite::migrations().size()); }
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, int readers) {
+  auto impl = std::make_unique<Impl>();
+  if (auto s = impl->writer.open(path); !s) return s.error();
+  // Migrate: user_version is the number of migrations applied.
+  int version = 0;
+  {
+    auto p = impl->writer.prepare("PRAGMA user_version");
+    if (!p) return p.error();
+    Stmt s(*p);
+    if (s.step() == SQLITE_ROW) version = static_cast<int>(s.int64(0));
+  }
+  const auto& all = sqlite::migrations();
+  if (version > static_cast<int>(all.size()))
+    return Error{500, "store_too_new",
+                 "the data was written by a newer portier (schema " + std::to_string(version) +
+                     ", this build knows " + std::to_string(all.size()) + ")",
+                 ""};
+  for (int v = version; v < static_cast<int>(all.size()); ++v) {
+    std::string sql = std::string("BEGIN IMMEDIATE;") + all[static_cast<size_t>(v)] +
+                      "; PRAGMA user_version = " + std::to_string(v + 1) + "; COMMIT;";
+    if (auto s = impl->writer.exec(sql.c_str()); !s) {
+      (void)impl->writer.exec("ROLLBACK");
+      return Error{500, "store_migration_failed",
+                   "migration " + std::to_string(v + 1) + " failed: " + s.error().message, ""};
+    }
+  }
+  for (int i = 0; i < readers; ++i) {
+    auto db = std::make_unique<Db>();
+    if (auto s = db->open(path); !s) return s.error();
+    impl->idle_readers.push_back(std::move(db));
+  }
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteStore::~SqliteStore() = default;
+
+Status SqliteStore::write(const std::function<Status(WriteTx&)>& fn) {
+  std::lock_guard lock(impl_->write_mu);
+  return Impl::in_tx(impl_->writer, "BEGIN IMMEDIATE", [&](Tx& tx) { return fn(tx); });
+}
+
+Status SqliteStore::read(const std::function<Status(ReadTx&)>& fn) {
+  auto lease = impl_->lease();
+  return Impl::in_tx(*lease.db, "BEGIN", [&](Tx& tx) { return fn(tx); });
+}
+
+Result<std::optional<Credentials>> SqliteStore::find_credentials(const std::string& email) {
+  auto lease = impl_->lease();
+  auto& db = *lease.db;
+  auto p = db.prepare("SELECT " + select_columns() +
+                      ", password_hash FROM users WHERE email = ?1 COLLATE NOCASE");
+  if (!p) return p.error();
+  Stmt s(*p);
+  s.bind(1, email);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<Credentials>();
+  if (rc != SQLITE_ROW) return db.error(rc, "read user");
+  auto r = read_record(Kind::user, s);
+  if (!r) return r.error();
+  return std::optional<Credentials>(Credentials{std::move(*r), s.text(6)});
+}
+
+Status SqliteStore::create_token(const std::string& hash, const std::string& user_id,
+                                 std::int64_t expires_unix) {
+  std::lock_guard lock(impl_->write_mu);
+  auto& db = impl_->writer;
+  auto p = db.prepare("INSERT INTO tokens(hash, user_id, expires_at) VALUES(?1, ?2, ?3)");
+  if (!p) return p.error();
+  Stmt s(*p);
+  s.bind(1, hash).bind(2, user_id).bind(3, expires_unix);
+  return done(db, s);
+}
+
+Result<std::optional<TokenInfo>> SqliteStore::find_token(const std::string& hash,
+                                                         std::int64_t now_unix) {
+  auto lease = impl_->lease();
+  auto& db = *lease.db;
+  auto p = db.prepare(
+      "SELECT t.user_id, u.org_id, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id"
+      " WHERE t.hash = ?1 AND t.expires_at > ?2");
+  if (!p) return p.error();
+  Stmt s(*p);
+  s.bind(1, hash).bind(2, now_unix);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<TokenInfo>();
+  if (rc != SQLITE_ROW) return db.error(rc, "read token");
+  return std::optional<TokenInfo>(TokenInfo{s.text(0), s.text(1), s.int64(2)});
+}
+
+Status SqliteStore::delete_token(const std::string& hash) {
+  std::lock_guard lock(impl_->write_mu);
+  auto& db = impl_->writer;
+  auto p = db.prepare("DELETE FROM tokens WHERE hash = ?1");
+  if (!p) return p.error();
+  Stmt s(*p);
+  s.bind(1, hash);
+  return done(db, s);
+}
+
+Result<std::vector<AuditEntry>> SqliteStore::list_audit(const AuditQuery& q) {
+  auto lease = impl_->lease();
+  auto& db = *lease.db;
+  auto p = db.prepare(
+      "SELECT seq, org_id, at, at_unix, actor_id, action, entity_id, site_id, before, after"
+      " FROM audit WHERE org_id = ?1"
+      " AND (?2 IS NULL OR at_unix >= ?2) AND (?3 IS NULL OR at_unix < ?3)"
+      " AND (?4 = '' OR action = ?4 OR substr(action, 1, length(?4) + 1) = ?4 || '.')"
+      " AND (?5 = 0 OR seq < ?5) ORDER BY seq DESC LIMIT ?6");
+  if (!p) return p.error();
+  Stmt s(*p);
+  s.bind(1, q.org_id).bind_opt(2, q.from_unix).bind_opt(3, q.to_unix).bind(4, q.kind);
+  s.bind(5, q.before_seq).bind(6, static_cast<std::int64_t>(q.limit));
+  std::vector<AuditEntry> out;
+  for (;;) {
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return db.error(rc, "read audit");
+    AuditEntry e;
+    e.seq = s.int64(0);
+    e.org_id = s.text(1);
+    e.at = s.text(2);
+    e.at_unix = s.int64(3);
+    e.actor_id = s.text(4);
+    e.action = s.text(5);
+    e.entity_id = s.text(6);
+    e.site_id = s.text(7);
+    boost::system::error_code ec;
+    if (!s.is_null(8)) e.before = json::parse(s.text(8), ec);
+    if (!s.is_null(9)) e.after = json::parse(s.text(9), ec);
+    out.push_back(std::move(e));
+  }
+}
+
+}  // namespace portier

@@ -1,0 +1,39 @@
+#pragma once
+// SqliteStore: the embedded default. WAL, foreign keys on, versioned migrations at open,
+// prepared statements cached per connection. One writer connection (SQLite allows one
+// writer at a time) and a small pool of readers that never block it.
+
+#include <memory>
+#include <string>
+
+#include "store/store.hpp"
+
+namespace portier {
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if needed) the database file and migrates it to the current schema.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, int readers = 4);
+  ~SqliteStore() override;
+
+  // The schema version this build writes.
+  static int schema_version();
+
+  Status write(const std::function<Status(WriteTx&)>& fn) override;
+  Status read(const std::function<Status(ReadTx&)>& fn) override;
+  Result<std::optional<Credentials>> find_credentials(const std::string& email) override;
+  Status create_token(const std::string& hash, const std::string& user_id,
+                      std::int64_t expires_unix) override;
+  Result<std::optional<TokenInfo>> find_token(const std::string& hash,
+                                              std::int64_t now_unix) override;
+  Status delete_token(const std::string& hash) override;
+  Result<std::vector<AuditEntry>> list_audit(const AuditQuery& q) override;
+
+  struct Impl;
+
+ private:
+  explicit SqliteStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace portier

@@ -1,0 +1,131 @@
+#pragma once
+// The Store: the truth. Entities, credentials, tokens and the audit log of every
+// organization. Implementations (SqliteStore; PgStore to come) keep every SQL detail below
+// this interface; every write runs in one transaction.
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace portier {
+
+enum class Kind { site, door, unit, user, schedule, grant };
+inline constexpr Kind kAllKinds[] = {Kind::site, Kind::door,     Kind::unit,
+                                     Kind::user, Kind::schedule, Kind::grant};
+
+std::string_view kind_name(Kind k);    // "site"
+std::string_view kind_plural(Kind k);  // "sites"
+std::optional<Kind> kind_from_plural(std::string_view plural);
+
+struct Record {
+  Kind kind = Kind::site;
+  std::string id;
+  std::string org_id;
+  boost::json::object body;  // the entity's own fields (no id, version or timestamps)
+  std::int64_t version = 0;  // 1 on create, +1 on every update
+  std::string created_at;
+  std::string updated_at;
+};
+
+struct Org {
+  std::string id;
+  std::string name;
+  std::string created_at;
+};
+
+struct AuditEntry {
+  std::int64_t seq = 0;  // assigned by the store, increasing
+  std::string org_id;
+  std::string at;         // RFC 3339
+  std::int64_t at_unix = 0;
+  std::string actor_id;   // user who made the change
+  std::string action;     // "door.updated", "auth.login", …
+  std::string entity_id;
+  std::string site_id;    // the site the entry concerns, when one does (for scoped admins)
+  boost::json::value before;  // null when absent
+  boost::json::value after;   // null when absent
+};
+
+struct AuditQuery {
+  std::string org_id;
+  std::optional<std::int64_t> from_unix;  // inclusive
+  std::optional<std::int64_t> to_unix;    // exclusive
+  std::string kind;                       // "door" matches "door.*"; "door.updated" exactly
+  std::int64_t before_seq = 0;            // page cursor: entries older than this (0: newest)
+  int limit = 100;
+};
+
+struct Credentials {
+  Record user;
+  std::string password_hash;
+};
+
+struct TokenInfo {
+  std::string user_id;
+  std::string org_id;
+  std::int64_t expires_unix = 0;
+};
+
+class ReadTx {
+ public:
+  virtual ~ReadTx() = default;
+  // The record of this kind and id in the org, if any.
+  virtual Result<std::optional<Record>> get(Kind kind, const std::string& org_id,
+                                            const std::string& id) = 0;
+  // Every record of this kind in the org, ordered by id.
+  virtual Result<std::vector<Record>> list(Kind kind, const std::string& org_id) = 0;
+  // Records whose reference field (door.site_id, grant.user_id/door_id/site_id/schedule_id,
+  // unit.door_ids) equals the value, ordered by id.
+  virtual Result<std::vector<Record>> list_by(Kind kind, const std::string& org_id,
+                                              std::string_view field, const std::string& value) = 0;
+  // The organization, if it exists.
+  virtual Result<std::optional<Org>> org(const std::string& org_id) = 0;
+};
+
+class WriteTx : public ReadTx {
+ public:
+  // Adds a new organization.
+  virtual Status insert_org(const Org& org) = 0;
+  // Adds a record; 409 email_taken / door_has_unit on a uniqueness conflict.
+  virtual Status insert(const Record& r) = 0;
+  // Replaces a record's body, version and updated_at.
+  virtual Status update(const Record& r) = 0;
+  // Deletes a record; 409 in_use when another record still references it.
+  virtual Status remove(Kind kind, const std::string& id) = 0;
+  // Sets a user's argon2id password hash.
+  virtual Status set_password(const std::string& user_id, const std::string& hash) = 0;
+  // Revokes every token of a user.
+  virtual Status revoke_tokens(const std::string& user_id) = 0;
+  // Appends to the audit log (append-only: entries are never changed or removed).
+  virtual Status append_audit(const AuditEntry& e) = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // Runs fn in one write transaction: committed if fn succeeds, rolled back entirely if not.
+  virtual Status write(const std::function<Status(WriteTx&)>& fn) = 0;
+  // Runs fn on one consistent snapshot.
+  virtual Status read(const std::function<Status(ReadTx&)>& fn) = 0;
+  // The user with this email (any organization) and her password hash.
+  virtual Result<std::optional<Credentials>> find_credentials(const std::string& email) = 0;
+  // Stores a token by its hash.
+  virtual Status create_token(const std::string& hash, const std::string& user_id,
+                              std::int64_t expires_unix) = 0;
+  // The live token with this hash at `now_unix`, if any.
+  virtual Result<std::optional<TokenInfo>> find_token(const std::string& hash,
+                                                      std::int64_t now_unix) = 0;
+  // Revokes one token.
+  virtual Status delete_token(const std::string& hash) = 0;
+  // Audit entries matching the query, newest first.
+  virtual Result<std::vector<AuditEntry>> list_audit(const AuditQuery& q) = 0;
+};
+
+}  // namespace portier
