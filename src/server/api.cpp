@@ -1,0 +1,260 @@
+#include "server/api.hpp"
+
+#include <boost/url.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/api_internal.hpp"
+#include "server/crypto.hpp"
+
+namespace portier {
+namespace api {
+
+Response json_response(int status, const json::value& v) {
+  Response r;
+  r.status = status;
+  r.body = json::serialize(v);
+  return r;
+}
+
+Response error_response(const Error& e) {
+  Response r = json_response(e.status, json::object{{"error", json::object{{"code", e.code},
+                                                                           {"message", e.message},
+                                                                           {"field", e.field}}}});
+  if (e.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+Result<json::object> parse_body(const Request& req) {
+  std::string_view ct = req.content_type;
+  auto semi = ct.find(';');
+  std::string type(ct.substr(0, semi));
+  for (auto& ch : type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  if (type != "application/json")
+    return Error{415, "unsupported_media_type", "send the body as Content-Type: application/json", ""};
+  json::parse_options opt;
+  opt.max_depth = 32;
+  boost::system::error_code ec;
+  json::value v = json::parse(req.body, ec, {}, opt);
+  if (ec == json::error::too_deep) return bad_request("too_deep", "the JSON nests deeper than 32 levels");
+  if (ec) return bad_request("bad_json", "the body is not valid JSON: " + ec.message());
+  if (!v.is_object()) return bad_request("bad_json", "the body must be a JSON object");
+  return std::move(v.as_object());
+}
+
+json::object to_json(const Record& r) {
+  json::object o;
+  o["id"] = r.id;
+  for (const auto& kv : r.body) o[kv.key()] = kv.value();
+  o["version"] = r.version;
+  o["created_at"] = r.created_at;
+  o["updated_at"] = r.updated_at;
+  return o;
+}
+
+Result<Page> parse_page(const Ctx& c) {
+  Page p;
+  if (auto it = c.query.find("limit"); it != c.query.end()) {
+    std::size_t n = 0;
+    bool digits = !it->second.empty() && it->second.size() < 5 &&
+                  it->second.find_first_not_of("0123456789") == std::string::npos;
+    if (digits) n = std::stoul(it->second);
+    if (!digits || n < 1 || n > 500)
+      return bad_request("invalid_parameter", "limit is a number from 1 to 500", "limit");
+    p.limit = n;
+  }
+  if (auto it = c.query.find("cursor"); it != c.query.end()) p.cursor = it->second;
+  return p;
+}
+
+json::object page_of(const std::vector<json::object>& items, const Page& p) {
+  json::array out;
+  std::size_t i = 0;
+  if (!p.cursor.empty())
+    while (i < items.size() && items[i].at("id").as_string() <= p.cursor) ++i;
+  for (; i < items.size() && out.size() < p.limit; ++i) out.push_back(items[i]);
+  json::value next = nullptr;
+  if (i < items.size() && !out.empty()) next = out.back().as_object().at("id");
+  return json::object{{"items", std::move(out)}, {"next_cursor", next}};
+}
+
+std::string now_text(const Ctx& c) { return format_rfc3339(c.api.now()); }
+
+namespace {
+
+struct Route {
+  const char* method;
+  const char* pattern;  // segments; "{plural}" matches an entity kind, "{x}" any segment
+  Handler handler;
+  bool needs_login;
+};
+
+Result<Response> healthz(Ctx&) { return json_response(200, json::object{{"status", "ok"}}); }
+
+const std::vector<Route>& routes() {
+  static const std::vector<Route> r = {
+      {"GET", "/healthz", healthz, false},
+      {"POST", "/v1/auth/login", login, false},
+      {"POST", "/v1/auth/logout", logout, true},
+      {"GET", "/v1/me", me, true},
+      {"GET", "/v1/me/doors", my_doors, true},
+      {"GET", "/v1/access/check", access_check, true},
+      {"GET", "/v1/audit", list_audit, true},
+      {"GET", "/v1/{plural}", list_records, true},
+      {"POST", "/v1/{plural}", create_record, true},
+      {"GET", "/v1/{plural}/{id}", get_record, true},
+      {"PATCH", "/v1/{plural}/{id}", update_record, true},
+      {"DELETE", "/v1/{plural}/{id}", delete_record, true},
+  };
+  return r;
+}
+
+std::vector<std::string> split(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    auto j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// Matches path segments against a pattern; fills params and the route's metric name.
+bool match(const char* pattern, const std::vector<std::string>& segs,
+           std::map<std::string, std::string>& params, std::string& name) {
+  auto pat = split(pattern);
+  if (pat.size() != segs.size()) return false;
+  std::map<std::string, std::string> p;
+  std::string n;
+  for (std::size_t i = 0; i < pat.size(); ++i) {
+    const auto& want = pat[i];
+    if (want == "{plural}") {
+      if (!kind_from_plural(segs[i])) return false;
+      p["plural"] = segs[i];
+      n += "/" + segs[i];
+    } else if (want.front() == '{') {
+      p[want.substr(1, want.size() - 2)] = segs[i];
+      n += "/" + want;
+    } else if (want == segs[i]) {
+      n += "/" + want;
+    } else {
+      return false;
+    }
+  }
+  params = std::move(p);
+  name = n;
+  return true;
+}
+
+Result<Actor> authenticate(Api& api, const Request& req) {
+  static const Error missing{401, "unauthorized",
+                             "log in first (POST /v1/auth/login) and send Authorization: Bearer <token>", ""};
+  std::string_view h = req.authorization;
+  if (h.size() < 8 || (h.substr(0, 7) != "Bearer " && h.substr(0, 7) != "bearer ")) return missing;
+  std::string token(h.substr(7));
+  std::string hash = token_hash(token);
+  auto info = api.store().find_token(hash, api.now().time_since_epoch().count());
+  if (!info) return info.error();
+  if (!*info) return Error{401, "unauthorized", "the token is unknown, expired or revoked; log in again", ""};
+  Actor a;
+  auto st = api.store().read([&](ReadTx& tx) -> Status {
+    auto u = tx.get(Kind::user, (*info)->org_id, (*info)->user_id);
+    if (!u) return u.error();
+    if (!*u) return Error{401, "unauthorized", "the account no longer exists", ""};
+    a.user = std::move(**u);
+    return ok();
+  });
+  if (!st) return st.error();
+  const auto& b = a.user.body;
+  if (auto d = b.find("disabled"); d != b.end() && d->value().is_bool() && d->value().as_bool())
+    return Error{401, "user_disabled", "this account is disabled", ""};
+  a.id = a.user.id;
+  a.org_id = a.user.org_id;
+  a.role = b.contains("role") ? std::string(b.at("role").as_string()) : "member";
+  if (auto s = b.find("site_ids"); s != b.end() && s->value().is_array())
+    for (const auto& v : s->value().as_array()) a.site_ids.emplace_back(v.as_string());
+  a.token_hash = std::move(hash);
+  return a;
+}
+
+}  // namespace
+}  // namespace api
+
+Api::Api(Store& store, Metrics& metrics, ApiOptions options, Clock clock)
+    : store_(store),
+      metrics_(metrics),
+      options_(options),
+      clock_(clock ? std::move(clock)
+                   : Clock([] { return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()); })),
+      account_limiter_(options.account_max_failures, options.login_window),
+      address_limiter_(options.address_max_failures, options.login_window),
+      dummy_hash_(hash_password(new_token())) {}
+
+Api::~Api() = default;
+
+Response Api::handle(const Request& req) {
+  auto started = std::chrono::steady_clock::now();
+  std::string route = "unmatched";
+  Response res;
+  try {
+    res = [&]() -> Response {
+      using namespace api;
+      auto url = boost::urls::parse_origin_form(req.target);
+      if (!url) return error_response(bad_request("bad_target", "the request target is not a valid path"));
+      Ctx c{*this, req, std::nullopt, {}, {}};
+      for (auto p : url->params()) c.query[p.key] = p.value;
+      std::vector<std::string> segs;
+      for (auto s : url->segments()) segs.push_back(s);
+      if (segs.size() == 1 && segs[0] == "metrics" && req.method == "GET") {
+        route = "/metrics";
+        Response m;
+        m.content_type = "text/plain; version=0.0.4";
+        m.body = metrics_.render();
+        return m;
+      }
+      std::vector<std::string> allowed;
+      for (const auto& r : routes()) {
+        std::map<std::string, std::string> params;
+        std::string name;
+        if (!match(r.pattern, segs, params, name)) continue;
+        if (req.method != r.method) {
+          allowed.emplace_back(r.method);
+          route = name;
+          continue;
+        }
+        route = name;
+        c.path = std::move(params);
+        if (r.needs_login) {
+          auto actor = authenticate(*this, req);
+          if (!actor) return error_response(actor.error());
+          c.actor = std::move(*actor);
+        }
+        auto out = r.handler(c);
+        return out ? std::move(*out) : error_response(out.error());
+      }
+      if (!allowed.empty()) {
+        auto e = error_response(Error{405, "method_not_allowed", "use one of the allowed methods", ""});
+        std::string allow;
+        for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
+        e.headers.emplace_back("Allow", allow);
+        return e;
+      }
+      return error_response(Error{404, "not_found", "no such route", ""});
+    }();
+  } catch (const std::exception& e) {
+    // Handlers return errors as values; an exception here is a bug. Answer, log, keep serving.
+    spdlog::error("{} {}: unexpected exception: {}", req.method, req.target, e.what());
+    res = api::error_response(Error{500, "internal", "internal error", ""});
+  }
+  res.route = route;
+  metrics_.observe(route, req.method, res.status, std::chrono::steady_clock::now() - started);
+  return res;
+}
+
+}  // namespace portier

@@ -1,0 +1,51 @@
+#pragma once
+// The REST API under /v1: routes, authentication, roles, JSON in and out. Transport-free:
+// it turns a Request into a Response, so it runs on the worker pool behind HttpServer.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "core/rate_limit.hpp"
+#include "core/time.hpp"
+#include "server/http.hpp"
+#include "server/metrics.hpp"
+#include "store/store.hpp"
+
+namespace portier {
+
+struct ApiOptions {
+  std::chrono::seconds token_ttl{std::chrono::hours(24 * 30)};
+  int account_max_failures = 5;   // failed logins per account per window
+  int address_max_failures = 20;  // failed logins per remote address per window
+  std::chrono::seconds login_window{std::chrono::minutes(15)};
+};
+
+class Api {
+ public:
+  using Clock = std::function<Instant()>;
+  Api(Store& store, Metrics& metrics, ApiOptions options = {}, Clock clock = {});
+  ~Api();
+
+  Response handle(const Request& req);
+
+  Store& store() { return store_; }
+  Instant now() const { return clock_(); }
+  const ApiOptions& options() const { return options_; }
+  RateLimiter& account_limiter() { return account_limiter_; }
+  RateLimiter& address_limiter() { return address_limiter_; }
+  // A real argon2id hash of a random password, verified against when an email is unknown so
+  // that a login's timing does not tell whether the account exists.
+  const std::string& dummy_hash() const { return dummy_hash_; }
+
+ private:
+  Store& store_;
+  Metrics& metrics_;
+  ApiOptions options_;
+  Clock clock_;
+  RateLimiter account_limiter_;
+  RateLimiter address_limiter_;
+  std::string dummy_hash_;
+};
+
+}  // namespace portier

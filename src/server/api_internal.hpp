@@ -1,0 +1,84 @@
+#pragma once
+// Shared between the API's route files; not for use outside src/server.
+
+#include <boost/json.hpp>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/api.hpp"
+
+namespace portier::api {
+namespace json = boost::json;
+
+// The authenticated caller.
+struct Actor {
+  Record user;
+  std::string id;
+  std::string org_id;
+  std::string role;                   // owner | admin | member
+  std::vector<std::string> site_ids;  // non-empty: an admin scoped to these sites
+  std::string token_hash;
+
+  bool is_owner() const { return role == "owner"; }
+  bool is_admin() const { return role == "owner" || role == "admin"; }
+  bool scoped() const { return role == "admin" && !site_ids.empty(); }
+  // Whether an admin may manage things on this site.
+  bool manages_site(const std::string& site_id) const;
+};
+
+struct Ctx {
+  Api& api;
+  const Request& req;
+  std::optional<Actor> actor;                  // set on routes that need a login
+  std::map<std::string, std::string> path;     // {id} and friends
+  std::map<std::string, std::string> query;    // decoded query parameters
+  const Actor& me() const { return *actor; }
+};
+
+using Handler = Result<Response> (*)(Ctx&);
+
+// Responses.
+Response json_response(int status, const json::value& v);
+Response error_response(const Error& e);
+inline Error not_found(const std::string& what) {
+  return Error{404, "not_found", what + " not found", ""};
+}
+inline Error forbidden(const std::string& message) { return Error{403, "forbidden", message, ""}; }
+inline Error bad_request(const std::string& code, const std::string& message,
+                         const std::string& field = "") {
+  return Error{400, code, message, field};
+}
+
+// The request body as a JSON object (415 when not JSON, 400 when malformed or too deep).
+Result<json::object> parse_body(const Request& req);
+
+// The entity as the API shows it: id, its fields, version, timestamps.
+json::object to_json(const Record& r);
+
+// Paging: ?limit= (1–500, default 100) and ?cursor= (opaque).
+struct Page {
+  std::size_t limit = 100;
+  std::string cursor;
+};
+Result<Page> parse_page(const Ctx& c);
+// {items, next_cursor} for records ordered by id, starting after the cursor.
+json::object page_of(const std::vector<json::object>& items_by_id, const Page& p);
+
+std::string now_text(const Ctx& c);
+
+// Route handlers, by file.
+Result<Response> login(Ctx& c);          // auth_routes.cpp
+Result<Response> logout(Ctx& c);
+Result<Response> me(Ctx& c);
+Result<Response> list_records(Ctx& c);   // resource_routes.cpp
+Result<Response> create_record(Ctx& c);
+Result<Response> get_record(Ctx& c);
+Result<Response> update_record(Ctx& c);
+Result<Response> delete_record(Ctx& c);
+Result<Response> access_check(Ctx& c);   // access_routes.cpp
+Result<Response> my_doors(Ctx& c);
+Result<Response> list_audit(Ctx& c);     // audit_routes.cpp
+
+}  // namespace portier::api

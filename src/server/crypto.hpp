@@ -1,0 +1,20 @@
+#pragma once
+// libsodium: random ids and tokens, token hashes, argon2id password hashes.
+
+#include <string>
+
+namespace portier {
+
+// Call once at start-up; false when libsodium cannot initialize.
+bool crypto_init();
+// A new opaque id: prefix, '_', 20 random base32 characters ("site_k3j…").
+std::string new_id(const char* prefix);
+// A new bearer token: 256 random bits, base64url.
+std::string new_token();
+// The hex hash under which a token is stored (tokens themselves are never stored).
+std::string token_hash(const std::string& token);
+// argon2id, libsodium's interactive limits; empty on failure (out of memory).
+std::string hash_password(const std::string& password);
+bool verify_password(const std::string& hash, const std::string& password);
+
+}  // namespace portier

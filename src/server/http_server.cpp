@@ -1,0 +1,234 @@
+#include "server/http_server.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <mutex>
+#include <set>
+#include <spdlog/spdlog.h>
+
+namespace portier {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+Response plain_error(int status, const char* code, const char* message) {
+  Response r;
+  r.status = status;
+  r.body = std::string(R"({"error":{"code":")") + code + R"(","message":")" + message +
+           R"(","field":""}})";
+  return r;
+}
+
+}  // namespace
+
+class Session;
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  Impl(net::io_context& ioc, net::thread_pool& workers, Handler handler, HttpOptions options)
+      : ioc(ioc), workers(workers), handler(std::move(handler)), options(options), acceptor(ioc),
+        drain_timer(ioc) {}
+
+  net::io_context& ioc;
+  net::thread_pool& workers;
+  Handler handler;
+  HttpOptions options;
+  tcp::acceptor acceptor;
+  net::steady_timer drain_timer;
+  std::atomic<bool> draining{false};
+
+  std::mutex mu;
+  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions;
+
+  void do_accept();
+  void on_session_closed(const std::weak_ptr<Session>& s);
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = ep.address().to_string();
+  }
+  ~Session() { server_->on_session_closed(weak_from_this()); }
+
+  void run() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
+  }
+
+  // Closes the connection if it is waiting for a request; a busy one closes after its response.
+  void drain() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->reading_) self->stream_.socket().close();
+    });
+  }
+
+ private:
+  void do_read() {
+    if (server_->draining) return do_close();
+    parser_.emplace();
+    parser_->body_limit(server_->options.max_body_bytes);
+    parser_->header_limit(16 * 1024);
+    stream_.expires_after(server_->options.idle_timeout);
+    reading_ = true;
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    reading_ = false;
+    if (ec == http::error::end_of_stream) return do_close();
+    if (ec == http::error::body_limit) {
+      keep_alive_ = false;
+      return do_write(plain_error(413, "payload_too_large", "the request body is too large"));
+    }
+    if (ec == http::error::header_limit) {
+      keep_alive_ = false;
+      return do_write(plain_error(431, "headers_too_large", "the request headers are too large"));
+    }
+    if (ec && ec.category() == http::make_error_code(http::error::bad_target).category()) {
+      keep_alive_ = false;  // a malformed request: answer, then hang up
+      return do_write(plain_error(400, "bad_request", "malformed HTTP request"));
+    }
+    if (ec) return fail(ec, "read");
+
+    auto& msg = parser_->get();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    req.body = std::move(msg.body());
+    req.content_type = std::string(msg[http::field::content_type]);
+    req.authorization = std::string(msg[http::field::authorization]);
+    req.peer = peer_;
+    keep_alive_ = msg.keep_alive();
+    version_ = msg.version();
+    // The handler may block on the store: run it on the worker pool, never on an io thread.
+    net::post(server_->workers, [self = shared_from_this(), req = std::move(req)] {
+      Response res = self->server_->handler(req);
+      net::post(self->stream_.get_executor(),
+                [self, res = std::move(res)]() mutable { self->do_write(std::move(res)); });
+    });
+  }
+
+  void do_write(Response r) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), version_ ? version_ : 11);
+    res->set(http::field::server, "portierd");
+    res->set(http::field::content_type, r.content_type);
+    res->set(http::field::cache_control, "no-store");
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    res->body() = std::move(r.body);
+    res->keep_alive(keep_alive_ && !server_->draining);
+    res->prepare_payload();
+    stream_.expires_after(server_->options.idle_timeout);
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                        self->on_write(ec, !res->keep_alive());
+                      });
+  }
+
+  void on_write(beast::error_code ec, bool close) {
+    if (ec) return fail(ec, "write");
+    if (close) return do_close();
+    do_read();
+  }
+
+  void fail(beast::error_code ec, const char* what) {
+    if (ec != net::error::operation_aborted && ec != beast::error::timeout &&
+        ec != net::error::connection_reset && ec != net::error::bad_descriptor)
+      spdlog::debug("http {}: {}", what, ec.message());
+    do_close();
+  }
+
+  void do_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<HttpServer::Impl> server_;
+  std::string peer_;
+  bool keep_alive_ = false;
+  bool reading_ = false;
+  unsigned version_ = 11;
+};
+
+void HttpServer::Impl::do_accept() {
+  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec,
+                                                                          tcp::socket socket) {
+    if (ec) {
+      if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
+      spdlog::warn("accept: {}", ec.message());  // e.g. out of file descriptors: keep going
+    } else {
+      auto s = std::make_shared<Session>(std::move(socket), self);
+      {
+        std::lock_guard lock(self->mu);
+        self->sessions.insert(s);
+      }
+      s->run();
+    }
+    self->do_accept();
+  });
+}
+
+void HttpServer::Impl::on_session_closed(const std::weak_ptr<Session>& s) {
+  std::lock_guard lock(mu);
+  sessions.erase(s);
+  if (draining && sessions.empty())
+    net::post(ioc, [self = shared_from_this()] { self->drain_timer.cancel(); });
+}
+
+HttpServer::HttpServer(net::io_context& ioc, net::thread_pool& workers, Handler handler,
+                       HttpOptions options)
+    : impl_(std::make_shared<Impl>(ioc, workers, std::move(handler), options)) {}
+
+HttpServer::~HttpServer() = default;
+
+Result<unsigned short> HttpServer::listen(const std::string& host, const std::string& port) {
+  beast::error_code ec;
+  tcp::resolver resolver(impl_->ioc);
+  auto results = resolver.resolve(host, port, ec);
+  if (ec || results.empty())
+    return Error{0, "bad_listen", "cannot resolve " + host + ":" + port + ": " + ec.message(), ""};
+  tcp::endpoint ep = results.begin()->endpoint();
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Error{0, "bad_listen", "cannot listen on " + host + ":" + port + ": " + ec.message(), ""};
+  impl_->do_accept();
+  return a.local_endpoint().port();
+}
+
+void HttpServer::stop() {
+  net::post(impl_->ioc, [impl = impl_] {
+    if (impl->draining.exchange(true)) return;
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard lock(impl->mu);
+      for (auto& w : impl->sessions)
+        if (auto s = w.lock()) live.push_back(std::move(s));
+    }
+    if (live.empty()) return;
+    for (auto& s : live) s->drain();
+    // Connections still busy after the timeout are cut; the timer is cancelled earlier when
+    // the last one closes.
+    impl->drain_timer.expires_after(impl->options.drain_timeout);
+    impl->drain_timer.async_wait([impl](beast::error_code ec) {
+      if (!ec) impl->ioc.stop();
+    });
+  });
+}
+
+}  // namespace portier

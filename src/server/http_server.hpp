@@ -1,0 +1,47 @@
+#pragma once
+// The HTTP/1.1 transport: accepts connections on io threads, reads requests with limits,
+// runs the handler on a worker pool (store calls block; io threads must not) and writes the
+// response back on the connection's strand. Drains gracefully on stop().
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/result.hpp"
+#include "server/http.hpp"
+
+namespace boost::asio {
+class io_context;
+class thread_pool;
+}  // namespace boost::asio
+
+namespace portier {
+
+struct HttpOptions {
+  std::size_t max_body_bytes = 1 << 20;
+  std::chrono::seconds idle_timeout{60};
+  std::chrono::seconds drain_timeout{10};
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<Response(const Request&)>;
+
+  HttpServer(boost::asio::io_context& ioc, boost::asio::thread_pool& workers, Handler handler,
+             HttpOptions options = {});
+  ~HttpServer();
+
+  // Binds "HOST:PORT" (port 0 picks a free one) and starts accepting; returns the bound port.
+  Result<unsigned short> listen(const std::string& host, const std::string& port);
+  // Stops accepting, lets in-flight requests finish, closes idle connections; once every
+  // connection is gone (or drain_timeout passes) the io_context runs out of work.
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace portier

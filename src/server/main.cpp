@@ -1,0 +1,140 @@
+// portierd: the server. `init` creates an organization; `serve` serves the API.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <filesystem>
+#include <iostream>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "server/api.hpp"
+#include "server/bootstrap.hpp"
+#include "server/crypto.hpp"
+#include "server/http_server.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace {
+
+using namespace portier;
+
+Instant now() { return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()); }
+
+std::unique_ptr<SqliteStore> open_store(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    std::cerr << "portierd: cannot create data directory " << dir << ": " << ec.message() << "\n";
+    return nullptr;
+  }
+  ::chmod(dir.c_str(), 0700);
+  auto store = SqliteStore::open(dir + "/portier.db");
+  if (!store) {
+    std::cerr << "portierd: " << store.error().message << "\n";
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+int init(const std::string& dir, const std::string& org, const std::string& email,
+         const std::string& name, bool password_stdin) {
+  if (!password_stdin) {
+    std::cerr << "portierd init: pass the owner's password on standard input with --password-stdin\n";
+    return 2;
+  }
+  std::string password;
+  std::getline(std::cin, password);
+  auto store = open_store(dir);
+  if (!store) return 1;
+  auto owner = create_org(*store, org, email, name.empty() ? email : name, password, now());
+  if (!owner) {
+    std::cerr << "portierd init: " << owner.error().message
+              << (owner.error().field.empty() ? "" : " (" + owner.error().field + ")") << "\n";
+    return 1;
+  }
+  std::cout << "created organization \"" << org << "\" with owner " << email << "\n";
+  return 0;
+}
+
+int serve(const std::string& dir, const std::string& listen, bool demo, unsigned threads) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "portierd serve: --listen is HOST:PORT\n";
+    return 2;
+  }
+  std::string host = listen.substr(0, colon), port = listen.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  auto store = open_store(dir);
+  if (!store) return 1;
+  std::string demo_logins;
+  if (demo) {
+    auto d = seed_demo(*store, dir, now());
+    if (!d) {
+      std::cerr << "portierd: demo: " << d.error().message << "\n";
+      return 1;
+    }
+    demo_logins = *d;
+  }
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  boost::asio::io_context ioc(static_cast<int>(threads));
+  // Store calls and password hashing block: they run here, never on the io threads.
+  boost::asio::thread_pool workers(std::max(4u, threads * 2));
+  Metrics metrics;
+  Api api(*store, metrics);
+  HttpServer server(ioc, workers, [&api](const Request& r) { return api.handle(r); });
+  auto bound = server.listen(host, port);
+  if (!bound) {
+    std::cerr << "portierd: " << bound.error().message << "\n";
+    return 1;
+  }
+  boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: draining", sig);
+    server.stop();
+  });
+  std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (!demo_logins.empty())
+    std::cout << "demo organization \"Demo Org\" (site HQ, Europe/Madrid); logins:\n" << demo_logins;
+  std::cout << "listening on http://" << shown_host << ":" << *bound << std::endl;
+  std::vector<std::thread> io;
+  for (unsigned i = 1; i < threads; ++i) io.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : io) t.join();
+  workers.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!portier::crypto_init()) {
+    std::cerr << "portierd: libsodium failed to initialize\n";
+    return 1;
+  }
+  spdlog::set_default_logger(spdlog::stderr_color_mt("portierd"));
+  CLI::App app{"portierd: the portier server"};
+  app.require_subcommand(1);
+  std::string dir = "data", org, email, name, listen = "127.0.0.1:8080";
+  bool password_stdin = false, demo = false;
+  unsigned threads = 0;
+  auto* init_cmd = app.add_subcommand("init", "create the data store, an organization and its owner");
+  init_cmd->add_option("--data", dir, "data directory")->required();
+  init_cmd->add_option("--org", org, "organization name")->required();
+  init_cmd->add_option("--email", email, "owner's email")->required();
+  init_cmd->add_option("--name", name, "owner's name (default: the email)");
+  init_cmd->add_flag("--password-stdin", password_stdin, "read the owner's password from standard input");
+  auto* serve_cmd = app.add_subcommand("serve", "serve the API");
+  serve_cmd->add_option("--data", dir, "data directory")->required();
+  serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)");
+  serve_cmd->add_flag("--demo", demo, "seed a demo organization on first start");
+  serve_cmd->add_option("--threads", threads, "io threads (default: one per core)");
+  CLI11_PARSE(app, argc, argv);
+  if (*init_cmd) return init(dir, org, email, name, password_stdin);
+  return serve(dir, listen, demo, threads);
+}

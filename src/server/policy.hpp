@@ -1,0 +1,33 @@
+#pragma once
+// Who may see and change what. Owners and unscoped admins see and manage their whole
+// organization; an admin scoped to sites sees and manages those sites, their doors, units
+// and grants (and members), reads every user and schedule; a member sees herself, her grants,
+// and the doors, sites and schedules they name, and changes nothing.
+
+#include <set>
+#include <string>
+
+#include "server/api_internal.hpp"
+
+namespace portier::api {
+
+class View {
+ public:
+  // What the actor may see, read within the transaction.
+  static Result<View> load(const Actor& actor, ReadTx& tx);
+  bool visible(const Record& r) const;
+  // The site a door belongs to (doors of the org), "" if unknown.
+  const std::string& site_of_door(const std::string& door_id) const;
+
+ private:
+  const Actor* actor_ = nullptr;
+  bool all_ = false;
+  std::map<std::string, std::string> door_site_;  // scoped admins: every door of the org
+  std::set<std::string> doors_, sites_, schedules_, grants_;  // members
+};
+
+// May the actor make this change? before is null on create, after on delete.
+Status check_write(const Actor& actor, Kind kind, const json::object* before,
+                   const json::object* after, ReadTx& tx);
+
+}  // namespace portier::api

@@ -1,0 +1,264 @@
+// GET/POST /v1/<plural>, GET/PATCH/DELETE /v1/<plural>/{id} for every entity kind.
+#include "server/crypto.hpp"
+#include "server/policy.hpp"
+#include "server/validate.hpp"
+
+namespace portier::api {
+namespace {
+
+const char* id_prefix(Kind k) {
+  switch (k) {
+    case Kind::site: return "site";
+    case Kind::door: return "door";
+    case Kind::unit: return "unit";
+    case Kind::user: return "user";
+    case Kind::schedule: return "sched";
+    case Kind::grant: return "grant";
+  }
+  return "x";
+}
+
+std::string str(const json::object& o, const char* key) {
+  auto it = o.find(key);
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
+}
+
+Kind kind_of(const Ctx& c) { return *kind_from_plural(c.path.at("plural")); }
+
+// The site an audit entry concerns, so admins scoped to sites see their part of the log.
+std::string audit_site(const Record& r, ReadTx& tx) {
+  switch (r.kind) {
+    case Kind::site: return r.id;
+    case Kind::door: return str(r.body, "site_id");
+    case Kind::grant: {
+      if (auto s = str(r.body, "site_id"); !s.empty()) return s;
+      auto d = tx.get(Kind::door, r.org_id, str(r.body, "door_id"));
+      return d.ok() && d->has_value() ? str((*d)->body, "site_id") : "";
+    }
+    case Kind::unit: {
+      auto it = r.body.find("door_ids");
+      if (it == r.body.end() || !it->value().is_array() || it->value().as_array().empty()) return "";
+      auto d = tx.get(Kind::door, r.org_id, std::string(it->value().as_array()[0].as_string()));
+      return d.ok() && d->has_value() ? str((*d)->body, "site_id") : "";
+    }
+    default: return "";
+  }
+}
+
+Status audit(WriteTx& tx, const Ctx& c, const std::string& action, const Record& r,
+             const json::value& before, const json::value& after) {
+  AuditEntry e;
+  e.org_id = c.me().org_id;
+  e.at = now_text(c);
+  e.at_unix = c.api.now().time_since_epoch().count();
+  e.actor_id = c.me().id;
+  e.action = std::string(kind_name(r.kind)) + "." + action;
+  e.entity_id = r.id;
+  e.site_id = audit_site(r, tx);
+  e.before = before;
+  e.after = after;
+  return tx.append_audit(e);
+}
+
+// The password field of a users body, hashed outside the write lock (argon2id is slow).
+Result<std::optional<std::string>> take_password(Kind kind, json::object& body, bool required) {
+  if (kind != Kind::user) return std::optional<std::string>();
+  auto it = body.find("password");
+  if (it == body.end() || it->value().is_null()) {
+    if (required) return invalid("password", "required", "password is required");
+    body.erase("password");
+    return std::optional<std::string>();
+  }
+  if (auto s = validate_password(it->value()); !s) return s.error();
+  std::string hash = hash_password(std::string(it->value().as_string()));
+  body.erase("password");
+  if (hash.empty()) return Error{503, "busy", "could not hash the password; try again", ""};
+  return std::optional<std::string>(std::move(hash));
+}
+
+// Refuses a change that would leave the organization without an enabled owner.
+Status keep_an_owner(const Ctx& c, const Record& before, const json::object* after, ReadTx& tx) {
+  auto enabled_owner = [](const json::object& b) {
+    auto d = b.find("disabled");
+    return str(b, "role") == "owner" && !(d != b.end() && d->value().is_bool() && d->value().as_bool());
+  };
+  if (!enabled_owner(before.body) || (after && enabled_owner(*after))) return ok();
+  auto users = tx.list(Kind::user, c.me().org_id);
+  if (!users) return users.error();
+  int owners = 0;
+  for (const auto& u : *users) owners += enabled_owner(u.body) ? 1 : 0;
+  if (owners <= 1)
+    return Error{409, "last_owner", "an organization keeps at least one enabled owner", "role"};
+  return ok();
+}
+
+// 409 in_use when other records still refer to this one.
+Status check_unreferenced(const Record& r, ReadTx& tx) {
+  auto count = [&](Kind k, const char* field) -> Result<std::size_t> {
+    auto l = tx.list_by(k, r.org_id, field, r.id);
+    if (!l) return l.error();
+    return l->size();
+  };
+  std::vector<std::pair<Kind, const char*>> refs;
+  switch (r.kind) {
+    case Kind::site: refs = {{Kind::door, "site_id"}, {Kind::grant, "site_id"}}; break;
+    case Kind::door: refs = {{Kind::grant, "door_id"}, {Kind::unit, "door_ids"}}; break;
+    case Kind::schedule: refs = {{Kind::grant, "schedule_id"}}; break;
+    default: return ok();
+  }
+  std::string uses;
+  for (auto [k, field] : refs) {
+    auto n = count(k, field);
+    if (!n) return n.error();
+    if (*n) uses += (uses.empty() ? "" : " and ") + std::to_string(*n) + " " + std::string(kind_plural(k));
+  }
+  if (uses.empty()) return ok();
+  return Error{409, "in_use",
+               std::string("this ") + std::string(kind_name(r.kind)) + " is still used by " + uses +
+                   "; remove or change them first",
+               ""};
+}
+
+}  // namespace
+
+Result<Response> list_records(Ctx& c) {
+  auto page = parse_page(c);
+  if (!page) return page.error();
+  Kind kind = kind_of(c);
+  std::vector<json::object> items;
+  auto st = c.api.store().read([&](ReadTx& tx) -> Status {
+    auto view = View::load(c.me(), tx);
+    if (!view) return view.error();
+    auto all = tx.list(kind, c.me().org_id);
+    if (!all) return all.error();
+    for (const auto& r : *all)
+      if (view->visible(r)) items.push_back(to_json(r));
+    return ok();
+  });
+  if (!st) return st.error();
+  return json_response(200, page_of(items, *page));
+}
+
+Result<Response> get_record(Ctx& c) {
+  Kind kind = kind_of(c);
+  json::object out;
+  auto st = c.api.store().read([&](ReadTx& tx) -> Status {
+    auto r = tx.get(kind, c.me().org_id, c.path.at("id"));
+    if (!r) return r.error();
+    auto view = View::load(c.me(), tx);
+    if (!view) return view.error();
+    if (!*r || !view->visible(**r)) return not_found(std::string(kind_name(kind)));
+    out = to_json(**r);
+    return ok();
+  });
+  if (!st) return st.error();
+  return json_response(200, out);
+}
+
+Result<Response> create_record(Ctx& c) {
+  Kind kind = kind_of(c);
+  auto body = parse_body(c.req);
+  if (!body) return body.error();
+  if (!c.me().is_admin()) return forbidden("members cannot change the organization");
+  auto password = take_password(kind, *body, true);
+  if (!password) return password.error();
+  json::object out;
+  auto st = c.api.store().write([&](WriteTx& tx) -> Status {
+    auto fields = validate(kind, *body, c.me().org_id, tx);
+    if (!fields) return fields.error();
+    if (auto s = check_write(c.me(), kind, nullptr, &*fields, tx); !s) return s;
+    std::string now = now_text(c);
+    Record r{kind, new_id(id_prefix(kind)), c.me().org_id, std::move(*fields), 1, now, now};
+    if (kind == Kind::grant) r.body["uses"] = 0;
+    if (auto s = tx.insert(r); !s) return s;
+    if (*password)
+      if (auto s = tx.set_password(r.id, **password); !s) return s;
+    out = to_json(r);
+    return audit(tx, c, "created", r, nullptr, out);
+  });
+  if (!st) return st.error();
+  auto res = json_response(201, out);
+  res.headers.emplace_back("Location", "/v1/" + c.path.at("plural") + "/" + std::string(out.at("id").as_string()));
+  return res;
+}
+
+Result<Response> update_record(Ctx& c) {
+  Kind kind = kind_of(c);
+  auto patch = parse_body(c.req);
+  if (!patch) return patch.error();
+  auto password = take_password(kind, *patch, false);
+  if (!password) return password.error();
+  json::object out;
+  auto st = c.api.store().write([&](WriteTx& tx) -> Status {
+    auto found = tx.get(kind, c.me().org_id, c.path.at("id"));
+    if (!found) return found.error();
+    auto view = View::load(c.me(), tx);
+    if (!view) return view.error();
+    if (!*found || !view->visible(**found)) return not_found(std::string(kind_name(kind)));
+    const Record& before = **found;
+    // JSON merge patch (RFC 7396) over the stored fields; null removes a field.
+    json::object merged = before.body;
+    json::value uses = merged.contains("uses") ? merged.at("uses") : json::value();
+    merged.erase("uses");
+    for (const auto& kv : *patch) {
+      if (kv.value().is_null()) merged.erase(kv.key());
+      else merged[kv.key()] = kv.value();
+    }
+    auto fields = validate(kind, merged, c.me().org_id, tx);
+    if (!fields) return fields.error();
+    if (auto s = check_write(c.me(), kind, &before.body, &*fields, tx); !s) return s;
+    if (kind == Kind::user)
+      if (auto s = keep_an_owner(c, before, &*fields, tx); !s) return s;
+    Record after = before;
+    after.body = std::move(*fields);
+    if (!uses.is_null()) after.body["uses"] = uses;
+    after.version = before.version + 1;
+    after.updated_at = now_text(c);
+    if (auto s = tx.update(after); !s) return s;
+    if (kind == Kind::user) {
+      auto d = after.body.find("disabled");
+      bool disabled = d != after.body.end() && d->value().is_bool() && d->value().as_bool();
+      // A new password or a disabled account ends every session of that user.
+      if (*password || disabled)
+        if (auto s = tx.revoke_tokens(after.id); !s) return s;
+      if (*password)
+        if (auto s = tx.set_password(after.id, **password); !s) return s;
+    }
+    out = to_json(after);
+    return audit(tx, c, "updated", after, to_json(before), out);
+  });
+  if (!st) return st.error();
+  return json_response(200, out);
+}
+
+Result<Response> delete_record(Ctx& c) {
+  Kind kind = kind_of(c);
+  auto st = c.api.store().write([&](WriteTx& tx) -> Status {
+    auto found = tx.get(kind, c.me().org_id, c.path.at("id"));
+    if (!found) return found.error();
+    auto view = View::load(c.me(), tx);
+    if (!view) return view.error();
+    if (!*found || !view->visible(**found)) return not_found(std::string(kind_name(kind)));
+    const Record& r = **found;
+    if (auto s = check_write(c.me(), kind, &r.body, nullptr, tx); !s) return s;
+    if (kind == Kind::user) {
+      if (auto s = keep_an_owner(c, r, nullptr, tx); !s) return s;
+      // A person removed loses her grants with her.
+      auto grants = tx.list_by(Kind::grant, r.org_id, "user_id", r.id);
+      if (!grants) return grants.error();
+      for (const auto& g : *grants) {
+        if (auto s = tx.remove(Kind::grant, g.id); !s) return s;
+        if (auto s = audit(tx, c, "deleted", g, to_json(g), nullptr); !s) return s;
+      }
+    }
+    if (auto s = check_unreferenced(r, tx); !s) return s;
+    if (auto s = tx.remove(kind, r.id); !s) return s;
+    return audit(tx, c, "deleted", r, to_json(r), nullptr);
+  });
+  if (!st) return st.error();
+  Response res;
+  res.status = 204;
+  return res;
+}
+
+}  // namespace portier::api
