@@ -1,7 +1,7 @@
 #include "core/access.hpp"
 
-#include <algorithm>
 #include <date/date.h>
+#include <algorithm>
 
 namespace portier {
 namespace {
@@ -48,7 +48,8 @@ Decision decide(bool user_enabled, const std::vector<GrantRule>& grants, Zone zo
     auto first = today - date::days{1};
     auto last = today + date::days{horizon};
     // Past the last covered day, the schedule part is unknown: treat it as the horizon end.
-    Instant horizon_end = to_instant(zone, std::chrono::local_seconds((last + date::days{1}).time_since_epoch()), false);
+    Instant horizon_end = to_instant(
+        zone, std::chrono::local_seconds((last + date::days{1}).time_since_epoch()), false);
     std::vector<Interval> all;
     std::string allowing;
     for (const auto& g : grants) {
@@ -73,9 +74,10 @@ Decision decide(bool user_enabled, const std::vector<GrantRule>& grants, Zone zo
     }
     // A boundary at or past the horizon may only be where we stopped looking.
     bool at_edge = d.next_change && *d.next_change >= horizon_end;
-    bool maybe_later = !d.next_change && std::any_of(grants.begin(), grants.end(), [&](const GrantRule& g) {
-                         return g.schedule && !exhausted(g) && g.valid_until > at;
-                       });
+    bool maybe_later =
+        !d.next_change && std::any_of(grants.begin(), grants.end(), [&](const GrantRule& g) {
+          return g.schedule && !exhausted(g) && g.valid_until > at;
+        });
     if (!at_edge && !maybe_later) break;
     if (horizon == kLongHorizonDays && at_edge) d.next_change.reset();
   }
@@ -86,12 +88,19 @@ Decision decide(bool user_enabled, const std::vector<GrantRule>& grants, Zone zo
   // Denied: the most hopeful reason among the grants.
   bool outside = false, not_yet = false, used_up = false;
   for (const auto& g : grants) {
-    if (exhausted(g)) used_up = true;
-    else if (at < g.valid_from) not_yet = true;
-    else if (at >= g.valid_until) continue;  // expired
-    else outside = true;
+    if (exhausted(g))
+      used_up = true;
+    else if (at < g.valid_from)
+      not_yet = true;
+    else if (at >= g.valid_until)
+      continue;  // expired
+    else
+      outside = true;
   }
-  d.reason = outside ? "outside_schedule" : not_yet ? "not_yet_valid" : used_up ? "uses_exhausted" : "expired";
+  d.reason = outside   ? "outside_schedule"
+             : not_yet ? "not_yet_valid"
+             : used_up ? "uses_exhausted"
+                       : "expired";
   return d;
 }
 

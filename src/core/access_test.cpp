@@ -1,7 +1,7 @@
 #include "core/access.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace portier {
 namespace {
@@ -10,9 +10,10 @@ Instant at(const char* s) { return *parse_rfc3339(s); }
 
 class AccessTest : public ::testing::Test {
  protected:
-  Schedule weekdays = *parse_schedule(boost::json::parse(
-      R"({"windows":[{"days":["mon","tue","wed","thu","fri"],"start":"08:00","end":"20:00"}]})")
-                                          .as_object());
+  Schedule weekdays = *parse_schedule(
+      boost::json::parse(
+          R"({"windows":[{"days":["mon","tue","wed","thu","fri"],"start":"08:00","end":"20:00"}]})")
+          .as_object());
   Zone madrid = find_zone("Europe/Madrid");
 
   Decision check(const std::vector<GrantRule>& grants, const char* when, bool enabled = true) {
@@ -81,12 +82,15 @@ TEST_F(AccessTest, DisabledUserAndNoGrant) {
 }
 
 TEST_F(AccessTest, GrantsAddUp) {
-  auto morning = *parse_schedule(boost::json::parse(
-      R"({"windows":[{"days":["fri"],"start":"08:00","end":"12:00"}]})").as_object());
-  auto afternoon = *parse_schedule(boost::json::parse(
-      R"({"windows":[{"days":["fri"],"start":"12:00","end":"16:00"}]})").as_object());
-  auto d = check({GrantRule{.id = "a", .schedule = &morning}, GrantRule{.id = "b", .schedule = &afternoon}},
-                 "2026-11-27T10:00:00+01:00");
+  auto morning = *parse_schedule(
+      boost::json::parse(R"({"windows":[{"days":["fri"],"start":"08:00","end":"12:00"}]})")
+          .as_object());
+  auto afternoon = *parse_schedule(
+      boost::json::parse(R"({"windows":[{"days":["fri"],"start":"12:00","end":"16:00"}]})")
+          .as_object());
+  auto d = check(
+      {GrantRule{.id = "a", .schedule = &morning}, GrantRule{.id = "b", .schedule = &afternoon}},
+      "2026-11-27T10:00:00+01:00");
   EXPECT_TRUE(d.allowed);
   EXPECT_EQ(d.grant_id, "a");
   EXPECT_EQ(next(d), "2026-11-27T16:00:00+01:00");
@@ -102,8 +106,10 @@ TEST_F(AccessTest, MostHopefulReasonWins) {
 
 TEST_F(AccessTest, FarExceptionIsFound) {
   // Closed every day but one date months ahead.
-  auto s = *parse_schedule(boost::json::parse(
-      R"({"exceptions":[{"date":"2027-06-01","windows":[{"start":"10:00","end":"11:00"}]}]})").as_object());
+  auto s = *parse_schedule(
+      boost::json::parse(
+          R"({"exceptions":[{"date":"2027-06-01","windows":[{"start":"10:00","end":"11:00"}]}]})")
+          .as_object());
   auto d = check({GrantRule{.id = "g", .schedule = &s}}, "2026-11-27T12:00:00+01:00");
   EXPECT_EQ(d.reason, "outside_schedule");
   EXPECT_EQ(next(d), "2027-06-01T10:00:00+02:00");

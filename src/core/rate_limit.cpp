@@ -6,7 +6,8 @@ void RateLimiter::expire(std::deque<Clock::time_point>& q, Clock::time_point now
   while (!q.empty() && q.front() + window_ <= now) q.pop_front();
 }
 
-RateLimiter::Clock::duration RateLimiter::retry_after(const std::string& key, Clock::time_point now) {
+RateLimiter::Clock::duration RateLimiter::retry_after(const std::string& key,
+                                                      Clock::time_point now) {
   std::lock_guard lock(mu_);
   auto it = failures_.find(key);
   if (it == failures_.end()) return {};

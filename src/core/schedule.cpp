@@ -1,8 +1,8 @@
 #include "core/schedule.hpp"
 
+#include <date/date.h>
 #include <algorithm>
 #include <boost/json.hpp>
-#include <date/date.h>
 #include <set>
 
 namespace portier {

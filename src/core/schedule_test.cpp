@@ -1,7 +1,7 @@
 #include "core/schedule.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace portier {
 namespace {
@@ -30,7 +30,8 @@ std::vector<std::string> day(const Schedule& s, const char* zone, const char* da
 using V = std::vector<std::string>;
 
 TEST(Schedule, WeekdayWindowsInLocalTime) {
-  auto s = parse(R"({"windows":[{"days":["mon","tue","wed","thu","fri"],"start":"08:00","end":"20:00"}]})");
+  auto s = parse(
+      R"({"windows":[{"days":["mon","tue","wed","thu","fri"],"start":"08:00","end":"20:00"}]})");
   EXPECT_EQ(day(s, "Europe/Madrid", "2026-11-27"), V{"2026-11-27T07:00:00Z/2026-11-27T19:00:00Z"});
   EXPECT_EQ(day(s, "Europe/Madrid", "2026-11-28"), V{});  // Saturday
   EXPECT_EQ(day(s, "Europe/Madrid", "2026-07-01"), V{"2026-07-01T06:00:00Z/2026-07-01T18:00:00Z"});
@@ -136,14 +137,16 @@ TEST(ScheduleParse, NamesTheBadField) {
             "windows[0].days[0]");
   EXPECT_EQ(parse_error(R"({"windows":[{"days":["mon"],"start":"08:00","end":"08:00"}]})").field,
             "windows[0].end");
-  EXPECT_EQ(parse_error(R"({"windows":[{"days":["mon"],"start":"08:00"}]})").field, "windows[0].end");
+  EXPECT_EQ(parse_error(R"({"windows":[{"days":["mon"],"start":"08:00"}]})").field,
+            "windows[0].end");
   EXPECT_EQ(parse_error(R"({"windows":[{"days":["mon"],"start":"8","end":"09:00","x":1}]})").field,
             "windows[0].x");
   EXPECT_EQ(parse_error(R"({"exceptions":[{"date":"2026-02-30","closed":true}]})").field,
             "exceptions[0].date");
   EXPECT_EQ(parse_error(R"({"exceptions":[{"date":"2026-02-03"}]})").field, "exceptions[0]");
   EXPECT_EQ(parse_error(R"({"exceptions":[{"date":"2026-02-03","closed":true},
-                                          {"date":"2026-02-03","closed":true}]})").field,
+                                          {"date":"2026-02-03","closed":true}]})")
+                .field,
             "exceptions[1].date");
 }
 

@@ -33,8 +33,8 @@ Zone find_zone(std::string_view name) {
 
 std::optional<Instant> parse_rfc3339(std::string_view s) {
   int y, mo, d, h, mi, sec;
-  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) ||
-      s[7] != '-' || !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
       !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' ||
       !digits(s, 17, 2, sec))
     return std::nullopt;
@@ -97,8 +97,8 @@ std::string format_hhmm(int seconds_of_day) {
 
 std::optional<std::chrono::sys_days> parse_date(std::string_view s) {
   int y, m, d;
-  if (s.size() != 10 || !digits(s, 0, 4, y) || s[4] != '-' || !digits(s, 5, 2, m) ||
-      s[7] != '-' || !digits(s, 8, 2, d))
+  if (s.size() != 10 || !digits(s, 0, 4, y) || s[4] != '-' || !digits(s, 5, 2, m) || s[7] != '-' ||
+      !digits(s, 8, 2, d))
     return std::nullopt;
   date::year_month_day ymd{date::year{y}, date::month(static_cast<unsigned>(m)),
                            date::day(static_cast<unsigned>(d))};
@@ -118,7 +118,8 @@ Instant to_instant(Zone zone, std::chrono::local_seconds local, bool latest) {
       return std::chrono::time_point_cast<std::chrono::seconds>(info.second.begin);
     case date::local_info::ambiguous:
     default:
-      return Instant((local - (latest ? info.second.offset : info.first.offset)).time_since_epoch());
+      return Instant(
+          (local - (latest ? info.second.offset : info.first.offset)).time_since_epoch());
   }
 }
 

@@ -48,7 +48,8 @@ TEST(Time, HoursAndMinutes) {
 TEST(Time, SkippedLocalTimeMapsToTheJump) {
   auto madrid = find_zone("Europe/Madrid");
   // 2026-03-29 02:30 does not exist in Madrid: clocks go 02:00 CET -> 03:00 CEST at 01:00Z.
-  auto local = std::chrono::local_days(parse_date("2026-03-29")->time_since_epoch()) + std::chrono::minutes(150);
+  auto local = std::chrono::local_days(parse_date("2026-03-29")->time_since_epoch()) +
+               std::chrono::minutes(150);
   EXPECT_EQ(format_rfc3339(to_instant(madrid, local, false)), "2026-03-29T01:00:00Z");
   EXPECT_EQ(format_rfc3339(to_instant(madrid, local, true)), "2026-03-29T01:00:00Z");
 }
@@ -56,7 +57,8 @@ TEST(Time, SkippedLocalTimeMapsToTheJump) {
 TEST(Time, RepeatedLocalTimeHasTwoInstants) {
   auto madrid = find_zone("Europe/Madrid");
   // 2026-10-25 02:30 happens twice: 00:30Z (CEST) and 01:30Z (CET).
-  auto local = std::chrono::local_days(parse_date("2026-10-25")->time_since_epoch()) + std::chrono::minutes(150);
+  auto local = std::chrono::local_days(parse_date("2026-10-25")->time_since_epoch()) +
+               std::chrono::minutes(150);
   EXPECT_EQ(format_rfc3339(to_instant(madrid, local, false)), "2026-10-25T00:30:00Z");
   EXPECT_EQ(format_rfc3339(to_instant(madrid, local, true)), "2026-10-25T01:30:00Z");
 }

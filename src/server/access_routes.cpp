@@ -22,8 +22,8 @@ struct DoorCase {
   Record door;
   Record site;
   Zone zone = nullptr;
-  std::vector<Record> grants;        // the user's grants naming this door or its site
-  std::deque<Schedule> schedules;    // stable storage for GrantRule::schedule
+  std::vector<Record> grants;      // the user's grants naming this door or its site
+  std::deque<Schedule> schedules;  // stable storage for GrantRule::schedule
   std::map<std::string, Record> schedule_records;
   std::vector<GrantRule> rules;
 };
@@ -98,13 +98,14 @@ Result<Response> access_check(Ctx& c) {
     auto dc = load_case(tx, c.me().org_id, user_id, **door);
     if (!dc) return dc.error();
     auto d = decide(!flag((*user)->body, "disabled"), dc->rules, dc->zone, at);
-    out = json::object{{"user_id", user_id},
-                       {"door_id", door_id},
-                       {"at", format_rfc3339(at, dc->zone)},
-                       {"allowed", d.allowed},
-                       {"reason", d.reason},
-                       {"next_change", when(d.next_change, dc->zone)},
-                       {"grant_id", d.grant_id.empty() ? json::value(nullptr) : json::value(d.grant_id)}};
+    out = json::object{
+        {"user_id", user_id},
+        {"door_id", door_id},
+        {"at", format_rfc3339(at, dc->zone)},
+        {"allowed", d.allowed},
+        {"reason", d.reason},
+        {"next_change", when(d.next_change, dc->zone)},
+        {"grant_id", d.grant_id.empty() ? json::value(nullptr) : json::value(d.grant_id)}};
     return ok();
   });
   if (!st) return st.error();
@@ -156,23 +157,26 @@ Result<Response> my_doors(Ctx& c) {
         windows.push_back(json::object{
             {"grant_id", g.id},
             {"schedule", schedule},
-            {"valid_from", g.body.contains("valid_from") ? g.body.at("valid_from") : json::value(nullptr)},
-            {"valid_until", g.body.contains("valid_until") ? g.body.at("valid_until") : json::value(nullptr)},
-            {"max_uses", g.body.contains("max_uses") ? g.body.at("max_uses") : json::value(nullptr)},
+            {"valid_from",
+             g.body.contains("valid_from") ? g.body.at("valid_from") : json::value(nullptr)},
+            {"valid_until",
+             g.body.contains("valid_until") ? g.body.at("valid_until") : json::value(nullptr)},
+            {"max_uses",
+             g.body.contains("max_uses") ? g.body.at("max_uses") : json::value(nullptr)},
             {"remaining_uses", remaining}});
       }
       if (!usable) continue;
       auto d = decide(true, dc->rules, dc->zone, now);
-      items.push_back(json::object{
-          {"id", id},
-          {"door", to_json(dc->door)},
-          {"site", json::object{{"id", dc->site.id},
-                                {"name", dc->site.body.at("name")},
-                                {"timezone", dc->site.body.at("timezone")}}},
-          {"allowed_now", d.allowed},
-          {"reason", d.reason},
-          {"next_change", when(d.next_change, dc->zone)},
-          {"grants", std::move(windows)}});
+      items.push_back(
+          json::object{{"id", id},
+                       {"door", to_json(dc->door)},
+                       {"site", json::object{{"id", dc->site.id},
+                                             {"name", dc->site.body.at("name")},
+                                             {"timezone", dc->site.body.at("timezone")}}},
+                       {"allowed_now", d.allowed},
+                       {"reason", d.reason},
+                       {"next_change", when(d.next_change, dc->zone)},
+                       {"grants", std::move(windows)}});
     }
     return ok();
   });

@@ -1,7 +1,7 @@
 #include "server/api.hpp"
 
-#include <boost/url.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/url.hpp>
 
 #include "server/api_internal.hpp"
 #include "server/crypto.hpp"
@@ -17,9 +17,10 @@ Response json_response(int status, const json::value& v) {
 }
 
 Response error_response(const Error& e) {
-  Response r = json_response(e.status, json::object{{"error", json::object{{"code", e.code},
-                                                                           {"message", e.message},
-                                                                           {"field", e.field}}}});
+  Response r = json_response(
+      e.status,
+      json::object{
+          {"error", json::object{{"code", e.code}, {"message", e.message}, {"field", e.field}}}});
   if (e.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
 }
@@ -31,12 +32,14 @@ Result<json::object> parse_body(const Request& req) {
   for (auto& ch : type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   while (!type.empty() && type.back() == ' ') type.pop_back();
   if (type != "application/json")
-    return Error{415, "unsupported_media_type", "send the body as Content-Type: application/json", ""};
+    return Error{415, "unsupported_media_type", "send the body as Content-Type: application/json",
+                 ""};
   json::parse_options opt;
   opt.max_depth = 32;
   boost::system::error_code ec;
   json::value v = json::parse(req.body, ec, {}, opt);
-  if (ec == json::error::too_deep) return bad_request("too_deep", "the JSON nests deeper than 32 levels");
+  if (ec == json::error::too_deep)
+    return bad_request("too_deep", "the JSON nests deeper than 32 levels");
   if (ec) return bad_request("bad_json", "the body is not valid JSON: " + ec.message());
   if (!v.is_object()) return bad_request("bad_json", "the body must be a JSON object");
   return std::move(v.as_object());
@@ -153,15 +156,17 @@ bool match(const char* pattern, const std::vector<std::string>& segs,
 }
 
 Result<Actor> authenticate(Api& api, const Request& req) {
-  static const Error missing{401, "unauthorized",
-                             "log in first (POST /v1/auth/login) and send Authorization: Bearer <token>", ""};
+  static const Error missing{
+      401, "unauthorized",
+      "log in first (POST /v1/auth/login) and send Authorization: Bearer <token>", ""};
   std::string_view h = req.authorization;
   if (h.size() < 8 || (h.substr(0, 7) != "Bearer " && h.substr(0, 7) != "bearer ")) return missing;
   std::string token(h.substr(7));
   std::string hash = token_hash(token);
   auto info = api.store().find_token(hash, api.now().time_since_epoch().count());
   if (!info) return info.error();
-  if (!*info) return Error{401, "unauthorized", "the token is unknown, expired or revoked; log in again", ""};
+  if (!*info)
+    return Error{401, "unauthorized", "the token is unknown, expired or revoked; log in again", ""};
   Actor a;
   auto st = api.store().read([&](ReadTx& tx) -> Status {
     auto u = tx.get(Kind::user, (*info)->org_id, (*info)->user_id);
@@ -190,8 +195,9 @@ Api::Api(Store& store, Metrics& metrics, ApiOptions options, Clock clock)
     : store_(store),
       metrics_(metrics),
       options_(options),
-      clock_(clock ? std::move(clock)
-                   : Clock([] { return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()); })),
+      clock_(clock ? std::move(clock) : Clock([] {
+        return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+      })),
       account_limiter_(options.account_max_failures, options.login_window),
       address_limiter_(options.address_max_failures, options.login_window),
       dummy_hash_(hash_password(new_token())) {}
@@ -206,7 +212,8 @@ Response Api::handle(const Request& req) {
     res = [&]() -> Response {
       using namespace api;
       auto url = boost::urls::parse_origin_form(req.target);
-      if (!url) return error_response(bad_request("bad_target", "the request target is not a valid path"));
+      if (!url)
+        return error_response(bad_request("bad_target", "the request target is not a valid path"));
       Ctx c{*this, req, std::nullopt, {}, {}};
       for (auto p : url->params()) c.query[p.key] = p.value;
       std::vector<std::string> segs;
@@ -239,7 +246,8 @@ Response Api::handle(const Request& req) {
         return out ? std::move(*out) : error_response(out.error());
       }
       if (!allowed.empty()) {
-        auto e = error_response(Error{405, "method_not_allowed", "use one of the allowed methods", ""});
+        auto e =
+            error_response(Error{405, "method_not_allowed", "use one of the allowed methods", ""});
         std::string allow;
         for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
         e.headers.emplace_back("Allow", allow);

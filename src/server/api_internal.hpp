@@ -31,9 +31,9 @@ struct Actor {
 struct Ctx {
   Api& api;
   const Request& req;
-  std::optional<Actor> actor;                  // set on routes that need a login
-  std::map<std::string, std::string> path;     // {id} and friends
-  std::map<std::string, std::string> query;    // decoded query parameters
+  std::optional<Actor> actor;                // set on routes that need a login
+  std::map<std::string, std::string> path;   // {id} and friends
+  std::map<std::string, std::string> query;  // decoded query parameters
   const Actor& me() const { return *actor; }
 };
 
@@ -69,16 +69,16 @@ json::object page_of(const std::vector<json::object>& items_by_id, const Page& p
 std::string now_text(const Ctx& c);
 
 // Route handlers, by file.
-Result<Response> login(Ctx& c);          // auth_routes.cpp
+Result<Response> login(Ctx& c);  // auth_routes.cpp
 Result<Response> logout(Ctx& c);
 Result<Response> me(Ctx& c);
-Result<Response> list_records(Ctx& c);   // resource_routes.cpp
+Result<Response> list_records(Ctx& c);  // resource_routes.cpp
 Result<Response> create_record(Ctx& c);
 Result<Response> get_record(Ctx& c);
 Result<Response> update_record(Ctx& c);
 Result<Response> delete_record(Ctx& c);
-Result<Response> access_check(Ctx& c);   // access_routes.cpp
+Result<Response> access_check(Ctx& c);  // access_routes.cpp
 Result<Response> my_doors(Ctx& c);
-Result<Response> list_audit(Ctx& c);     // audit_routes.cpp
+Result<Response> list_audit(Ctx& c);  // audit_routes.cpp
 
 }  // namespace portier::api

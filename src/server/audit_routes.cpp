@@ -14,12 +14,15 @@ Result<Response> list_audit(Ctx& c) {
     auto it = c.query.find(key);
     if (it == c.query.end()) continue;
     auto t = parse_rfc3339(it->second);
-    if (!t) return bad_request("invalid_time", std::string(key) + " is an RFC 3339 time with offset", key);
+    if (!t)
+      return bad_request("invalid_time", std::string(key) + " is an RFC 3339 time with offset",
+                         key);
     (std::string_view(key) == "from" ? q.from_unix : q.to_unix) = t->time_since_epoch().count();
   }
   if (auto it = c.query.find("kind"); it != c.query.end()) q.kind = it->second;
   if (!page->cursor.empty()) {
-    if (page->cursor.size() > 18 || page->cursor.find_first_not_of("0123456789") != std::string::npos)
+    if (page->cursor.size() > 18 ||
+        page->cursor.find_first_not_of("0123456789") != std::string::npos)
       return bad_request("invalid_parameter", "cursor is a value from next_cursor", "cursor");
     q.before_seq = std::stoll(page->cursor);
   }
@@ -35,14 +38,15 @@ Result<Response> list_audit(Ctx& c) {
       last_seq = e.seq;
       q.before_seq = e.seq;
       if (c.me().scoped() && !c.me().manages_site(e.site_id)) continue;
-      items.push_back(json::object{{"seq", e.seq},
-                                   {"at", e.at},
-                                   {"actor_id", e.actor_id},
-                                   {"action", e.action},
-                                   {"entity_id", e.entity_id},
-                                   {"site_id", e.site_id.empty() ? json::value(nullptr) : json::value(e.site_id)},
-                                   {"before", e.before},
-                                   {"after", e.after}});
+      items.push_back(json::object{
+          {"seq", e.seq},
+          {"at", e.at},
+          {"actor_id", e.actor_id},
+          {"action", e.action},
+          {"entity_id", e.entity_id},
+          {"site_id", e.site_id.empty() ? json::value(nullptr) : json::value(e.site_id)},
+          {"before", e.before},
+          {"after", e.after}});
       if (items.size() == page->limit) break;
     }
   }

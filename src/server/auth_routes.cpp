@@ -9,8 +9,9 @@ namespace {
 
 Response too_many(std::chrono::steady_clock::duration wait) {
   auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
-  auto r = error_response(Error{429, "rate_limited",
-                                "too many failed logins; try again in " + std::to_string(secs) + " s", ""});
+  auto r = error_response(
+      Error{429, "rate_limited",
+            "too many failed logins; try again in " + std::to_string(secs) + " s", ""});
   r.headers.emplace_back("Retry-After", std::to_string(secs));
   return r;
 }
@@ -22,7 +23,8 @@ Result<Response> login(Ctx& c) {
   if (!body) return body.error();
   const auto* email = body->if_contains("email");
   const auto* password = body->if_contains("password");
-  if (!email || !email->is_string() || email->as_string().empty() || email->as_string().size() > 254)
+  if (!email || !email->is_string() || email->as_string().empty() ||
+      email->as_string().size() > 254)
     return invalid("email", "required", "email is required");
   if (!password || !password->is_string() || password->as_string().size() > 1024)
     return invalid("password", "required", "password is required");
@@ -48,16 +50,19 @@ Result<Response> login(Ctx& c) {
   }
   c.api.account_limiter().reset(account);
   const Record& user = (*creds)->user;
-  if (auto d = user.body.find("disabled"); d != user.body.end() && d->value().is_bool() && d->value().as_bool())
+  if (auto d = user.body.find("disabled");
+      d != user.body.end() && d->value().is_bool() && d->value().as_bool())
     return Error{403, "user_disabled", "this account is disabled; ask an admin", ""};
 
   std::string token = new_token();
   auto expires = c.api.now() + c.api.options().token_ttl;
-  if (auto s = c.api.store().create_token(token_hash(token), user.id, expires.time_since_epoch().count()); !s)
+  if (auto s = c.api.store().create_token(token_hash(token), user.id,
+                                          expires.time_since_epoch().count());
+      !s)
     return s.error();
-  return json_response(200, json::object{{"token", token},
-                                         {"expires_at", format_rfc3339(expires)},
-                                         {"user", to_json(user)}});
+  return json_response(
+      200, json::object{
+               {"token", token}, {"expires_at", format_rfc3339(expires)}, {"user", to_json(user)}});
 }
 
 Result<Response> logout(Ctx& c) {

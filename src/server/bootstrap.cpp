@@ -15,7 +15,8 @@ namespace {
 
 // Inserts one validated record with its audit entry.
 Result<std::string> add(WriteTx& tx, const std::string& org, const std::string& actor, Kind kind,
-                        const char* prefix, json::object body, const std::string& now, std::int64_t now_unix) {
+                        const char* prefix, json::object body, const std::string& now,
+                        std::int64_t now_unix) {
   auto fields = validate(kind, body, org, tx);
   if (!fields) return fields.error();
   Record r{kind, new_id(prefix), org, std::move(*fields), 1, now, now};
@@ -23,9 +24,16 @@ Result<std::string> add(WriteTx& tx, const std::string& org, const std::string& 
   if (auto s = tx.insert(r); !s) return s.error();
   json::object after{{"id", r.id}};
   for (const auto& kv : r.body) after[kv.key()] = kv.value();
-  AuditEntry e{0, org, now, now_unix, actor.empty() ? r.id : actor,
-               std::string(kind_name(kind)) + ".created", r.id, kind == Kind::site ? r.id : "",
-               nullptr, std::move(after)};
+  AuditEntry e{0,
+               org,
+               now,
+               now_unix,
+               actor.empty() ? r.id : actor,
+               std::string(kind_name(kind)) + ".created",
+               r.id,
+               kind == Kind::site ? r.id : "",
+               nullptr,
+               std::move(after)};
   if (auto s = tx.append_audit(e); !s) return s.error();
   return r.id;
 }
@@ -33,7 +41,8 @@ Result<std::string> add(WriteTx& tx, const std::string& org, const std::string& 
 }  // namespace
 
 Result<std::string> create_org(Store& store, const std::string& org_name, const std::string& email,
-                               const std::string& owner_name, const std::string& password, Instant now) {
+                               const std::string& owner_name, const std::string& password,
+                               Instant now) {
   if (org_name.empty() || org_name.size() > 200)
     return invalid("org", "invalid_field", "the organization name needs 1 to 200 characters");
   if (auto s = validate_password(json::value(password)); !s) return s.error();
@@ -64,11 +73,18 @@ Result<std::string> seed_demo(Store& store, const std::string& data_dir, Instant
     ss << in.rdbuf();
     return ss.str();
   }
-  struct Person { const char* email; const char* name; const char* role; std::string password; };
-  std::vector<Person> people = {{"admin@demo.portier.dev", "Ada Admin", "owner", new_token().substr(4, 16)},
-                                {"maria@demo.portier.dev", "Maria", "member", new_token().substr(4, 16)},
-                                {"joan@demo.portier.dev", "Joan", "member", new_token().substr(4, 16)}};
-  auto owner = create_org(store, "Demo Org", people[0].email, people[0].name, people[0].password, now);
+  struct Person {
+    const char* email;
+    const char* name;
+    const char* role;
+    std::string password;
+  };
+  std::vector<Person> people = {
+      {"admin@demo.portier.dev", "Ada Admin", "owner", new_token().substr(4, 16)},
+      {"maria@demo.portier.dev", "Maria", "member", new_token().substr(4, 16)},
+      {"joan@demo.portier.dev", "Joan", "member", new_token().substr(4, 16)}};
+  auto owner =
+      create_org(store, "Demo Org", people[0].email, people[0].name, people[0].password, now);
   if (!owner) return owner.error();
   std::string at = format_rfc3339(now);
   auto unix = now.time_since_epoch().count();
@@ -79,34 +95,42 @@ Result<std::string> seed_demo(Store& store, const std::string& data_dir, Instant
   if (!creds || !*creds) return Error{500, "internal", "demo owner vanished", ""};
   std::string org = (*creds)->user.org_id;
   auto seeded = store.write([&](WriteTx& tx) -> Status {
-    auto site = add(tx, org, *owner, Kind::site, "site", {{"name", "HQ"}, {"timezone", "Europe/Madrid"}}, at, unix);
+    auto site = add(tx, org, *owner, Kind::site, "site",
+                    {{"name", "HQ"}, {"timezone", "Europe/Madrid"}}, at, unix);
     if (!site) return site.error();
     std::vector<std::string> doors;
-    for (auto [name, kind, pulse] : {std::tuple{"Front door", "door", 1000}, {"Garage", "garage", 2000},
+    for (auto [name, kind, pulse] : {std::tuple{"Front door", "door", 1000},
+                                     {"Garage", "garage", 2000},
                                      {"Parking gate", "gate", 1500}}) {
-      auto d = add(tx, org, *owner, Kind::door, "door",
-                   {{"site_id", *site}, {"name", name}, {"kind", kind}, {"pulse_ms", pulse}}, at, unix);
+      auto d =
+          add(tx, org, *owner, Kind::door, "door",
+              {{"site_id", *site}, {"name", name}, {"kind", kind}, {"pulse_ms", pulse}}, at, unix);
       if (!d) return d.error();
       doors.push_back(*d);
     }
-    auto hours = add(tx, org, *owner, Kind::schedule, "sched",
-                     {{"name", "Office hours"},
-                      {"windows", json::array{json::object{{"days", json::array{"mon", "tue", "wed", "thu", "fri"}},
-                                                           {"start", "08:00"}, {"end", "20:00"}}}}},
-                     at, unix);
+    auto hours =
+        add(tx, org, *owner, Kind::schedule, "sched",
+            {{"name", "Office hours"},
+             {"windows",
+              json::array{json::object{{"days", json::array{"mon", "tue", "wed", "thu", "fri"}},
+                                       {"start", "08:00"},
+                                       {"end", "20:00"}}}}},
+            at, unix);
     if (!hours) return hours.error();
     std::vector<std::string> users;
     for (size_t i = 1; i < people.size(); ++i) {
       auto u = add(tx, org, *owner, Kind::user, "user",
-                   {{"email", people[i].email}, {"name", people[i].name}, {"role", people[i].role}}, at, unix);
+                   {{"email", people[i].email}, {"name", people[i].name}, {"role", people[i].role}},
+                   at, unix);
       if (!u) return u.error();
       if (auto s = tx.set_password(*u, hashes[i - 1]); !s) return s;
       users.push_back(*u);
     }
     // Maria: every HQ door in office hours. Joan: the front door always, the garage 10 times.
-    for (auto body : {json::object{{"user_id", users[0]}, {"site_id", *site}, {"schedule_id", *hours}},
-                      json::object{{"user_id", users[1]}, {"door_id", doors[0]}},
-                      json::object{{"user_id", users[1]}, {"door_id", doors[1]}, {"max_uses", 10}}}) {
+    for (auto body :
+         {json::object{{"user_id", users[0]}, {"site_id", *site}, {"schedule_id", *hours}},
+          json::object{{"user_id", users[1]}, {"door_id", doors[0]}},
+          json::object{{"user_id", users[1]}, {"door_id", doors[1]}, {"max_uses", 10}}}) {
       auto g = add(tx, org, *owner, Kind::grant, "grant", body, at, unix);
       if (!g) return g.error();
     }
@@ -114,7 +138,8 @@ Result<std::string> seed_demo(Store& store, const std::string& data_dir, Instant
   });
   if (!seeded) return seeded.error();
   std::string text;
-  for (const auto& p : people) text += std::string(p.email) + "  " + p.password + "  (" + p.role + ")\n";
+  for (const auto& p : people)
+    text += std::string(p.email) + "  " + p.password + "  (" + p.role + ")\n";
   {
     std::ofstream out(logins_path, std::ios::trunc);
     out << text;

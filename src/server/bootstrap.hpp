@@ -10,7 +10,8 @@ namespace portier {
 
 // Creates an organization and its first owner; returns the owner's id.
 Result<std::string> create_org(Store& store, const std::string& org_name, const std::string& email,
-                               const std::string& owner_name, const std::string& password, Instant now);
+                               const std::string& owner_name, const std::string& password,
+                               Instant now);
 
 // Seeds the demo organization once (site "HQ" in Europe/Madrid, doors, a schedule, an admin and
 // two members with grants); returns the demo logins as text lines "email password role".

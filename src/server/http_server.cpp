@@ -1,11 +1,11 @@
 #include "server/http_server.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <mutex>
 #include <set>
-#include <spdlog/spdlog.h>
 
 namespace portier {
 namespace net = boost::asio;
@@ -29,7 +29,11 @@ class Session;
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(net::io_context& ioc, net::thread_pool& workers, Handler handler, HttpOptions options)
-      : ioc(ioc), workers(workers), handler(std::move(handler)), options(options), acceptor(ioc),
+      : ioc(ioc),
+        workers(workers),
+        handler(std::move(handler)),
+        options(options),
+        acceptor(ioc),
         drain_timer(ioc) {}
 
   net::io_context& ioc;
@@ -58,7 +62,8 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { server_->on_session_closed(weak_from_this()); }
 
   void run() {
-    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::do_read, shared_from_this()));
   }
 
   // Closes the connection if it is waiting for a request; a busy one closes after its response.
@@ -85,14 +90,17 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::end_of_stream) return do_close();
     if (ec == http::error::body_limit) {
       keep_alive_ = false;
+      linger_ = true;
       return do_write(plain_error(413, "payload_too_large", "the request body is too large"));
     }
     if (ec == http::error::header_limit) {
       keep_alive_ = false;
+      linger_ = true;
       return do_write(plain_error(431, "headers_too_large", "the request headers are too large"));
     }
     if (ec && ec.category() == http::make_error_code(http::error::bad_target).category()) {
       keep_alive_ = false;  // a malformed request: answer, then hang up
+      linger_ = true;
       return do_write(plain_error(400, "bad_request", "malformed HTTP request"));
     }
     if (ec) return fail(ec, "read");
@@ -134,8 +142,25 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_write(beast::error_code ec, bool close) {
     if (ec) return fail(ec, "write");
+    if (close && linger_) return do_linger();
     if (close) return do_close();
     do_read();
+  }
+
+  // After refusing a request we did not read whole, stop sending but read and discard what
+  // the client is still sending for a moment: closing with unread data would reset the
+  // connection and could destroy our error response before the client reads it.
+  void do_linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    discard_.resize(64 * 1024);
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ > (16u << 20)) return self->do_close();
+                              self->do_linger();
+                            });
   }
 
   void fail(beast::error_code ec, const char* what) {
@@ -158,25 +183,28 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   bool keep_alive_ = false;
   bool reading_ = false;
+  bool linger_ = false;
+  std::size_t lingered_ = 0;
+  std::string discard_;
   unsigned version_ = 11;
 };
 
 void HttpServer::Impl::do_accept() {
-  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec,
-                                                                          tcp::socket socket) {
-    if (ec) {
-      if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
-      spdlog::warn("accept: {}", ec.message());  // e.g. out of file descriptors: keep going
-    } else {
-      auto s = std::make_shared<Session>(std::move(socket), self);
-      {
-        std::lock_guard lock(self->mu);
-        self->sessions.insert(s);
-      }
-      s->run();
-    }
-    self->do_accept();
-  });
+  acceptor.async_accept(
+      net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+        if (ec) {
+          if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
+          spdlog::warn("accept: {}", ec.message());  // e.g. out of file descriptors: keep going
+        } else {
+          auto s = std::make_shared<Session>(std::move(socket), self);
+          {
+            std::lock_guard lock(self->mu);
+            self->sessions.insert(s);
+          }
+          s->run();
+        }
+        self->do_accept();
+      });
 }
 
 void HttpServer::Impl::on_session_closed(const std::weak_ptr<Session>& s) {
@@ -204,7 +232,9 @@ Result<unsigned short> HttpServer::listen(const std::string& host, const std::st
   if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) a.bind(ep, ec);
   if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) return Error{0, "bad_listen", "cannot listen on " + host + ":" + port + ": " + ec.message(), ""};
+  if (ec)
+    return Error{0, "bad_listen", "cannot listen on " + host + ":" + port + ": " + ec.message(),
+                 ""};
   impl_->do_accept();
   return a.local_endpoint().port();
 }

@@ -2,14 +2,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
 #include <iostream>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "server/api.hpp"
@@ -22,7 +22,9 @@ namespace {
 
 using namespace portier;
 
-Instant now() { return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()); }
+Instant now() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+}
 
 std::unique_ptr<SqliteStore> open_store(const std::string& dir) {
   std::error_code ec;
@@ -43,7 +45,8 @@ std::unique_ptr<SqliteStore> open_store(const std::string& dir) {
 int init(const std::string& dir, const std::string& org, const std::string& email,
          const std::string& name, bool password_stdin) {
   if (!password_stdin) {
-    std::cerr << "portierd init: pass the owner's password on standard input with --password-stdin\n";
+    std::cerr
+        << "portierd init: pass the owner's password on standard input with --password-stdin\n";
     return 2;
   }
   std::string password;
@@ -99,7 +102,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   });
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   if (!demo_logins.empty())
-    std::cout << "demo organization \"Demo Org\" (site HQ, Europe/Madrid); logins:\n" << demo_logins;
+    std::cout << "demo organization \"Demo Org\" (site HQ, Europe/Madrid); logins:\n"
+              << demo_logins;
   std::cout << "listening on http://" << shown_host << ":" << *bound << std::endl;
   std::vector<std::thread> io;
   for (unsigned i = 1; i < threads; ++i) io.emplace_back([&] { ioc.run(); });
@@ -123,12 +127,14 @@ int main(int argc, char** argv) {
   std::string dir = "data", org, email, name, listen = "127.0.0.1:8080";
   bool password_stdin = false, demo = false;
   unsigned threads = 0;
-  auto* init_cmd = app.add_subcommand("init", "create the data store, an organization and its owner");
+  auto* init_cmd =
+      app.add_subcommand("init", "create the data store, an organization and its owner");
   init_cmd->add_option("--data", dir, "data directory")->required();
   init_cmd->add_option("--org", org, "organization name")->required();
   init_cmd->add_option("--email", email, "owner's email")->required();
   init_cmd->add_option("--name", name, "owner's name (default: the email)");
-  init_cmd->add_flag("--password-stdin", password_stdin, "read the owner's password from standard input");
+  init_cmd->add_flag("--password-stdin", password_stdin,
+                     "read the owner's password from standard input");
   auto* serve_cmd = app.add_subcommand("serve", "serve the API");
   serve_cmd->add_option("--data", dir, "data directory")->required();
   serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)");

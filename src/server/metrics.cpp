@@ -23,19 +23,24 @@ std::string Metrics::render() const {
   out += "# TYPE portier_http_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
     const auto& [route, method, status] = key;
-    out += fmt::format("portier_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}\n",
-                       route, method, status, n);
+    out +=
+        fmt::format("portier_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}\n",
+                    route, method, status, n);
   }
   out += "# HELP portier_http_request_duration_seconds HTTP request latency by route.\n";
   out += "# TYPE portier_http_request_duration_seconds histogram\n";
   for (const auto& [route, h] : latency_) {
     for (size_t i = 0; i < kBuckets.size(); ++i)
-      out += fmt::format("portier_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{}\"}} {}\n",
-                         route, kBuckets[i], h.buckets[i]);
-    out += fmt::format("portier_http_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n",
-                       route, h.count);
-    out += fmt::format("portier_http_request_duration_seconds_sum{{route=\"{}\"}} {}\n", route, h.sum);
-    out += fmt::format("portier_http_request_duration_seconds_count{{route=\"{}\"}} {}\n", route, h.count);
+      out +=
+          fmt::format("portier_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{}\"}} {}\n",
+                      route, kBuckets[i], h.buckets[i]);
+    out +=
+        fmt::format("portier_http_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n",
+                    route, h.count);
+    out +=
+        fmt::format("portier_http_request_duration_seconds_sum{{route=\"{}\"}} {}\n", route, h.sum);
+    out += fmt::format("portier_http_request_duration_seconds_count{{route=\"{}\"}} {}\n", route,
+                       h.count);
   }
   return out;
 }

@@ -71,8 +71,10 @@ bool View::visible(const Record& r) const {
   const Actor& a = *actor_;
   if (a.scoped()) {
     switch (r.kind) {
-      case Kind::site: return a.manages_site(r.id);
-      case Kind::door: return a.manages_site(str(r.body, "site_id"));
+      case Kind::site:
+        return a.manages_site(r.id);
+      case Kind::door:
+        return a.manages_site(str(r.body, "site_id"));
       case Kind::unit: {
         auto doors = strs(r.body, "door_ids");
         if (doors.empty()) return false;
@@ -81,7 +83,8 @@ bool View::visible(const Record& r) const {
         return true;
       }
       case Kind::user:
-      case Kind::schedule: return true;
+      case Kind::schedule:
+        return true;
       case Kind::grant: {
         auto site = str(r.body, "site_id");
         if (site.empty()) site = site_of_door(str(r.body, "door_id"));
@@ -91,12 +94,18 @@ bool View::visible(const Record& r) const {
     return false;
   }
   switch (r.kind) {
-    case Kind::site: return sites_.count(r.id) > 0;
-    case Kind::door: return doors_.count(r.id) > 0;
-    case Kind::unit: return false;
-    case Kind::user: return r.id == a.id;
-    case Kind::schedule: return schedules_.count(r.id) > 0;
-    case Kind::grant: return grants_.count(r.id) > 0;
+    case Kind::site:
+      return sites_.count(r.id) > 0;
+    case Kind::door:
+      return doors_.count(r.id) > 0;
+    case Kind::unit:
+      return false;
+    case Kind::user:
+      return r.id == a.id;
+    case Kind::schedule:
+      return schedules_.count(r.id) > 0;
+    case Kind::grant:
+      return grants_.count(r.id) > 0;
   }
   return false;
 }
@@ -112,7 +121,8 @@ Status scoped_may(const Actor& a, Kind kind, const json::object& body, bool crea
   };
   switch (kind) {
     case Kind::site:
-      if (creating_or_deleting) return forbidden("only an organization-wide admin can add or remove sites");
+      if (creating_or_deleting)
+        return forbidden("only an organization-wide admin can add or remove sites");
       return ok();  // updates: the record's own id is checked by the caller
     case Kind::door:
       if (!a.manages_site(str(body, "site_id")))

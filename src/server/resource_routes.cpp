@@ -8,12 +8,18 @@ namespace {
 
 const char* id_prefix(Kind k) {
   switch (k) {
-    case Kind::site: return "site";
-    case Kind::door: return "door";
-    case Kind::unit: return "unit";
-    case Kind::user: return "user";
-    case Kind::schedule: return "sched";
-    case Kind::grant: return "grant";
+    case Kind::site:
+      return "site";
+    case Kind::door:
+      return "door";
+    case Kind::unit:
+      return "unit";
+    case Kind::user:
+      return "user";
+    case Kind::schedule:
+      return "sched";
+    case Kind::grant:
+      return "grant";
   }
   return "x";
 }
@@ -28,8 +34,10 @@ Kind kind_of(const Ctx& c) { return *kind_from_plural(c.path.at("plural")); }
 // The site an audit entry concerns, so admins scoped to sites see their part of the log.
 std::string audit_site(const Record& r, ReadTx& tx) {
   switch (r.kind) {
-    case Kind::site: return r.id;
-    case Kind::door: return str(r.body, "site_id");
+    case Kind::site:
+      return r.id;
+    case Kind::door:
+      return str(r.body, "site_id");
     case Kind::grant: {
       if (auto s = str(r.body, "site_id"); !s.empty()) return s;
       auto d = tx.get(Kind::door, r.org_id, str(r.body, "door_id"));
@@ -37,11 +45,13 @@ std::string audit_site(const Record& r, ReadTx& tx) {
     }
     case Kind::unit: {
       auto it = r.body.find("door_ids");
-      if (it == r.body.end() || !it->value().is_array() || it->value().as_array().empty()) return "";
+      if (it == r.body.end() || !it->value().is_array() || it->value().as_array().empty())
+        return "";
       auto d = tx.get(Kind::door, r.org_id, std::string(it->value().as_array()[0].as_string()));
       return d.ok() && d->has_value() ? str((*d)->body, "site_id") : "";
     }
-    default: return "";
+    default:
+      return "";
   }
 }
 
@@ -80,7 +90,8 @@ Result<std::optional<std::string>> take_password(Kind kind, json::object& body, 
 Status keep_an_owner(const Ctx& c, const Record& before, const json::object* after, ReadTx& tx) {
   auto enabled_owner = [](const json::object& b) {
     auto d = b.find("disabled");
-    return str(b, "role") == "owner" && !(d != b.end() && d->value().is_bool() && d->value().as_bool());
+    return str(b, "role") == "owner" &&
+           !(d != b.end() && d->value().is_bool() && d->value().as_bool());
   };
   if (!enabled_owner(before.body) || (after && enabled_owner(*after))) return ok();
   auto users = tx.list(Kind::user, c.me().org_id);
@@ -101,16 +112,25 @@ Status check_unreferenced(const Record& r, ReadTx& tx) {
   };
   std::vector<std::pair<Kind, const char*>> refs;
   switch (r.kind) {
-    case Kind::site: refs = {{Kind::door, "site_id"}, {Kind::grant, "site_id"}}; break;
-    case Kind::door: refs = {{Kind::grant, "door_id"}, {Kind::unit, "door_ids"}}; break;
-    case Kind::schedule: refs = {{Kind::grant, "schedule_id"}}; break;
-    default: return ok();
+    case Kind::site:
+      refs = {{Kind::door, "site_id"}, {Kind::grant, "site_id"}};
+      break;
+    case Kind::door:
+      refs = {{Kind::grant, "door_id"}, {Kind::unit, "door_ids"}};
+      break;
+    case Kind::schedule:
+      refs = {{Kind::grant, "schedule_id"}};
+      break;
+    default:
+      return ok();
   }
   std::string uses;
   for (auto [k, field] : refs) {
     auto n = count(k, field);
     if (!n) return n.error();
-    if (*n) uses += (uses.empty() ? "" : " and ") + std::to_string(*n) + " " + std::string(kind_plural(k));
+    if (*n)
+      uses +=
+          (uses.empty() ? "" : " and ") + std::to_string(*n) + " " + std::string(kind_plural(k));
   }
   if (uses.empty()) return ok();
   return Error{409, "in_use",
@@ -178,7 +198,8 @@ Result<Response> create_record(Ctx& c) {
   });
   if (!st) return st.error();
   auto res = json_response(201, out);
-  res.headers.emplace_back("Location", "/v1/" + c.path.at("plural") + "/" + std::string(out.at("id").as_string()));
+  res.headers.emplace_back(
+      "Location", "/v1/" + c.path.at("plural") + "/" + std::string(out.at("id").as_string()));
   return res;
 }
 
@@ -201,8 +222,10 @@ Result<Response> update_record(Ctx& c) {
     json::value uses = merged.contains("uses") ? merged.at("uses") : json::value();
     merged.erase("uses");
     for (const auto& kv : *patch) {
-      if (kv.value().is_null()) merged.erase(kv.key());
-      else merged[kv.key()] = kv.value();
+      if (kv.value().is_null())
+        merged.erase(kv.key());
+      else
+        merged[kv.key()] = kv.value();
     }
     auto fields = validate(kind, merged, c.me().org_id, tx);
     if (!fields) return fields.error();

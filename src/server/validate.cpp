@@ -43,8 +43,10 @@ class Fields {
   void one_of(const char* key, std::initializer_list<const char*> options, const char* dflt) {
     const json::value* v = find(key);
     if (!v) {
-      if (dflt) out_[key] = dflt;
-      else missing(key, true);
+      if (dflt)
+        out_[key] = dflt;
+      else
+        missing(key, true);
       return;
     }
     std::string all;
@@ -58,19 +60,24 @@ class Fields {
     fail(key, "invalid_field", std::string(key) + " is one of " + all);
   }
 
-  void integer(const char* key, std::int64_t lo, std::int64_t hi, std::optional<std::int64_t> dflt) {
+  void integer(const char* key, std::int64_t lo, std::int64_t hi,
+               std::optional<std::int64_t> dflt) {
     const json::value* v = find(key);
     if (!v) {
       if (dflt) out_[key] = *dflt;
       return;
     }
     std::int64_t n;
-    if (v->is_int64()) n = v->as_int64();
-    else if (v->is_uint64() && v->as_uint64() <= static_cast<std::uint64_t>(hi)) n = static_cast<std::int64_t>(v->as_uint64());
-    else return fail(key, "invalid_field", std::string(key) + " is a whole number");
+    if (v->is_int64())
+      n = v->as_int64();
+    else if (v->is_uint64() && v->as_uint64() <= static_cast<std::uint64_t>(hi))
+      n = static_cast<std::int64_t>(v->as_uint64());
+    else
+      return fail(key, "invalid_field", std::string(key) + " is a whole number");
     if (n < lo || n > hi)
-      return fail(key, "invalid_field",
-                  std::string(key) + " is between " + std::to_string(lo) + " and " + std::to_string(hi));
+      return fail(
+          key, "invalid_field",
+          std::string(key) + " is between " + std::to_string(lo) + " and " + std::to_string(hi));
     out_[key] = n;
   }
 
@@ -125,7 +132,8 @@ class Fields {
     if (!v) return std::nullopt;
     auto t = v->is_string() ? parse_rfc3339(v->as_string()) : std::nullopt;
     if (!t) {
-      fail(key, "invalid_time", std::string(key) + " is an RFC 3339 time with offset, e.g. 2026-01-31T08:00:00+01:00");
+      fail(key, "invalid_time",
+           std::string(key) + " is an RFC 3339 time with offset, e.g. 2026-01-31T08:00:00+01:00");
       return std::nullopt;
     }
     out_[key] = format_rfc3339(*t);
@@ -193,7 +201,8 @@ Result<json::object> validate(Kind kind, const json::object& body, const std::st
         if (!tz->is_string() || !find_zone(tz->as_string()))
           f.fail("timezone", "invalid_timezone",
                  "timezone is an IANA time zone name, e.g. Europe/Madrid");
-        else f.copy("timezone");
+        else
+          f.copy("timezone");
       } else if (!tz) {
         f.fail("timezone", "required", "timezone is required");
       }
@@ -237,8 +246,12 @@ Result<json::object> validate(Kind kind, const json::object& body, const std::st
       if (!s) return s.error();
       auto r = f.result();
       if (!r) return r;
-      (*r)["windows"] = body.contains("windows") && !body.at("windows").is_null() ? body.at("windows") : json::array();
-      (*r)["exceptions"] = body.contains("exceptions") && !body.at("exceptions").is_null() ? body.at("exceptions") : json::array();
+      (*r)["windows"] = body.contains("windows") && !body.at("windows").is_null()
+                            ? body.at("windows")
+                            : json::array();
+      (*r)["exceptions"] = body.contains("exceptions") && !body.at("exceptions").is_null()
+                               ? body.at("exceptions")
+                               : json::array();
       return r;
     }
     case Kind::grant: {

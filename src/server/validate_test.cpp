@@ -21,9 +21,12 @@ class ValidateTest : public ::testing::Test {
     ASSERT_TRUE(store_->write([](WriteTx& tx) {
       if (auto s = tx.insert_org({"o", "O", "t"}); !s) return s;
       if (auto s = tx.insert_org({"other", "Other", "t"}); !s) return s;
-      if (auto s = tx.insert(Record{Kind::site, "s1", "o", {{"name", "HQ"}, {"timezone", "UTC"}}, 1, "t", "t"}); !s)
+      if (auto s = tx.insert(
+              Record{Kind::site, "s1", "o", {{"name", "HQ"}, {"timezone", "UTC"}}, 1, "t", "t"});
+          !s)
         return s;
-      return tx.insert(Record{Kind::site, "s9", "other", {{"name", "X"}, {"timezone", "UTC"}}, 1, "t", "t"});
+      return tx.insert(
+          Record{Kind::site, "s9", "other", {{"name", "X"}, {"timezone", "UTC"}}, 1, "t", "t"});
     }));
   }
   void TearDown() override {
@@ -48,11 +51,13 @@ class ValidateTest : public ::testing::Test {
 
 TEST_F(ValidateTest, SitesNeedAKnownTimeZone) {
   EXPECT_EQ(field_of(Kind::site, R"({"name":"HQ","timezone":"Europe/Madrid"})"), "(ok)");
-  EXPECT_EQ(field_of(Kind::site, R"({"name":"HQ","timezone":"Europe/Atlantis"})"), "invalid_timezone@timezone");
+  EXPECT_EQ(field_of(Kind::site, R"({"name":"HQ","timezone":"Europe/Atlantis"})"),
+            "invalid_timezone@timezone");
   EXPECT_EQ(field_of(Kind::site, R"({"name":"HQ"})"), "required@timezone");
   EXPECT_EQ(field_of(Kind::site, R"({"name":"","timezone":"UTC"})"), "invalid_field@name");
   EXPECT_EQ(field_of(Kind::site, R"({"name":"HQ","timezone":"UTC","id":"x"})"), "read_only@id");
-  EXPECT_EQ(field_of(Kind::site, R"({"name":"HQ","timezone":"UTC","colour":"red"})"), "unknown_field@colour");
+  EXPECT_EQ(field_of(Kind::site, R"({"name":"HQ","timezone":"UTC","colour":"red"})"),
+            "unknown_field@colour");
 }
 
 TEST_F(ValidateTest, DoorsDefaultAndRefer) {
@@ -60,9 +65,12 @@ TEST_F(ValidateTest, DoorsDefaultAndRefer) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->at("kind").as_string(), "door");
   EXPECT_EQ(r->at("pulse_ms").as_int64(), 1000);
-  EXPECT_EQ(field_of(Kind::door, R"({"site_id":"s9","name":"Front"})"), "invalid_reference@site_id");
-  EXPECT_EQ(field_of(Kind::door, R"({"site_id":"s1","name":"F","kind":"window"})"), "invalid_field@kind");
-  EXPECT_EQ(field_of(Kind::door, R"({"site_id":"s1","name":"F","pulse_ms":10})"), "invalid_field@pulse_ms");
+  EXPECT_EQ(field_of(Kind::door, R"({"site_id":"s9","name":"Front"})"),
+            "invalid_reference@site_id");
+  EXPECT_EQ(field_of(Kind::door, R"({"site_id":"s1","name":"F","kind":"window"})"),
+            "invalid_field@kind");
+  EXPECT_EQ(field_of(Kind::door, R"({"site_id":"s1","name":"F","pulse_ms":10})"),
+            "invalid_field@pulse_ms");
 }
 
 TEST_F(ValidateTest, GrantsNameOneTargetAndAnOrderedValidity) {
@@ -71,31 +79,41 @@ TEST_F(ValidateTest, GrantsNameOneTargetAndAnOrderedValidity) {
   }));
   EXPECT_EQ(field_of(Kind::grant, R"({"user_id":"u1","site_id":"s1"})"), "(ok)");
   EXPECT_EQ(field_of(Kind::grant, R"({"user_id":"u1"})"), "invalid_field@door_id");
-  EXPECT_EQ(field_of(Kind::grant, R"({"user_id":"u1","site_id":"s1","door_id":"d"})"), "invalid_field@site_id");
-  EXPECT_EQ(field_of(Kind::grant, R"({"user_id":"u1","site_id":"s1","valid_from":"2026-02-01T00:00:00Z",
+  EXPECT_EQ(field_of(Kind::grant, R"({"user_id":"u1","site_id":"s1","door_id":"d"})"),
+            "invalid_field@site_id");
+  EXPECT_EQ(
+      field_of(Kind::grant, R"({"user_id":"u1","site_id":"s1","valid_from":"2026-02-01T00:00:00Z",
                                       "valid_until":"2026-01-01T00:00:00Z"})"),
-            "invalid_range@valid_until");
+      "invalid_range@valid_until");
   EXPECT_EQ(field_of(Kind::grant, R"({"user_id":"u1","site_id":"s1","valid_from":"yesterday"})"),
             "invalid_time@valid_from");
-  EXPECT_EQ(field_of(Kind::grant, R"({"user_id":"u1","site_id":"s1","max_uses":0})"), "invalid_field@max_uses");
-  EXPECT_EQ(field_of(Kind::grant, R"({"user_id":"nobody","site_id":"s1"})"), "invalid_reference@user_id");
-  auto r = check(Kind::grant, R"({"user_id":"u1","site_id":"s1","valid_from":"2026-02-01T01:00:00+01:00"})");
+  EXPECT_EQ(field_of(Kind::grant, R"({"user_id":"u1","site_id":"s1","max_uses":0})"),
+            "invalid_field@max_uses");
+  EXPECT_EQ(field_of(Kind::grant, R"({"user_id":"nobody","site_id":"s1"})"),
+            "invalid_reference@user_id");
+  auto r = check(Kind::grant,
+                 R"({"user_id":"u1","site_id":"s1","valid_from":"2026-02-01T01:00:00+01:00"})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->at("valid_from").as_string(), "2026-02-01T00:00:00Z");  // normalized to UTC
 }
 
 TEST_F(ValidateTest, UsersAndPasswords) {
   EXPECT_EQ(field_of(Kind::user, R"({"email":"not-an-email","name":"X"})"), "invalid_field@email");
-  EXPECT_EQ(field_of(Kind::user, R"({"email":"a@b.c","name":"X","role":"member","site_ids":["s1"]})"),
-            "invalid_field@site_ids");
-  EXPECT_EQ(field_of(Kind::user, R"({"email":"a@b.c","name":"X","role":"admin","site_ids":["s1"]})"), "(ok)");
-  EXPECT_EQ(field_of(Kind::user, R"({"email":"a@b.c","name":"X","role":"king"})"), "invalid_field@role");
+  EXPECT_EQ(
+      field_of(Kind::user, R"({"email":"a@b.c","name":"X","role":"member","site_ids":["s1"]})"),
+      "invalid_field@site_ids");
+  EXPECT_EQ(
+      field_of(Kind::user, R"({"email":"a@b.c","name":"X","role":"admin","site_ids":["s1"]})"),
+      "(ok)");
+  EXPECT_EQ(field_of(Kind::user, R"({"email":"a@b.c","name":"X","role":"king"})"),
+            "invalid_field@role");
   EXPECT_FALSE(validate_password(json::value("short")));
   EXPECT_TRUE(validate_password(json::value("long enough")));
 }
 
 TEST_F(ValidateTest, SchedulesUseTheCoreRules) {
-  EXPECT_EQ(field_of(Kind::schedule, R"({"name":"S","windows":[{"days":["mon"],"start":"08:00","end":"25:00"}]})"),
+  EXPECT_EQ(field_of(Kind::schedule,
+                     R"({"name":"S","windows":[{"days":["mon"],"start":"08:00","end":"25:00"}]})"),
             "schedule_invalid@windows[0].end");
   auto r = check(Kind::schedule, R"({"name":"S"})");
   ASSERT_TRUE(r.ok());

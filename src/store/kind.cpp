@@ -4,24 +4,36 @@ namespace portier {
 
 std::string_view kind_name(Kind k) {
   switch (k) {
-    case Kind::site: return "site";
-    case Kind::door: return "door";
-    case Kind::unit: return "unit";
-    case Kind::user: return "user";
-    case Kind::schedule: return "schedule";
-    case Kind::grant: return "grant";
+    case Kind::site:
+      return "site";
+    case Kind::door:
+      return "door";
+    case Kind::unit:
+      return "unit";
+    case Kind::user:
+      return "user";
+    case Kind::schedule:
+      return "schedule";
+    case Kind::grant:
+      return "grant";
   }
   return "?";
 }
 
 std::string_view kind_plural(Kind k) {
   switch (k) {
-    case Kind::site: return "sites";
-    case Kind::door: return "doors";
-    case Kind::unit: return "units";
-    case Kind::user: return "users";
-    case Kind::schedule: return "schedules";
-    case Kind::grant: return "grants";
+    case Kind::site:
+      return "sites";
+    case Kind::door:
+      return "doors";
+    case Kind::unit:
+      return "units";
+    case Kind::user:
+      return "users";
+    case Kind::schedule:
+      return "schedules";
+    case Kind::grant:
+      return "grants";
   }
   return "?";
 }

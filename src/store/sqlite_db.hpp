@@ -36,8 +36,12 @@ class Stmt {
     sqlite3_bind_null(s_, i);
     return *this;
   }
-  Stmt& bind_opt(int i, const std::optional<std::string>& v) { return v ? bind(i, std::string_view(*v)) : bind_null(i); }
-  Stmt& bind_opt(int i, const std::optional<std::int64_t>& v) { return v ? bind(i, *v) : bind_null(i); }
+  Stmt& bind_opt(int i, const std::optional<std::string>& v) {
+    return v ? bind(i, std::string_view(*v)) : bind_null(i);
+  }
+  Stmt& bind_opt(int i, const std::optional<std::int64_t>& v) {
+    return v ? bind(i, *v) : bind_null(i);
+  }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int step() { return sqlite3_step(s_); }
   std::string text(int col) const {

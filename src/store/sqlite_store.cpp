@@ -25,12 +25,18 @@ const KindMeta& meta(Kind k) {
       user{"users", {"email"}}, schedule{"schedules", {}},
       grant{"grants", {"user_id", "door_id", "site_id", "schedule_id"}};
   switch (k) {
-    case Kind::site: return site;
-    case Kind::door: return door;
-    case Kind::unit: return unit;
-    case Kind::user: return user;
-    case Kind::schedule: return schedule;
-    case Kind::grant: return grant;
+    case Kind::site:
+      return site;
+    case Kind::door:
+      return door;
+    case Kind::unit:
+      return unit;
+    case Kind::user:
+      return user;
+    case Kind::schedule:
+      return schedule;
+    case Kind::grant:
+      return grant;
   }
   return site;
 }
@@ -141,10 +147,9 @@ class Tx final : public WriteTx {
       bool known = false;
       for (const char* c : cols) known = known || field == c;
       // Callers name fields from the fixed list above; anything else is a bug, not input.
-      if (!known)
-        return Error{500, "store_error", "no index on " + std::string(field), ""};
-      sql = "SELECT " + select_columns() + " FROM " + meta(kind).table +
-            " WHERE org_id = ?1 AND " + std::string(field) + " = ?2 ORDER BY id";
+      if (!known) return Error{500, "store_error", "no index on " + std::string(field), ""};
+      sql = "SELECT " + select_columns() + " FROM " + meta(kind).table + " WHERE org_id = ?1 AND " +
+            std::string(field) + " = ?2 ORDER BY id";
     }
     auto p = db_.prepare(sql);
     if (!p) return p.error();
@@ -181,7 +186,8 @@ class Tx final : public WriteTx {
       cols += std::string(", ") + c;
       vals += ", ?" + std::to_string(i++);
     }
-    auto p = db_.prepare(std::string("INSERT INTO ") + m.table + "(" + cols + ") VALUES(" + vals + ")");
+    auto p =
+        db_.prepare(std::string("INSERT INTO ") + m.table + "(" + cols + ") VALUES(" + vals + ")");
     if (!p) return p.error();
     {
       Stmt s(*p);
@@ -246,14 +252,21 @@ class Tx final : public WriteTx {
 
   Status append_audit(const AuditEntry& e) override {
     auto p = db_.prepare(
-        "INSERT INTO audit(org_id, at, at_unix, actor_id, action, entity_id, site_id, before, after)"
+        "INSERT INTO audit(org_id, at, at_unix, actor_id, action, entity_id, site_id, before, "
+        "after)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     if (!p) return p.error();
     Stmt s(*p);
     s.bind(1, e.org_id).bind(2, e.at).bind(3, e.at_unix).bind(4, e.actor_id).bind(5, e.action);
     s.bind(6, e.entity_id).bind(7, e.site_id);
-    if (e.before.is_null()) s.bind_null(8); else s.bind(8, json::serialize(e.before));
-    if (e.after.is_null()) s.bind_null(9); else s.bind(9, json::serialize(e.after));
+    if (e.before.is_null())
+      s.bind_null(8);
+    else
+      s.bind(8, json::serialize(e.before));
+    if (e.after.is_null())
+      s.bind_null(9);
+    else
+      s.bind(9, json::serialize(e.after));
     return done(db_, s);
   }
 

@@ -177,8 +177,16 @@ TEST_F(SqliteStoreTest, UpdateBumpsAndSyncsMirrors) {
 
 TEST_F(SqliteStoreTest, AuditIsAppendOnly) {
   ASSERT_TRUE(write([](WriteTx& tx) {
-    return tx.append_audit(AuditEntry{0, "org1", "2026-01-01T00:00:00Z", 1767225600, "u1",
-                                      "site.created", "s1", "s1", nullptr, {{"name", "HQ"}}});
+    return tx.append_audit(AuditEntry{0,
+                                      "org1",
+                                      "2026-01-01T00:00:00Z",
+                                      1767225600,
+                                      "u1",
+                                      "site.created",
+                                      "s1",
+                                      "s1",
+                                      nullptr,
+                                      {{"name", "HQ"}}});
   }));
   EXPECT_NE(raw("UPDATE audit SET action = 'x'"), SQLITE_OK);
   EXPECT_NE(raw("DELETE FROM audit"), SQLITE_OK);

@@ -43,12 +43,12 @@ struct Org {
 struct AuditEntry {
   std::int64_t seq = 0;  // assigned by the store, increasing
   std::string org_id;
-  std::string at;         // RFC 3339
+  std::string at;  // RFC 3339
   std::int64_t at_unix = 0;
-  std::string actor_id;   // user who made the change
-  std::string action;     // "door.updated", "auth.login", …
+  std::string actor_id;  // user who made the change
+  std::string action;    // "door.updated", "auth.login", …
   std::string entity_id;
-  std::string site_id;    // the site the entry concerns, when one does (for scoped admins)
+  std::string site_id;        // the site the entry concerns, when one does (for scoped admins)
   boost::json::value before;  // null when absent
   boost::json::value after;   // null when absent
 };

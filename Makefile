@@ -1,0 +1,49 @@
+# The two set-up commands (see README.md):
+#   make run   install what is missing, build, start portierd with a demo organization
+#   make test  install what is missing, build, check formatting, run every test
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+# Debian 12 packages the build, the server and the tests use.
+DEB_PACKAGES := build-essential cmake pkg-config git ca-certificates tzdata \
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev libsodium-dev \
+  libsqlite3-dev libhowardhinnant-date-dev libspdlog-dev libfmt-dev libcli11-dev \
+  libgtest-dev libgmock-dev clang-format-14
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+JOBS ?= $(shell nproc)
+LISTEN ?= 127.0.0.1:8080
+DATA ?= data
+FORMAT_FILES = $(shell git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 2>/dev/null)
+
+.PHONY: deps build run test format check-format clean
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake --preset default
+	cmake --build --preset default -j $(JOBS)
+
+run: build
+	./build/src/server/portierd serve --data $(DATA) --listen $(LISTEN) --demo
+
+check-format: deps
+	@out=$$(clang-format-14 --dry-run --Werror $(FORMAT_FILES) 2>&1) || { echo "$$out" | head -40; \
+	  echo "code is not formatted: run 'make format'"; exit 1; }
+	@echo "format: ok"
+
+format: deps
+	clang-format-14 -i $(FORMAT_FILES)
+
+test: build check-format
+	ctest --preset default -j $(JOBS)
+
+clean:
+	rm -rf build
