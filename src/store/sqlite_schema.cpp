@@ -93,6 +93,33 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 )sql",
+      // 2: the change feeds (transactional outbox). A change is stored once and listed in
+      // every feed it reaches; feeds hold their head and the oldest seq still retained.
+      R"sql(
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+INSERT INTO meta(key, value) VALUES('epoch', lower(hex(randomblob(8))));
+CREATE TABLE changes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_unix INTEGER NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE TABLE feeds (
+  feed TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL
+);
+CREATE TABLE feed_log (
+  feed TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  change_id INTEGER NOT NULL REFERENCES changes(id),
+  PRIMARY KEY (feed, seq)
+) WITHOUT ROWID;
+CREATE INDEX feed_log_change ON feed_log(change_id);
+CREATE INDEX changes_at ON changes(at_unix);
+)sql",
   };
   return m;
 }

@@ -111,7 +111,7 @@ std::optional<std::string> body_string(const json::object& body, const char* fie
 
 class Tx final : public WriteTx {
  public:
-  explicit Tx(Db& db) : db_(db) {}
+  Tx(Db& db, const std::string& epoch) : db_(db), epoch_(epoch) {}
 
   Result<std::optional<Record>> get(Kind kind, const std::string& org_id,
                                     const std::string& id) override {
@@ -168,6 +168,69 @@ class Tx final : public WriteTx {
     if (rc != SQLITE_ROW) return db_.error(rc, "read org");
     return std::optional<Org>(Org{s.text(0), s.text(1), s.text(2)});
   }
+
+  Result<FeedHead> feed_head(const std::string& feed) override {
+    auto p = db_.prepare("SELECT seq, first_seq FROM feeds WHERE feed = ?1");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, feed);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return FeedHead{epoch_, 0, 1};
+    if (rc != SQLITE_ROW) return db_.error(rc, "read feed");
+    return FeedHead{epoch_, s.int64(0), s.int64(1)};
+  }
+
+  Result<std::vector<FeedEntry>> read_feed(const std::string& feed, std::int64_t after_seq,
+                                           int limit) override {
+    auto p = db_.prepare(
+        "SELECT l.seq, c.body FROM feed_log l JOIN changes c ON c.id = l.change_id"
+        " WHERE l.feed = ?1 AND l.seq > ?2 ORDER BY l.seq LIMIT ?3");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, feed).bind(2, after_seq).bind(3, static_cast<std::int64_t>(limit));
+    std::vector<FeedEntry> out;
+    for (;;) {
+      int rc = s.step();
+      if (rc == SQLITE_DONE) return out;
+      if (rc != SQLITE_ROW) return db_.error(rc, "read feed");
+      out.push_back(FeedEntry{s.int64(0), s.text(1)});
+    }
+  }
+
+  Result<std::int64_t> add_change(const std::string& body, std::int64_t at_unix) override {
+    auto p = db_.prepare("INSERT INTO changes(at_unix, body) VALUES(?1, ?2)");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, at_unix).bind(2, body);
+    if (auto st = done(db_, s); !st) return st.error();
+    return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_.handle()));
+  }
+
+  Result<std::int64_t> append_to_feed(const std::string& feed, std::int64_t change_id) override {
+    std::int64_t seq = 0;
+    {
+      auto p = db_.prepare(
+          "INSERT INTO feeds(feed, seq, first_seq) VALUES(?1, 1, 1)"
+          " ON CONFLICT(feed) DO UPDATE SET seq = seq + 1 RETURNING seq");
+      if (!p) return p.error();
+      Stmt s(*p);
+      s.bind(1, feed);
+      int rc = s.step();
+      if (rc != SQLITE_ROW) return db_.error(rc, "append to feed");
+      seq = s.int64(0);
+      while (rc == SQLITE_ROW) rc = s.step();
+      if (rc != SQLITE_DONE) return db_.error(rc, "append to feed");
+    }
+    auto p = db_.prepare("INSERT INTO feed_log(feed, seq, change_id) VALUES(?1, ?2, ?3)");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, feed).bind(2, seq).bind(3, change_id);
+    if (auto st = done(db_, s); !st) return st.error();
+    return seq;
+  }
+
+  void on_commit(std::function<void()> fn) override { commit_hooks_.push_back(std::move(fn)); }
+  std::vector<std::function<void()>>& commit_hooks() { return commit_hooks_; }
 
   Status insert_org(const Org& org) override {
     auto p = db_.prepare("INSERT INTO orgs(id, name, created_at) VALUES(?1, ?2, ?3)");
@@ -287,11 +350,14 @@ class Tx final : public WriteTx {
   }
 
   Db& db_;
+  const std::string& epoch_;
+  std::vector<std::function<void()>> commit_hooks_;
 };
 
 }  // namespace
 
 struct SqliteStore::Impl {
+  std::string epoch;
   std::mutex write_mu;
   Db writer;
   std::mutex pool_mu;
@@ -317,15 +383,16 @@ struct SqliteStore::Impl {
   }
 
   // Runs fn inside BEGIN … COMMIT on db, rolling back when fn fails.
-  static Status in_tx(Db& db, const char* begin, const std::function<Status(Tx&)>& fn) {
+  Status in_tx(Db& db, const char* begin, const std::function<Status(Tx&)>& fn) {
     if (auto s = db.exec(begin); !s) return s;
-    Tx tx(db);
+    Tx tx(db, epoch);
     Status st = fn(tx);
     if (st) {
       if (auto c = db.exec("COMMIT"); !c) {
         (void)db.exec("ROLLBACK");
         return c;
       }
+      for (auto& hook : tx.commit_hooks()) hook();
       return st;
     }
     (void)db.exec("ROLLBACK");
@@ -361,6 +428,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
                    "migration " + std::to_string(v + 1) + " failed: " + s.error().message, ""};
     }
   }
+  {
+    auto p = impl->writer.prepare("SELECT value FROM meta WHERE key = 'epoch'");
+    if (!p) return p.error();
+    Stmt s(*p);
+    if (s.step() != SQLITE_ROW) return Error{500, "store_corrupt", "the store has no epoch", ""};
+    impl->epoch = s.text(0);
+  }
   for (int i = 0; i < readers; ++i) {
     auto db = std::make_unique<Db>();
     if (auto s = db->open(path); !s) return s.error();
@@ -374,12 +448,12 @@ SqliteStore::~SqliteStore() = default;
 
 Status SqliteStore::write(const std::function<Status(WriteTx&)>& fn) {
   std::lock_guard lock(impl_->write_mu);
-  return Impl::in_tx(impl_->writer, "BEGIN IMMEDIATE", [&](Tx& tx) { return fn(tx); });
+  return impl_->in_tx(impl_->writer, "BEGIN IMMEDIATE", [&](Tx& tx) { return fn(tx); });
 }
 
 Status SqliteStore::read(const std::function<Status(ReadTx&)>& fn) {
   auto lease = impl_->lease();
-  return Impl::in_tx(*lease.db, "BEGIN", [&](Tx& tx) { return fn(tx); });
+  return impl_->in_tx(*lease.db, "BEGIN", [&](Tx& tx) { return fn(tx); });
 }
 
 Result<std::optional<Credentials>> SqliteStore::find_credentials(const std::string& email) {
@@ -467,6 +541,26 @@ Result<std::vector<AuditEntry>> SqliteStore::list_audit(const AuditQuery& q) {
     if (!s.is_null(9)) e.after = json::parse(s.text(9), ec);
     out.push_back(std::move(e));
   }
+}
+
+Status SqliteStore::prune_feeds(std::int64_t keep_count, std::int64_t older_than_unix) {
+  std::lock_guard lock(impl_->write_mu);
+  auto& db = impl_->writer;
+  std::string sql =
+      "BEGIN IMMEDIATE;"
+      "DELETE FROM feed_log WHERE seq <= (SELECT f.seq FROM feeds f WHERE f.feed = feed_log.feed) - " +
+      std::to_string(keep_count) +
+      " OR change_id IN (SELECT id FROM changes WHERE at_unix < " + std::to_string(older_than_unix) +
+      ");"
+      "UPDATE feeds SET first_seq = COALESCE((SELECT MIN(l.seq) FROM feed_log l WHERE l.feed = feeds.feed),"
+      " seq + 1);"
+      "DELETE FROM changes WHERE id NOT IN (SELECT change_id FROM feed_log);"
+      "COMMIT;";
+  if (auto s = db.exec(sql.c_str()); !s) {
+    (void)db.exec("ROLLBACK");
+    return s;
+  }
+  return ok();
 }
 
 }  // namespace portier

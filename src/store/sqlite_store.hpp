@@ -28,6 +28,7 @@ class SqliteStore final : public Store {
                                               std::int64_t now_unix) override;
   Status delete_token(const std::string& hash) override;
   Result<std::vector<AuditEntry>> list_audit(const AuditQuery& q) override;
+  Status prune_feeds(std::int64_t keep_count, std::int64_t older_than_unix) override;
 
   struct Impl;
 

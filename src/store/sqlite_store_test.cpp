@@ -212,5 +212,73 @@ TEST_F(SqliteStoreTest, TokensExpireAndDieWithTheirUser) {
   EXPECT_FALSE(store_->find_token("h2", 0)->has_value());
 }
 
+TEST_F(SqliteStoreTest, FeedsAreGaplessAndShareChanges) {
+  std::vector<std::int64_t> seqs;
+  int hooks = 0;
+  ASSERT_TRUE(write([&](WriteTx& tx) {
+    auto c = tx.add_change(R"({"op":"put"})", 100);
+    if (!c) return Status(c.error());
+    for (const char* feed : {"user/a", "user/b", "user/a"}) {
+      auto seq = tx.append_to_feed(feed, *c);
+      if (!seq) return Status(seq.error());
+      seqs.push_back(*seq);
+    }
+    tx.on_commit([&] { ++hooks; });
+    return ok();
+  }));
+  EXPECT_EQ(seqs, (std::vector<std::int64_t>{1, 1, 2}));
+  EXPECT_EQ(hooks, 1);
+  // A rolled-back write assigns nothing and runs no hook.
+  auto failed = write([&](WriteTx& tx) {
+    auto c = tx.add_change("{}", 100);
+    (void)tx.append_to_feed("user/a", *c);
+    tx.on_commit([&] { ++hooks; });
+    return Status(Error{422, "nope", "", ""});
+  });
+  EXPECT_FALSE(failed);
+  EXPECT_EQ(hooks, 1);
+  ASSERT_TRUE(store_->read([&](ReadTx& tx) {
+    auto head = tx.feed_head("user/a");
+    EXPECT_EQ(head->seq, 2);
+    EXPECT_EQ(head->first_seq, 1);
+    EXPECT_EQ(head->epoch.size(), 16u);
+    auto entries = tx.read_feed("user/a", 0, 10);
+    EXPECT_EQ(entries->size(), 2u);
+    EXPECT_EQ(entries->at(1).seq, 2);
+    EXPECT_EQ(entries->at(1).body, R"({"op":"put"})");
+    EXPECT_EQ(tx.feed_head("user/none")->seq, 0);
+    return ok();
+  }));
+}
+
+TEST_F(SqliteStoreTest, PruningKeepsTheNewestAndMovesTheFloor) {
+  ASSERT_TRUE(write([&](WriteTx& tx) {
+    for (int i = 0; i < 10; ++i) {
+      auto c = tx.add_change("{\"n\":" + std::to_string(i) + "}", 100 + i);
+      (void)tx.append_to_feed("f", *c);
+    }
+    return ok();
+  }));
+  ASSERT_TRUE(store_->prune_feeds(4, 0));
+  ASSERT_TRUE(store_->read([&](ReadTx& tx) {
+    EXPECT_EQ(tx.feed_head("f")->first_seq, 7);
+    EXPECT_EQ(tx.feed_head("f")->seq, 10);
+    EXPECT_EQ(tx.read_feed("f", 0, 100)->size(), 4u);
+    return ok();
+  }));
+  ASSERT_TRUE(store_->prune_feeds(100, 1000));  // everything is older than that
+  ASSERT_TRUE(store_->read([&](ReadTx& tx) {
+    EXPECT_EQ(tx.feed_head("f")->first_seq, 11);
+    EXPECT_TRUE(tx.read_feed("f", 0, 100)->empty());
+    return ok();
+  }));
+  // The epoch survives reopening.
+  std::string epoch;
+  (void)store_->read([&](ReadTx& tx) { epoch = tx.feed_head("f")->epoch; return ok(); });
+  store_.reset();
+  store_ = open_store();
+  (void)store_->read([&](ReadTx& tx) { EXPECT_EQ(tx.feed_head("f")->epoch, epoch); return ok(); });
+}
+
 }  // namespace
 }  // namespace portier

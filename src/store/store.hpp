@@ -73,6 +73,19 @@ struct TokenInfo {
   std::int64_t expires_unix = 0;
 };
 
+// Where a feed stands: its epoch (changes when the store is recreated), its last seq, and the
+// oldest seq still retained (older cursors need a snapshot). seq 0: nothing yet.
+struct FeedHead {
+  std::string epoch;
+  std::int64_t seq = 0;
+  std::int64_t first_seq = 1;
+};
+
+struct FeedEntry {
+  std::int64_t seq = 0;
+  std::string body;  // the change, serialized once (JSON)
+};
+
 class ReadTx {
  public:
   virtual ~ReadTx() = default;
@@ -87,6 +100,11 @@ class ReadTx {
                                               std::string_view field, const std::string& value) = 0;
   // The organization, if it exists.
   virtual Result<std::optional<Org>> org(const std::string& org_id) = 0;
+  // The head of a feed ("user/<id>", …).
+  virtual Result<FeedHead> feed_head(const std::string& feed) = 0;
+  // Up to `limit` changes of a feed after `after_seq`, in order.
+  virtual Result<std::vector<FeedEntry>> read_feed(const std::string& feed, std::int64_t after_seq,
+                                                   int limit) = 0;
 };
 
 class WriteTx : public ReadTx {
@@ -105,6 +123,13 @@ class WriteTx : public ReadTx {
   virtual Status revoke_tokens(const std::string& user_id) = 0;
   // Appends to the audit log (append-only: entries are never changed or removed).
   virtual Status append_audit(const AuditEntry& e) = 0;
+  // Stores a change body once; returns its id for append_to_feed.
+  virtual Result<std::int64_t> add_change(const std::string& body, std::int64_t at_unix) = 0;
+  // Lists a stored change as the next entry of a feed; returns the seq it got.
+  virtual Result<std::int64_t> append_to_feed(const std::string& feed, std::int64_t change_id) = 0;
+  // Runs fn after this transaction commits, in commit order (while later writers still wait).
+  // Nothing runs if it rolls back.
+  virtual void on_commit(std::function<void()> fn) = 0;
 };
 
 class Store {
@@ -126,6 +151,9 @@ class Store {
   virtual Status delete_token(const std::string& hash) = 0;
   // Audit entries matching the query, newest first.
   virtual Result<std::vector<AuditEntry>> list_audit(const AuditQuery& q) = 0;
+  // Drops feed entries beyond the newest `keep_count` of each feed or older than
+  // `older_than_unix`, and changes no feed lists any more. Feeds' first_seq moves up.
+  virtual Status prune_feeds(std::int64_t keep_count, std::int64_t older_than_unix) = 0;
 };
 
 }  // namespace portier
