@@ -45,14 +45,18 @@ Result<json::object> parse_body(const Request& req) {
   return std::move(v.as_object());
 }
 
-json::object to_json(const Record& r) {
-  json::object o;
-  o["id"] = r.id;
-  for (const auto& kv : r.body) o[kv.key()] = kv.value();
-  o["version"] = r.version;
-  o["created_at"] = r.created_at;
-  o["updated_at"] = r.updated_at;
-  return o;
+json::object to_json(const Record& r) { return sync::record_json(r); }
+
+Status commit_changes(WriteTx& tx, Ctx& c, sync::ChangeRecorder& rec,
+                      std::optional<Revocation> revoke) {
+  auto changes = rec.finish();
+  if (!changes) return changes.error();
+  Bus& bus = c.api.bus();
+  tx.on_commit([&bus, changes = std::move(*changes), revoke = std::move(revoke)] {
+    bus.publish_changes(changes);
+    if (revoke) bus.publish_revocation(*revoke);
+  });
+  return ok();
 }
 
 Result<Page> parse_page(const Ctx& c) {
@@ -191,8 +195,9 @@ Result<Actor> authenticate(Api& api, const Request& req) {
 }  // namespace
 }  // namespace api
 
-Api::Api(Store& store, Metrics& metrics, ApiOptions options, Clock clock)
+Api::Api(Store& store, Bus& bus, Metrics& metrics, ApiOptions options, Clock clock)
     : store_(store),
+      bus_(bus),
       metrics_(metrics),
       options_(options),
       clock_(clock ? std::move(clock) : Clock([] {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 
+#include "bus/bus.hpp"
 #include "core/rate_limit.hpp"
 #include "core/time.hpp"
 #include "server/http.hpp"
@@ -24,12 +25,13 @@ struct ApiOptions {
 class Api {
  public:
   using Clock = std::function<Instant()>;
-  Api(Store& store, Metrics& metrics, ApiOptions options = {}, Clock clock = {});
+  Api(Store& store, Bus& bus, Metrics& metrics, ApiOptions options = {}, Clock clock = {});
   ~Api();
 
   Response handle(const Request& req);
 
   Store& store() { return store_; }
+  Bus& bus() { return bus_; }
   Instant now() const { return clock_(); }
   const ApiOptions& options() const { return options_; }
   RateLimiter& account_limiter() { return account_limiter_; }
@@ -40,6 +42,7 @@ class Api {
 
  private:
   Store& store_;
+  Bus& bus_;
   Metrics& metrics_;
   ApiOptions options_;
   Clock clock_;

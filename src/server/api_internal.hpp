@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "server/api.hpp"
+#include "sync/recorder.hpp"
 
 namespace portier::api {
 namespace json = boost::json;
@@ -67,6 +68,11 @@ Result<Page> parse_page(const Ctx& c);
 json::object page_of(const std::vector<json::object>& items_by_id, const Page& p);
 
 std::string now_text(const Ctx& c);
+
+// Finishes the recorder's changes in this transaction and publishes them (and a revocation)
+// on the bus once it commits.
+Status commit_changes(WriteTx& tx, Ctx& c, sync::ChangeRecorder& rec,
+                      std::optional<Revocation> revoke = std::nullopt);
 
 // Route handlers, by file.
 Result<Response> login(Ctx& c);  // auth_routes.cpp

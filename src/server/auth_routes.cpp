@@ -67,6 +67,7 @@ Result<Response> login(Ctx& c) {
 
 Result<Response> logout(Ctx& c) {
   if (auto s = c.api.store().delete_token(c.me().token_hash); !s) return s.error();
+  c.api.bus().publish_revocation(Revocation{"", "", c.me().token_hash, "logged_out"});
   Response r;
   r.status = 204;
   return r;

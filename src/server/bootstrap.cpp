@@ -8,6 +8,7 @@
 
 #include "server/crypto.hpp"
 #include "server/validate.hpp"
+#include "sync/recorder.hpp"
 
 namespace portier {
 namespace json = boost::json;
@@ -21,7 +22,11 @@ Result<std::string> add(WriteTx& tx, const std::string& org, const std::string& 
   if (!fields) return fields.error();
   Record r{kind, new_id(prefix), org, std::move(*fields), 1, now, now};
   if (kind == Kind::grant) r.body["uses"] = 0;
+  // Nothing is serving yet: the changes go to the feeds' history, with no one to tell.
+  sync::ChangeRecorder rec(tx, org, now_unix);
+  if (auto s = rec.plan(nullptr, &r); !s) return s.error();
   if (auto s = tx.insert(r); !s) return s.error();
+  if (auto s = rec.finish(); !s) return s.error();
   json::object after{{"id", r.id}};
   for (const auto& kv : r.body) after[kv.key()] = kv.value();
   AuditEntry e{0,

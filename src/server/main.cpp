@@ -87,7 +87,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   // Store calls and password hashing block: they run here, never on the io threads.
   boost::asio::thread_pool workers(std::max(4u, threads * 2));
   Metrics metrics;
-  Api api(*store, metrics);
+  LocalBus bus;
+  Api api(*store, bus, metrics);
   HttpServer server(ioc, workers, [&api](const Request& r) { return api.handle(r); });
   auto bound = server.listen(host, port);
   if (!bound) {

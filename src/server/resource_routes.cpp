@@ -31,6 +31,8 @@ std::string str(const json::object& o, const char* key) {
 
 Kind kind_of(const Ctx& c) { return *kind_from_plural(c.path.at("plural")); }
 
+std::int64_t unix_now(const Ctx& c) { return c.api.now().time_since_epoch().count(); }
+
 // The site an audit entry concerns, so admins scoped to sites see their part of the log.
 std::string audit_site(const Record& r, ReadTx& tx) {
   switch (r.kind) {
@@ -190,11 +192,14 @@ Result<Response> create_record(Ctx& c) {
     std::string now = now_text(c);
     Record r{kind, new_id(id_prefix(kind)), c.me().org_id, std::move(*fields), 1, now, now};
     if (kind == Kind::grant) r.body["uses"] = 0;
+    sync::ChangeRecorder rec(tx, r.org_id, unix_now(c));
+    if (auto s = rec.plan(nullptr, &r); !s) return s;
     if (auto s = tx.insert(r); !s) return s;
     if (*password)
       if (auto s = tx.set_password(r.id, **password); !s) return s;
     out = to_json(r);
-    return audit(tx, c, "created", r, nullptr, out);
+    if (auto s = audit(tx, c, "created", r, nullptr, out); !s) return s;
+    return commit_changes(tx, c, rec);
   });
   if (!st) return st.error();
   auto res = json_response(201, out);
@@ -237,7 +242,10 @@ Result<Response> update_record(Ctx& c) {
     if (!uses.is_null()) after.body["uses"] = uses;
     after.version = before.version + 1;
     after.updated_at = now_text(c);
+    sync::ChangeRecorder rec(tx, after.org_id, unix_now(c));
+    if (auto s = rec.plan(&before, &after); !s) return s;
     if (auto s = tx.update(after); !s) return s;
+    std::optional<Revocation> revoke;
     if (kind == Kind::user) {
       auto d = after.body.find("disabled");
       bool disabled = d != after.body.end() && d->value().is_bool() && d->value().as_bool();
@@ -246,9 +254,18 @@ Result<Response> update_record(Ctx& c) {
         if (auto s = tx.revoke_tokens(after.id); !s) return s;
       if (*password)
         if (auto s = tx.set_password(after.id, **password); !s) return s;
+      // So does a change of what she may read: her live sessions reconnect with new rights.
+      bool rights = before.body.at("role") != after.body.at("role") ||
+                    before.body.at("site_ids") != after.body.at("site_ids");
+      if (disabled || *password || rights)
+        revoke = Revocation{after.id, "", "",
+                            disabled    ? "user_disabled"
+                            : *password ? "credentials_changed"
+                                        : "rights_changed"};
     }
     out = to_json(after);
-    return audit(tx, c, "updated", after, to_json(before), out);
+    if (auto s = audit(tx, c, "updated", after, to_json(before), out); !s) return s;
+    return commit_changes(tx, c, rec, revoke);
   });
   if (!st) return st.error();
   return json_response(200, out);
@@ -264,19 +281,30 @@ Result<Response> delete_record(Ctx& c) {
     if (!*found || !view->visible(**found)) return not_found(std::string(kind_name(kind)));
     const Record& r = **found;
     if (auto s = check_write(c.me(), kind, &r.body, nullptr, tx); !s) return s;
+    sync::ChangeRecorder rec(tx, r.org_id, unix_now(c));
+    std::vector<Record> grants;
     if (kind == Kind::user) {
       if (auto s = keep_an_owner(c, r, nullptr, tx); !s) return s;
       // A person removed loses her grants with her.
-      auto grants = tx.list_by(Kind::grant, r.org_id, "user_id", r.id);
-      if (!grants) return grants.error();
-      for (const auto& g : *grants) {
-        if (auto s = tx.remove(Kind::grant, g.id); !s) return s;
-        if (auto s = audit(tx, c, "deleted", g, to_json(g), nullptr); !s) return s;
-      }
+      auto gs = tx.list_by(Kind::grant, r.org_id, "user_id", r.id);
+      if (!gs) return gs.error();
+      grants = std::move(*gs);
+    } else if (auto s = check_unreferenced(r, tx); !s) {
+      return s;
     }
-    if (auto s = check_unreferenced(r, tx); !s) return s;
+    for (const auto& g : grants)
+      if (auto s = rec.plan(&g, nullptr); !s) return s;
+    if (auto s = rec.plan(&r, nullptr); !s) return s;
+    for (const auto& g : grants) {
+      if (auto s = tx.remove(Kind::grant, g.id); !s) return s;
+      if (auto s = audit(tx, c, "deleted", g, to_json(g), nullptr); !s) return s;
+    }
     if (auto s = tx.remove(kind, r.id); !s) return s;
-    return audit(tx, c, "deleted", r, to_json(r), nullptr);
+    if (auto s = audit(tx, c, "deleted", r, to_json(r), nullptr); !s) return s;
+    std::optional<Revocation> revoke;
+    if (kind == Kind::user) revoke = Revocation{r.id, "", "", "user_deleted"};
+    if (kind == Kind::unit) revoke = Revocation{"", r.id, "", "unit_deleted"};
+    return commit_changes(tx, c, rec, revoke);
   });
   if (!st) return st.error();
   Response res;

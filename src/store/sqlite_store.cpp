@@ -548,11 +548,13 @@ Status SqliteStore::prune_feeds(std::int64_t keep_count, std::int64_t older_than
   auto& db = impl_->writer;
   std::string sql =
       "BEGIN IMMEDIATE;"
-      "DELETE FROM feed_log WHERE seq <= (SELECT f.seq FROM feeds f WHERE f.feed = feed_log.feed) - " +
-      std::to_string(keep_count) +
-      " OR change_id IN (SELECT id FROM changes WHERE at_unix < " + std::to_string(older_than_unix) +
+      "DELETE FROM feed_log WHERE seq <= (SELECT f.seq FROM feeds f WHERE f.feed = feed_log.feed) "
+      "- " +
+      std::to_string(keep_count) + " OR change_id IN (SELECT id FROM changes WHERE at_unix < " +
+      std::to_string(older_than_unix) +
       ");"
-      "UPDATE feeds SET first_seq = COALESCE((SELECT MIN(l.seq) FROM feed_log l WHERE l.feed = feeds.feed),"
+      "UPDATE feeds SET first_seq = COALESCE((SELECT MIN(l.seq) FROM feed_log l WHERE l.feed = "
+      "feeds.feed),"
       " seq + 1);"
       "DELETE FROM changes WHERE id NOT IN (SELECT change_id FROM feed_log);"
       "COMMIT;";

@@ -274,10 +274,16 @@ TEST_F(SqliteStoreTest, PruningKeepsTheNewestAndMovesTheFloor) {
   }));
   // The epoch survives reopening.
   std::string epoch;
-  (void)store_->read([&](ReadTx& tx) { epoch = tx.feed_head("f")->epoch; return ok(); });
+  (void)store_->read([&](ReadTx& tx) {
+    epoch = tx.feed_head("f")->epoch;
+    return ok();
+  });
   store_.reset();
   store_ = open_store();
-  (void)store_->read([&](ReadTx& tx) { EXPECT_EQ(tx.feed_head("f")->epoch, epoch); return ok(); });
+  (void)store_->read([&](ReadTx& tx) {
+    EXPECT_EQ(tx.feed_head("f")->epoch, epoch);
+    return ok();
+  });
 }
 
 }  // namespace
