@@ -107,6 +107,8 @@ const std::vector<Route>& routes() {
       {"GET", "/v1/me/doors", my_doors, true},
       {"GET", "/v1/access/check", access_check, true},
       {"GET", "/v1/audit", list_audit, true},
+      {"GET", "/v1/devices", list_devices, true},
+      {"POST", "/v1/units/{id}/credentials", unit_credentials, true},
       {"GET", "/v1/{plural}", list_records, true},
       {"POST", "/v1/{plural}", create_record, true},
       {"GET", "/v1/{plural}/{id}", get_record, true},

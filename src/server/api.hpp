@@ -9,6 +9,7 @@
 #include "bus/bus.hpp"
 #include "core/rate_limit.hpp"
 #include "core/time.hpp"
+#include "server/devices.hpp"
 #include "server/http.hpp"
 #include "server/metrics.hpp"
 #include "store/store.hpp"
@@ -32,6 +33,9 @@ class Api {
 
   Store& store() { return store_; }
   Bus& bus() { return bus_; }
+  // Delivery receipts for GET /v1/devices (set by portierd when the gateway runs).
+  void set_devices(DeviceRegistry* d) { devices_ = d; }
+  DeviceRegistry* devices() { return devices_; }
   Instant now() const { return clock_(); }
   const ApiOptions& options() const { return options_; }
   RateLimiter& account_limiter() { return account_limiter_; }
@@ -43,6 +47,7 @@ class Api {
  private:
   Store& store_;
   Bus& bus_;
+  DeviceRegistry* devices_ = nullptr;
   Metrics& metrics_;
   ApiOptions options_;
   Clock clock_;

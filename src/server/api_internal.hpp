@@ -85,6 +85,8 @@ Result<Response> update_record(Ctx& c);
 Result<Response> delete_record(Ctx& c);
 Result<Response> access_check(Ctx& c);  // access_routes.cpp
 Result<Response> my_doors(Ctx& c);
-Result<Response> list_audit(Ctx& c);  // audit_routes.cpp
+Result<Response> list_audit(Ctx& c);    // audit_routes.cpp
+Result<Response> list_devices(Ctx& c);  // device_routes.cpp
+Result<Response> unit_credentials(Ctx& c);
 
 }  // namespace portier::api

@@ -1,9 +1,12 @@
 #include "server/http_server.hpp"
 
+#include "server/upgrade.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <mutex>
 #include <set>
 
@@ -40,6 +43,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   net::thread_pool& workers;
   Handler handler;
   HttpOptions options;
+  std::string upgrade_path;
+  UpgradeHandler upgrade;
   tcp::acceptor acceptor;
   net::steady_timer drain_timer;
   std::atomic<bool> draining{false};
@@ -106,6 +111,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return fail(ec, "read");
 
     auto& msg = parser_->get();
+    if (beast::websocket::is_upgrade(msg)) {
+      std::string_view target = msg.target();
+      target = target.substr(0, target.find('?'));
+      if (server_->upgrade && !server_->draining && target == server_->upgrade_path) {
+        // The gateway owns the connection from here on.
+        return server_->upgrade(
+            std::make_unique<Upgrade>(Upgrade{std::move(stream_), parser_->release(), peer_}));
+      }
+    }
     Request req;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
@@ -219,6 +233,11 @@ HttpServer::HttpServer(net::io_context& ioc, net::thread_pool& workers, Handler 
     : impl_(std::make_shared<Impl>(ioc, workers, std::move(handler), options)) {}
 
 HttpServer::~HttpServer() = default;
+
+void HttpServer::on_upgrade(std::string path, UpgradeHandler handler) {
+  impl_->upgrade_path = std::move(path);
+  impl_->upgrade = std::move(handler);
+}
 
 Result<unsigned short> HttpServer::listen(const std::string& host, const std::string& port) {
   beast::error_code ec;

@@ -18,6 +18,8 @@ class thread_pool;
 
 namespace portier {
 
+struct Upgrade;
+
 struct HttpOptions {
   std::size_t max_body_bytes = 1 << 20;
   std::chrono::seconds idle_timeout{60};
@@ -27,11 +29,15 @@ struct HttpOptions {
 class HttpServer {
  public:
   using Handler = std::function<Response(const Request&)>;
+  // Takes WebSocket upgrade requests for a path (the push gateway).
+  using UpgradeHandler = std::function<void(std::unique_ptr<Upgrade>)>;
 
   HttpServer(boost::asio::io_context& ioc, boost::asio::thread_pool& workers, Handler handler,
              HttpOptions options = {});
   ~HttpServer();
 
+  // Sends WebSocket upgrades of `path` to the handler; other upgrades get 404.
+  void on_upgrade(std::string path, UpgradeHandler handler);
   // Binds "HOST:PORT" (port 0 picks a free one) and starts accepting; returns the bound port.
   Result<unsigned short> listen(const std::string& host, const std::string& port);
   // Stops accepting, lets in-flight requests finish, closes idle connections; once every

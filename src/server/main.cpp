@@ -6,7 +6,9 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
 #include <iostream>
@@ -15,7 +17,9 @@
 #include "server/api.hpp"
 #include "server/bootstrap.hpp"
 #include "server/crypto.hpp"
+#include "server/gateway.hpp"
 #include "server/http_server.hpp"
+#include "server/upgrade.hpp"
 #include "store/sqlite_store.hpp"
 
 namespace {
@@ -63,7 +67,13 @@ int init(const std::string& dir, const std::string& org, const std::string& emai
   return 0;
 }
 
-int serve(const std::string& dir, const std::string& listen, bool demo, unsigned threads) {
+struct Retention {
+  std::int64_t keep = 10000;
+  std::chrono::hours max_age{24 * 30};
+};
+
+int serve(const std::string& dir, const std::string& listen, bool demo, unsigned threads,
+          Retention retention) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "portierd serve: --listen is HOST:PORT\n";
@@ -88,8 +98,30 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   boost::asio::thread_pool workers(std::max(4u, threads * 2));
   Metrics metrics;
   LocalBus bus;
+  DeviceRegistry devices;
   Api api(*store, bus, metrics);
+  api.set_devices(&devices);
+  Gateway gateway(*store, workers, devices);
+  bus.subscribe(&gateway);
   HttpServer server(ioc, workers, [&api](const Request& r) { return api.handle(r); });
+  server.on_upgrade("/v1/stream",
+                    [&gateway](std::unique_ptr<Upgrade> up) { gateway.accept(std::move(up)); });
+  // Feed retention: history past the newest `feed_keep` changes or older than `feed_max_age`
+  // goes; cursors from before it get a snapshot.
+  boost::asio::steady_timer prune_timer(ioc);
+  std::function<void()> schedule_prune = [&] {
+    prune_timer.expires_after(std::chrono::minutes(1));
+    prune_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      boost::asio::post(workers, [&] {
+        auto cutoff = now() - retention.max_age;
+        if (auto s = store->prune_feeds(retention.keep, cutoff.time_since_epoch().count()); !s)
+          spdlog::warn("pruning feeds: {}", s.error().message);
+      });
+      schedule_prune();
+    });
+  };
+  schedule_prune();
   auto bound = server.listen(host, port);
   if (!bound) {
     std::cerr << "portierd: " << bound.error().message << "\n";
@@ -99,6 +131,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: draining", sig);
+    prune_timer.cancel();
+    gateway.stop();
     server.stop();
   });
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
@@ -141,7 +175,14 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)");
   serve_cmd->add_flag("--demo", demo, "seed a demo organization on first start");
   serve_cmd->add_option("--threads", threads, "io threads (default: one per core)");
+  Retention retention;
+  int max_age_hours = 24 * 30;
+  serve_cmd->add_option("--feed-keep", retention.keep, "changes kept per feed (default 10000)")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--feed-max-age", max_age_hours, "hours a change is kept (default 720)")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   if (*init_cmd) return init(dir, org, email, name, password_stdin);
-  return serve(dir, listen, demo, threads);
+  retention.max_age = std::chrono::hours(max_age_hours);
+  return serve(dir, listen, demo, threads, retention);
 }

@@ -120,6 +120,14 @@ CREATE TABLE feed_log (
 CREATE INDEX feed_log_change ON feed_log(change_id);
 CREATE INDEX changes_at ON changes(at_unix);
 )sql",
+      // 3: unit credentials (one live credential per unit, stored as a hash).
+      R"sql(
+CREATE TABLE unit_credentials (
+  hash TEXT PRIMARY KEY,
+  unit_id TEXT NOT NULL UNIQUE REFERENCES units(id) ON DELETE CASCADE,
+  created_unix INTEGER NOT NULL
+);
+)sql",
   };
   return m;
 }

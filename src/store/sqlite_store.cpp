@@ -509,6 +509,35 @@ Status SqliteStore::delete_token(const std::string& hash) {
   return done(db, s);
 }
 
+Status SqliteStore::set_unit_credential(const std::string& unit_id, const std::string& hash,
+                                        std::int64_t now_unix) {
+  std::lock_guard lock(impl_->write_mu);
+  auto& db = impl_->writer;
+  auto p = db.prepare(
+      "INSERT INTO unit_credentials(hash, unit_id, created_unix) VALUES(?1, ?2, ?3)"
+      " ON CONFLICT(unit_id) DO UPDATE SET hash = excluded.hash, created_unix = "
+      "excluded.created_unix");
+  if (!p) return p.error();
+  Stmt s(*p);
+  s.bind(1, hash).bind(2, unit_id).bind(3, now_unix);
+  return done(db, s);
+}
+
+Result<std::optional<UnitCredential>> SqliteStore::find_unit_credential(const std::string& hash) {
+  auto lease = impl_->lease();
+  auto& db = *lease.db;
+  auto p = db.prepare(
+      "SELECT c.unit_id, u.org_id FROM unit_credentials c JOIN units u ON u.id = c.unit_id"
+      " WHERE c.hash = ?1");
+  if (!p) return p.error();
+  Stmt s(*p);
+  s.bind(1, hash);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<UnitCredential>();
+  if (rc != SQLITE_ROW) return db.error(rc, "read unit credential");
+  return std::optional<UnitCredential>(UnitCredential{s.text(0), s.text(1)});
+}
+
 Result<std::vector<AuditEntry>> SqliteStore::list_audit(const AuditQuery& q) {
   auto lease = impl_->lease();
   auto& db = *lease.db;

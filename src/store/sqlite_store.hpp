@@ -27,6 +27,9 @@ class SqliteStore final : public Store {
   Result<std::optional<TokenInfo>> find_token(const std::string& hash,
                                               std::int64_t now_unix) override;
   Status delete_token(const std::string& hash) override;
+  Status set_unit_credential(const std::string& unit_id, const std::string& hash,
+                             std::int64_t now_unix) override;
+  Result<std::optional<UnitCredential>> find_unit_credential(const std::string& hash) override;
   Result<std::vector<AuditEntry>> list_audit(const AuditQuery& q) override;
   Status prune_feeds(std::int64_t keep_count, std::int64_t older_than_unix) override;
 

@@ -67,6 +67,11 @@ struct Credentials {
   std::string password_hash;
 };
 
+struct UnitCredential {
+  std::string unit_id;
+  std::string org_id;
+};
+
 struct TokenInfo {
   std::string user_id;
   std::string org_id;
@@ -149,6 +154,11 @@ class Store {
                                                       std::int64_t now_unix) = 0;
   // Revokes one token.
   virtual Status delete_token(const std::string& hash) = 0;
+  // Replaces a unit's credential (the old one stops working).
+  virtual Status set_unit_credential(const std::string& unit_id, const std::string& hash,
+                                     std::int64_t now_unix) = 0;
+  // The unit whose credential has this hash, if any.
+  virtual Result<std::optional<UnitCredential>> find_unit_credential(const std::string& hash) = 0;
   // Audit entries matching the query, newest first.
   virtual Result<std::vector<AuditEntry>> list_audit(const AuditQuery& q) = 0;
   // Drops feed entries beyond the newest `keep_count` of each feed or older than

@@ -64,21 +64,27 @@ class Collector {
 
 std::string FeedId::name() const {
   switch (type) {
-    case Type::user: return "user/" + id;
-    case Type::unit: return "unit/" + id;
-    case Type::site: return "site/" + id;
-    case Type::org: return "org/" + id;
+    case Type::user:
+      return "user/" + id;
+    case Type::unit:
+      return "unit/" + id;
+    case Type::site:
+      return "site/" + id;
+    case Type::org:
+      return "org/" + id;
   }
   return "";
 }
 
 std::optional<FeedId> FeedId::parse(std::string_view name) {
   auto slash = name.find('/');
-  if (slash == std::string_view::npos || slash + 1 >= name.size() || name.size() > 100) return std::nullopt;
+  if (slash == std::string_view::npos || slash + 1 >= name.size() || name.size() > 100)
+    return std::nullopt;
   auto type = name.substr(0, slash);
   std::string id(name.substr(slash + 1));
   for (char ch : id)
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-')) return std::nullopt;
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-'))
+      return std::nullopt;
   if (type == "user") return FeedId{Type::user, id};
   if (type == "unit") return FeedId{Type::unit, id};
   if (type == "site") return FeedId{Type::site, id};
@@ -170,7 +176,8 @@ Result<std::map<RecordKey, Record>> feed_contents(ReadTx& tx, const std::string&
       (void)c.add_all(*ds);
       break;
     }
-    case FeedId::Type::org: break;
+    case FeedId::Type::org:
+      break;
   }
   // Units and sites: the grants on their doors and sites, and what those grants name.
   auto grants = c.grants_on(doors, sites);

@@ -12,10 +12,8 @@ std::string str(const json::object& o, const char* key) {
 }
 
 std::string put_body(const Record& r) {
-  return json::serialize(json::object{{"op", "put"},
-                                      {"kind", kind_name(r.kind)},
-                                      {"id", r.id},
-                                      {"record", record_json(r)}});
+  return json::serialize(json::object{
+      {"op", "put"}, {"kind", kind_name(r.kind)}, {"id", r.id}, {"record", record_json(r)}});
 }
 
 std::string delete_body(Kind k, const std::string& id) {
@@ -145,8 +143,11 @@ Status ChangeRecorder::plan(const Record* before, const Record* after) {
 Result<std::vector<FeedChange>> ChangeRecorder::finish() {
   std::vector<FeedChange> out;
   // Each distinct change is stored and serialized once, whatever number of feeds it reaches.
-  std::map<std::tuple<int, std::string, std::int64_t>, std::pair<std::int64_t, std::shared_ptr<const std::string>>> stored;
-  auto emit = [&](const std::string& feed, Kind k, const std::string& id, const Record* put) -> Status {
+  std::map<std::tuple<int, std::string, std::int64_t>,
+           std::pair<std::int64_t, std::shared_ptr<const std::string>>>
+      stored;
+  auto emit = [&](const std::string& feed, Kind k, const std::string& id,
+                  const Record* put) -> Status {
     auto key = std::make_tuple(static_cast<int>(k), id, put ? put->version : -1);
     auto it = stored.find(key);
     if (it == stored.end()) {

@@ -28,7 +28,7 @@ class ChangeRecorder {
   WriteTx& tx_;
   std::string org_;
   std::int64_t at_;
-  std::map<std::string, FeedId> feeds_;  // by name
+  std::map<std::string, FeedId> feeds_;                              // by name
   std::map<std::string, std::map<RecordKey, std::int64_t>> before_;  // feed -> key -> version
   std::vector<std::pair<std::optional<Record>, std::optional<Record>>> planned_;
 };

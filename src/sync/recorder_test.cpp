@@ -33,7 +33,8 @@ class RecorderTest : public ::testing::Test {
   }
 
   // Writes one record through the recorder, as the API does; returns the changes.
-  std::vector<FeedChange> put(Kind k, const std::string& id, json::object body, bool remove = false) {
+  std::vector<FeedChange> put(Kind k, const std::string& id, json::object body,
+                              bool remove = false) {
     std::vector<FeedChange> out;
     auto st = store_->write([&](WriteTx& tx) -> Status {
       auto before = tx.get(k, "o", id);
@@ -61,8 +62,10 @@ class RecorderTest : public ::testing::Test {
     f.seq = c.seq;
     auto v = json::parse(*c.body).as_object();
     std::string key = std::string(v["kind"].as_string()) + ":" + std::string(v["id"].as_string());
-    if (v["op"] == "put") f.records[key] = v["record"];
-    else f.records.erase(key);
+    if (v["op"] == "put")
+      f.records[key] = v["record"];
+    else
+      f.records.erase(key);
   }
 
   // The replica of a feed equals what the feed holds now.
@@ -93,8 +96,10 @@ class RecorderTest : public ::testing::Test {
 };
 
 TEST_F(RecorderTest, AGrantBringsItsDoorSiteAndScheduleIntoTheUsersFeed) {
-  auto changes = put(Kind::grant, "g1", {{"user_id", "maria"}, {"door_id", "d1"}, {"schedule_id", "sc"}});
-  EXPECT_EQ(feeds_of(changes), (std::set<std::string>{"org/o", "user/maria", "unit/n1", "site/s1"}));
+  auto changes =
+      put(Kind::grant, "g1", {{"user_id", "maria"}, {"door_id", "d1"}, {"schedule_id", "sc"}});
+  EXPECT_EQ(feeds_of(changes),
+            (std::set<std::string>{"org/o", "user/maria", "unit/n1", "site/s1"}));
   // Maria's replica was empty of these: grant, door, site, schedule arrive (her own record
   // was already in her feed's history from her creation).
   EXPECT_EQ(replicas_["user/maria"].records.count("door:d1"), 1u);
@@ -109,13 +114,19 @@ TEST_F(RecorderTest, AGrantBringsItsDoorSiteAndScheduleIntoTheUsersFeed) {
 TEST_F(RecorderTest, ASharedScheduleChangeReachesEveryHolder) {
   put(Kind::grant, "g1", {{"user_id", "maria"}, {"door_id", "d1"}, {"schedule_id", "sc"}});
   put(Kind::grant, "g2", {{"user_id", "joan"}, {"site_id", "s1"}, {"schedule_id", "sc"}});
-  auto changes = put(Kind::schedule, "sc", {{"name", "Office"}, {"windows", json::array{json::object{
-                                                {"days", json::array{"mon"}}, {"start", "08:00"}, {"end", "18:00"}}}}});
-  EXPECT_EQ(feeds_of(changes), (std::set<std::string>{"org/o", "user/maria", "user/joan", "unit/n1", "site/s1"}));
+  auto changes =
+      put(Kind::schedule, "sc",
+          {{"name", "Office"},
+           {"windows", json::array{json::object{
+                           {"days", json::array{"mon"}}, {"start", "08:00"}, {"end", "18:00"}}}}});
+  EXPECT_EQ(feeds_of(changes),
+            (std::set<std::string>{"org/o", "user/maria", "user/joan", "unit/n1", "site/s1"}));
   // One body, shared by every feed.
   for (const auto& c : changes) EXPECT_EQ(c.body, changes.front().body);
-  EXPECT_EQ(replicas_["user/joan"].records["schedule:sc"].at("windows").as_array()[0].at("end"), "18:00");
-  for (const char* f : {"user/maria", "user/joan", "unit/n1", "site/s1", "org/o"}) expect_converged(f);
+  EXPECT_EQ(replicas_["user/joan"].records["schedule:sc"].at("windows").as_array()[0].at("end"),
+            "18:00");
+  for (const char* f : {"user/maria", "user/joan", "unit/n1", "site/s1", "org/o"})
+    expect_converged(f);
 }
 
 TEST_F(RecorderTest, RevokingAGrantTakesTheDoorAway) {

@@ -1,0 +1,48 @@
+#pragma once
+// Delivery receipts: every connected or recently seen device, the feeds it reads, what it
+// has acknowledged. Kept in memory by the node its sessions are on.
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/time.hpp"
+
+namespace portier {
+
+struct DeviceFeed {
+  std::int64_t acked_seq = 0;  // the last seq the device said it applied
+  std::string epoch;
+};
+
+struct Device {
+  std::string id;
+  std::string org_id;
+  std::string kind;  // app | unit | console
+  std::string name;
+  std::string user_id;  // who: a user's device …
+  std::string unit_id;  // … or a unit
+  int connections = 0;  // live sessions now
+  Instant last_seen{};
+  std::map<std::string, DeviceFeed> feeds;
+};
+
+class DeviceRegistry {
+ public:
+  // A session of the device began (feeds: the ones it reads, with the cursor it sent).
+  void connected(const Device& d);
+  void acked(const std::string& device_id, const std::string& feed, std::int64_t seq, Instant now);
+  void disconnected(const std::string& device_id, Instant now);
+  // The organization's devices, connected first, then by last seen; those unseen for
+  // `forget_after` are dropped.
+  std::vector<Device> list(const std::string& org_id, Instant now);
+
+ private:
+  std::chrono::hours forget_after_{24 * 7};
+  std::mutex mu_;
+  std::map<std::string, Device> devices_;
+};
+
+}  // namespace portier

@@ -1,0 +1,555 @@
+#include "server/gateway.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+#include <deque>
+#include <set>
+#include <spdlog/spdlog.h>
+
+#include "server/crypto.hpp"
+#include "server/stream_auth.hpp"
+#include "server/upgrade.hpp"
+
+namespace portier {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::uint16_t kSlowConsumer = 4001;
+constexpr std::uint16_t kRevoked = 4003;
+
+std::string error_message(const std::string& code, const std::string& message) {
+  return json::serialize(json::object{{"type", "error"}, {"code", code}, {"message", message}});
+}
+
+}  // namespace
+
+class WsSession;
+
+struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
+  Impl(Store& store, net::thread_pool& workers, DeviceRegistry& devices, GatewayOptions options, Clock clock)
+      : store(store), workers(workers), devices(devices), options(options), clock(std::move(clock)) {}
+
+  Store& store;
+  net::thread_pool& workers;
+  DeviceRegistry& devices;
+  GatewayOptions options;
+  Clock clock;
+  std::atomic<bool> stopping{false};
+
+  // Who listens to what. Sessions register after their hello and leave when they close.
+  mutable std::mutex mu;
+  std::set<std::shared_ptr<WsSession>> all;
+  std::map<std::string, std::set<WsSession*>> by_feed;
+  std::map<std::string, std::set<WsSession*>> by_user, by_unit, by_token;
+
+  void subscribe(const std::shared_ptr<WsSession>& s, const std::vector<std::string>& feeds,
+                 const StreamIdentity& who);
+  // Drops a closed session (and its subscriptions, when it had any).
+  void forget(WsSession* s, bool subscribed, const std::vector<std::string>& feeds,
+              const StreamIdentity& who);
+};
+
+// One push connection. Every member is touched on the session's strand only, except where a
+// store read is posted to the worker pool (it captures what it needs by value).
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(beast::tcp_stream&& stream, std::shared_ptr<Gateway::Impl> gw)
+      : ws_(std::move(stream)), gw_(std::move(gw)), hello_timer_(ws_.get_executor()),
+        close_timer_(ws_.get_executor()) {}
+
+  void start(beast::http::request<beast::http::string_body> req) {
+    beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::seconds(10);
+    t.idle_timeout = gw_->options.idle_timeout;
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
+    ws_.read_message_max(gw_->options.max_message_bytes);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(beast::http::field::server, "portierd"); }));
+    ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
+  }
+
+  // A committed change of a feed this session reads (from the bus, any thread).
+  void deliver(const sync::FeedChange& c) {
+    net::post(ws_.get_executor(), [self = shared_from_this(), c] { self->on_live(c); });
+  }
+
+  // Ends the session with a final message and a close code (any thread).
+  void end(std::string final_message, std::uint16_t code, std::string reason) {
+    net::post(ws_.get_executor(), [self = shared_from_this(), m = std::move(final_message), code,
+                                   reason = std::move(reason)]() mutable {
+      if (!m.empty()) self->send(std::make_shared<const std::string>(std::move(m)));
+      self->close(code, reason);
+    });
+  }
+
+  const StreamIdentity& who() const { return who_; }
+
+ private:
+  struct FeedState {
+    std::string epoch;
+    std::int64_t next = 1;          // the next seq to send
+    std::int64_t live_high = 0;     // the highest seq heard live while fetching
+    bool fetching = false;
+  };
+  struct Out {
+    std::string head;
+    std::shared_ptr<const std::string> body;
+    std::string tail;
+    std::size_t size() const { return head.size() + body->size() + tail.size(); }
+  };
+
+  void on_accept(beast::error_code ec) {
+    if (ec) return;  // handshake failed or timed out: nothing was ever open
+    hello_timer_.expires_after(gw_->options.hello_timeout);
+    hello_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->hello_done_ || self->hello_pending_) return;
+      self->send(std::make_shared<const std::string>(error_message("hello_timeout", "send hello first")));
+      self->close(static_cast<std::uint16_t>(websocket::close_code::policy_error), "hello_timeout");
+    });
+    do_read();
+  }
+
+  void do_read() {
+    ws_.async_read(in_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) return on_closed();  // closed, reset, too big (Beast answered 1009), idle timeout
+    std::string text = beast::buffers_to_string(in_.data());
+    in_.consume(in_.size());
+    bool was_text = ws_.got_text();
+    do_read();  // keep reading: a bad message gets an error, never ends the session
+    if (!was_text) return send_error("bad_message", "messages are JSON text frames");
+    handle(text);
+  }
+
+  void handle(const std::string& text) {
+    json::parse_options opt;
+    opt.max_depth = 16;
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec, {}, opt);
+    if (ec || !v.is_object()) return send_error("bad_message", "a message is a JSON object");
+    const auto& o = v.as_object();
+    const auto* type = o.if_contains("type");
+    if (!type || !type->is_string()) return send_error("bad_message", "a message has a string \"type\"");
+    if (*type == "hello") return on_hello(o);
+    if (!hello_done_) return send_error("hello_first", "send hello first");
+    if (*type == "ack") return on_ack(o);
+    if (*type == "ping") return send(std::make_shared<const std::string>(R"({"type":"pong"})"));
+    send_error("unknown_type", "unknown message type " + json::serialize(*type));
+  }
+
+  void on_hello(const json::object& o) {
+    if (hello_done_ || hello_pending_) return send_error("bad_message", "hello was already sent");
+    const auto* token = o.if_contains("token");
+    if (!token || !token->is_string()) return send_error("bad_message", "hello needs a token");
+    struct Want {
+      std::string feed;
+      std::string epoch;
+      std::int64_t seq = -1;  // -1: no cursor, send a snapshot
+    };
+    std::vector<Want> wants;
+    if (const auto* feeds = o.if_contains("feeds")) {
+      if (!feeds->is_array()) return send_error("bad_message", "feeds is a list");
+      if (feeds->as_array().size() > gw_->options.max_feeds)
+        return send_error("too_many_feeds", "at most " + std::to_string(gw_->options.max_feeds) + " feeds");
+      for (const auto& f : feeds->as_array()) {
+        const auto* fo = f.if_object();
+        const auto* name = fo ? fo->if_contains("feed") : nullptr;
+        if (!name || !name->is_string() || !sync::FeedId::parse(name->as_string()))
+          return send_error("bad_feed", "each feed is {feed: \"user/<id>\", epoch?, seq?}");
+        Want w{std::string(name->as_string()), "", -1};
+        const auto* epoch = fo->if_contains("epoch");
+        const auto* seq = fo->if_contains("seq");
+        if (epoch && epoch->is_string() && seq && seq->is_int64() && seq->as_int64() >= 0) {
+          w.epoch = epoch->as_string();
+          w.seq = seq->as_int64();
+        }
+        for (const auto& prev : wants)
+          if (prev.feed == w.feed) return send_error("bad_feed", "feed " + w.feed + " listed twice");
+        wants.push_back(std::move(w));
+      }
+    }
+    Device dev;
+    if (const auto* d = o.if_contains("device"); d && d->is_object()) {
+      auto get = [&](const char* k) {
+        const auto* x = d->as_object().if_contains(k);
+        return x && x->is_string() && x->as_string().size() <= 100 ? std::string(x->as_string()) : "";
+      };
+      dev.id = get("id");
+      dev.kind = get("kind");
+      dev.name = get("name");
+    }
+    hello_pending_ = true;
+    auto self = shared_from_this();
+    net::post(gw_->workers, [self, token = std::string(token->as_string()), wants, dev]() mutable {
+      auto gw = self->gw_;
+      auto who = authenticate_stream(gw->store, token, gw->clock());
+      std::vector<std::pair<std::string, FeedHead>> heads;
+      Status st = who ? ok() : Status(who.error());
+      if (who) {
+        if (wants.empty())
+          wants.push_back({(who->is_unit ? "unit/" : "user/") + who->id, "", -1});
+        st = gw->store.read([&](ReadTx& tx) -> Status {
+          for (const auto& w : wants) {
+            if (auto s = may_read(*who, *sync::FeedId::parse(w.feed), tx); !s) return s;
+            auto head = tx.feed_head(w.feed);
+            if (!head) return head.error();
+            heads.emplace_back(w.feed, *head);
+          }
+          return ok();
+        });
+      }
+      net::post(self->ws_.get_executor(), [self, st, who = who ? std::optional<StreamIdentity>(*who) : std::nullopt,
+                                           wants, heads, dev]() mutable {
+        self->hello_pending_ = false;
+        if (!st) {
+          self->send(std::make_shared<const std::string>(error_message(st.error().code, st.error().message)));
+          return self->close(static_cast<std::uint16_t>(websocket::close_code::policy_error), st.error().code);
+        }
+        self->begin(std::move(*who), wants, heads, dev);
+      });
+    });
+  }
+
+  template <class Want>
+  void begin(StreamIdentity who, const std::vector<Want>& wants,
+             const std::vector<std::pair<std::string, FeedHead>>& heads, Device dev) {
+    if (closing_) return;
+    hello_done_ = true;
+    hello_timer_.cancel();
+    who_ = std::move(who);
+    session_id_ = new_id("sess");
+    json::array feeds;
+    for (std::size_t i = 0; i < wants.size(); ++i) {
+      const auto& w = wants[i];
+      const auto& head = heads[i].second;
+      feed_names_.push_back(w.feed);
+      auto& f = feeds_[w.feed];
+      f.epoch = head.epoch;
+      // A cursor from this epoch, still within the retained history, resumes; anything else
+      // gets a snapshot.
+      bool resumable = w.seq >= 0 && w.epoch == head.epoch && w.seq <= head.seq && w.seq + 1 >= head.first_seq;
+      f.next = resumable ? w.seq + 1 : -1;
+      feeds.push_back(json::object{{"feed", w.feed}, {"epoch", head.epoch}, {"seq", head.seq},
+                                   {"resumed", resumable}});
+      dev.feeds[w.feed] = DeviceFeed{resumable ? w.seq : 0, head.epoch};
+    }
+    dev.id = dev.id.empty() ? session_id_ : dev.id;
+    if (dev.kind.empty()) dev.kind = who_.is_unit ? "unit" : "app";
+    dev.org_id = who_.org_id;
+    (who_.is_unit ? dev.unit_id : dev.user_id) = who_.id;
+    if (dev.name.empty()) dev.name = who_.name;
+    dev.last_seen = gw_->clock();
+    device_id_ = dev.id;
+    gw_->devices.connected(dev);
+    registered_ = true;
+    gw_->subscribe(shared_from_this(), feed_names_, who_);
+    send(std::make_shared<const std::string>(json::serialize(json::object{
+        {"type", "ready"},
+        {"session", session_id_},
+        {"identity", json::object{{"kind", who_.is_unit ? "unit" : "user"}, {"id", who_.id},
+                                  {"org_id", who_.org_id}, {"role", who_.role}}},
+        {"feeds", std::move(feeds)}})));
+    for (const auto& name : feed_names_) {
+      if (feeds_[name].next < 0) snapshot(name);
+      else fetch(name);
+    }
+  }
+
+  // Reads the feed's whole current state and its head in one transaction.
+  void snapshot(const std::string& feed) {
+    auto& f = feeds_[feed];
+    f.fetching = true;
+    auto self = shared_from_this();
+    net::post(gw_->workers, [self, feed, org = who_.org_id] {
+      std::string text;
+      std::int64_t seq = 0;
+      auto st = self->gw_->store.read([&](ReadTx& tx) -> Status {
+        auto head = tx.feed_head(feed);
+        if (!head) return head.error();
+        auto contents = sync::feed_contents(tx, org, *sync::FeedId::parse(feed));
+        if (!contents) return contents.error();
+        json::array records;
+        for (const auto& [key, r] : *contents)
+          records.push_back(json::object{{"kind", kind_name(key.first)}, {"record", sync::record_json(r)}});
+        seq = head->seq;
+        text = json::serialize(json::object{{"type", "snapshot"}, {"feed", feed}, {"epoch", head->epoch},
+                                            {"seq", seq}, {"records", std::move(records)}});
+        return ok();
+      });
+      net::post(self->ws_.get_executor(), [self, feed, st, seq, text = std::move(text)]() mutable {
+        if (!st) return self->fail_store(st.error());
+        auto& f = self->feeds_[feed];
+        f.fetching = false;
+        f.next = seq + 1;
+        self->send(std::make_shared<const std::string>(std::move(text)));
+        if (f.live_high >= f.next) self->fetch(feed);
+      });
+    });
+  }
+
+  // Reads the changes after what was sent, then keeps reading while there are more.
+  void fetch(const std::string& feed) {
+    auto& f = feeds_[feed];
+    f.fetching = true;
+    auto self = shared_from_this();
+    std::int64_t after = f.next - 1;
+    int batch = gw_->options.fetch_batch;
+    net::post(gw_->workers, [self, feed, after, batch] {
+      std::vector<FeedEntry> entries;
+      auto st = self->gw_->store.read([&](ReadTx& tx) -> Status {
+        auto e = tx.read_feed(feed, after, batch);
+        if (!e) return e.error();
+        entries = std::move(*e);
+        return ok();
+      });
+      net::post(self->ws_.get_executor(), [self, feed, st, entries = std::move(entries), batch]() mutable {
+        if (!st) return self->fail_store(st.error());
+        auto& f = self->feeds_[feed];
+        f.fetching = false;
+        for (auto& e : entries) {
+          // Pruned history under a resuming cursor: start over from a snapshot.
+          if (e.seq != f.next) return self->snapshot(feed);
+          self->send_change(feed, f, e.seq, std::make_shared<const std::string>(std::move(e.body)));
+        }
+        if (static_cast<int>(entries.size()) == batch || f.live_high >= f.next) self->fetch(feed);
+      });
+    });
+  }
+
+  void on_live(const sync::FeedChange& c) {
+    if (!hello_done_ || closing_) return;
+    auto it = feeds_.find(c.feed);
+    if (it == feeds_.end()) return;
+    auto& f = it->second;
+    if (f.fetching || f.next < 0) {
+      f.live_high = std::max(f.live_high, c.seq);
+      return;
+    }
+    if (c.seq < f.next) return;  // already sent from the store
+    if (c.seq > f.next) {        // a gap (another node's commit, or a race): read it
+      f.live_high = std::max(f.live_high, c.seq);
+      return fetch(c.feed);
+    }
+    send_change(c.feed, f, c.seq, c.body);
+  }
+
+  void send_change(const std::string& feed, FeedState& f, std::int64_t seq,
+                   std::shared_ptr<const std::string> body) {
+    f.next = seq + 1;
+    Out out{R"({"type":"change","feed":")" + feed + R"(","epoch":")" + f.epoch + R"(","seq":)" +
+                std::to_string(seq) + R"(,"change":)",
+            std::move(body), "}"};
+    enqueue(std::move(out));
+  }
+
+  void on_ack(const json::object& o) {
+    const auto* feed = o.if_contains("feed");
+    const auto* seq = o.if_contains("seq");
+    if (!feed || !feed->is_string() || !seq || !seq->is_int64())
+      return send_error("bad_message", "ack is {type: \"ack\", feed, seq}");
+    auto it = feeds_.find(std::string(feed->as_string()));
+    if (it == feeds_.end()) return send_error("bad_feed", "not a feed of this session");
+    if (seq->as_int64() < 0 || seq->as_int64() >= it->second.next)
+      return send_error("bad_ack", "ack a seq you received");
+    gw_->devices.acked(device_id_, it->first, seq->as_int64(), gw_->clock());
+  }
+
+  void send_error(const std::string& code, const std::string& message) {
+    send(std::make_shared<const std::string>(error_message(code, message)));
+  }
+
+  void send(std::shared_ptr<const std::string> text) { enqueue(Out{"", std::move(text), ""}); }
+
+  void enqueue(Out out) {
+    if (closing_) return;
+    queued_bytes_ += out.size();
+    queue_.push_back(std::move(out));
+    if (queued_bytes_ > gw_->options.queue_budget_bytes) {
+      // Durability lives in the feed: drop what is queued, close, let the client resume.
+      while (queue_.size() > (writing_ ? 1u : 0u)) {
+        queued_bytes_ -= queue_.back().size();
+        queue_.pop_back();
+      }
+      return close(kSlowConsumer, "slow_consumer");
+    }
+    if (!writing_) do_write();
+  }
+
+  void do_write() {
+    writing_ = true;
+    const Out& out = queue_.front();
+    std::array<net::const_buffer, 3> bufs{net::buffer(out.head), net::buffer(*out.body), net::buffer(out.tail)};
+    ws_.text(true);
+    ws_.async_write(bufs, beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    writing_ = false;
+    if (ec) return on_closed();
+    queued_bytes_ -= queue_.front().size();
+    queue_.pop_front();
+    if (!queue_.empty()) return do_write();
+    if (closing_ && !close_sent_) do_close();
+  }
+
+  // Sends what is queued, then the close frame; cuts the connection if that takes too long.
+  void close(std::uint16_t code, std::string reason) {
+    if (closing_) return;
+    closing_ = true;
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    close_timer_.expires_after(std::chrono::seconds(5));
+    close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;
+      beast::get_lowest_layer(self->ws_).close();
+    });
+    if (!writing_) do_close();
+  }
+
+  void do_close() {
+    close_sent_ = true;
+    ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
+                    [self = shared_from_this()](beast::error_code) { self->on_closed(); });
+  }
+
+  void fail_store(const Error& e) {
+    spdlog::warn("stream {}: store: {}", session_id_, e.message);
+    send_error("unavailable", "the server could not read the feed; reconnect");
+    close(static_cast<std::uint16_t>(websocket::close_code::try_again_later), "unavailable");
+  }
+
+  void on_closed() {
+    if (finished_) return;
+    finished_ = true;
+    hello_timer_.cancel();
+    close_timer_.cancel();
+    beast::error_code ignore;
+    beast::get_lowest_layer(ws_).socket().close(ignore);
+    if (registered_) gw_->devices.disconnected(device_id_, gw_->clock());
+    gw_->forget(this, registered_, feed_names_, who_);
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  std::shared_ptr<Gateway::Impl> gw_;
+  net::steady_timer hello_timer_;
+  net::steady_timer close_timer_;
+  beast::flat_buffer in_;
+  bool hello_done_ = false, hello_pending_ = false, registered_ = false;
+  bool writing_ = false, closing_ = false, close_sent_ = false, finished_ = false;
+  std::uint16_t close_code_ = 1000;
+  std::string close_reason_;
+  std::deque<Out> queue_;
+  std::size_t queued_bytes_ = 0;
+  StreamIdentity who_;
+  std::string session_id_, device_id_;
+  std::vector<std::string> feed_names_;
+  std::map<std::string, FeedState> feeds_;
+
+  friend struct Gateway::Impl;
+};
+
+void Gateway::Impl::subscribe(const std::shared_ptr<WsSession>& s, const std::vector<std::string>& feeds,
+                              const StreamIdentity& who) {
+  std::lock_guard lock(mu);
+  for (const auto& f : feeds) by_feed[f].insert(s.get());
+  (who.is_unit ? by_unit : by_user)[who.id].insert(s.get());
+  if (!who.is_unit) by_token[who.token_hash].insert(s.get());
+}
+
+void Gateway::Impl::forget(WsSession* s, bool subscribed, const std::vector<std::string>& feeds,
+                           const StreamIdentity& who) {
+  std::lock_guard lock(mu);
+  for (auto it = all.begin(); it != all.end(); ++it)
+    if (it->get() == s) {
+      all.erase(it);
+      break;
+    }
+  if (!subscribed) return;
+  auto drop = [&](std::map<std::string, std::set<WsSession*>>& m, const std::string& key) {
+    auto it = m.find(key);
+    if (it == m.end()) return;
+    it->second.erase(s);
+    if (it->second.empty()) m.erase(it);
+  };
+  for (const auto& f : feeds) drop(by_feed, f);
+  drop(who.is_unit ? by_unit : by_user, who.id);
+  if (!who.is_unit) drop(by_token, who.token_hash);
+}
+
+Gateway::Gateway(Store& store, net::thread_pool& workers, DeviceRegistry& devices, GatewayOptions options,
+                 Clock clock)
+    : impl_(std::make_shared<Impl>(store, workers, devices, options,
+                                   clock ? std::move(clock) : Clock([] {
+                                     return std::chrono::time_point_cast<std::chrono::seconds>(
+                                         std::chrono::system_clock::now());
+                                   }))) {}
+
+Gateway::~Gateway() = default;
+
+void Gateway::accept(std::unique_ptr<Upgrade> up) {
+  if (impl_->stopping) return;
+  auto s = std::make_shared<WsSession>(std::move(up->stream), impl_);
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->all.insert(s);
+  }
+  s->start(std::move(up->request));
+}
+
+void Gateway::stop() {
+  impl_->stopping = true;
+  std::vector<std::shared_ptr<WsSession>> live;
+  {
+    std::lock_guard lock(impl_->mu);
+    live.assign(impl_->all.begin(), impl_->all.end());
+  }
+  for (auto& s : live) s->end("", static_cast<std::uint16_t>(websocket::close_code::going_away), "shutting_down");
+}
+
+std::size_t Gateway::sessions() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->all.size();
+}
+
+void Gateway::on_changes(const std::vector<sync::FeedChange>& changes) {
+  std::vector<std::pair<std::shared_ptr<WsSession>, const sync::FeedChange*>> targets;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& c : changes) {
+      auto it = impl_->by_feed.find(c.feed);
+      if (it == impl_->by_feed.end()) continue;
+      for (auto* s : it->second) targets.emplace_back(s->shared_from_this(), &c);
+    }
+  }
+  for (auto& [s, c] : targets) s->deliver(*c);
+}
+
+void Gateway::on_revocation(const Revocation& r) {
+  std::vector<std::shared_ptr<WsSession>> targets;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto collect = [&](const std::map<std::string, std::set<WsSession*>>& m, const std::string& key) {
+      if (key.empty()) return;
+      auto it = m.find(key);
+      if (it == m.end()) return;
+      for (auto* s : it->second) targets.push_back(s->shared_from_this());
+    };
+    collect(impl_->by_user, r.user_id);
+    collect(impl_->by_unit, r.unit_id);
+    collect(impl_->by_token, r.token_hash);
+  }
+  std::string msg = json::serialize(json::object{{"type", "revoked"}, {"reason", r.reason}});
+  for (auto& s : targets) s->end(msg, kRevoked, r.reason);
+}
+
+}  // namespace portier
