@@ -15,7 +15,8 @@ void DeviceRegistry::connected(const Device& d) {
     if (!cur.feeds.count(feed)) cur.feeds[feed] = f;
 }
 
-void DeviceRegistry::acked(const std::string& device_id, const std::string& feed, std::int64_t seq, Instant now) {
+void DeviceRegistry::acked(const std::string& device_id, const std::string& feed, std::int64_t seq,
+                           Instant now) {
   std::lock_guard lock(mu_);
   auto it = devices_.find(device_id);
   if (it == devices_.end()) return;

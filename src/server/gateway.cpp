@@ -1,12 +1,12 @@
 #include "server/gateway.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 #include <deque>
 #include <set>
-#include <spdlog/spdlog.h>
 
 #include "server/crypto.hpp"
 #include "server/stream_auth.hpp"
@@ -32,8 +32,13 @@ std::string error_message(const std::string& code, const std::string& message) {
 class WsSession;
 
 struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
-  Impl(Store& store, net::thread_pool& workers, DeviceRegistry& devices, GatewayOptions options, Clock clock)
-      : store(store), workers(workers), devices(devices), options(options), clock(std::move(clock)) {}
+  Impl(Store& store, net::thread_pool& workers, DeviceRegistry& devices, GatewayOptions options,
+       Clock clock)
+      : store(store),
+        workers(workers),
+        devices(devices),
+        options(options),
+        clock(std::move(clock)) {}
 
   Store& store;
   net::thread_pool& workers;
@@ -60,7 +65,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(beast::tcp_stream&& stream, std::shared_ptr<Gateway::Impl> gw)
-      : ws_(std::move(stream)), gw_(std::move(gw)), hello_timer_(ws_.get_executor()),
+      : ws_(std::move(stream)),
+        gw_(std::move(gw)),
+        hello_timer_(ws_.get_executor()),
         close_timer_(ws_.get_executor()) {}
 
   void start(beast::http::request<beast::http::string_body> req) {
@@ -95,8 +102,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
  private:
   struct FeedState {
     std::string epoch;
-    std::int64_t next = 1;          // the next seq to send
-    std::int64_t live_high = 0;     // the highest seq heard live while fetching
+    std::int64_t next = 1;       // the next seq to send
+    std::int64_t live_high = 0;  // the highest seq heard live while fetching
     bool fetching = false;
   };
   struct Out {
@@ -111,7 +118,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     hello_timer_.expires_after(gw_->options.hello_timeout);
     hello_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->hello_done_ || self->hello_pending_) return;
-      self->send(std::make_shared<const std::string>(error_message("hello_timeout", "send hello first")));
+      self->send(
+          std::make_shared<const std::string>(error_message("hello_timeout", "send hello first")));
       self->close(static_cast<std::uint16_t>(websocket::close_code::policy_error), "hello_timeout");
     });
     do_read();
@@ -139,7 +147,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (ec || !v.is_object()) return send_error("bad_message", "a message is a JSON object");
     const auto& o = v.as_object();
     const auto* type = o.if_contains("type");
-    if (!type || !type->is_string()) return send_error("bad_message", "a message has a string \"type\"");
+    if (!type || !type->is_string())
+      return send_error("bad_message", "a message has a string \"type\"");
     if (*type == "hello") return on_hello(o);
     if (!hello_done_) return send_error("hello_first", "send hello first");
     if (*type == "ack") return on_ack(o);
@@ -160,7 +169,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (const auto* feeds = o.if_contains("feeds")) {
       if (!feeds->is_array()) return send_error("bad_message", "feeds is a list");
       if (feeds->as_array().size() > gw_->options.max_feeds)
-        return send_error("too_many_feeds", "at most " + std::to_string(gw_->options.max_feeds) + " feeds");
+        return send_error("too_many_feeds",
+                          "at most " + std::to_string(gw_->options.max_feeds) + " feeds");
       for (const auto& f : feeds->as_array()) {
         const auto* fo = f.if_object();
         const auto* name = fo ? fo->if_contains("feed") : nullptr;
@@ -174,7 +184,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
           w.seq = seq->as_int64();
         }
         for (const auto& prev : wants)
-          if (prev.feed == w.feed) return send_error("bad_feed", "feed " + w.feed + " listed twice");
+          if (prev.feed == w.feed)
+            return send_error("bad_feed", "feed " + w.feed + " listed twice");
         wants.push_back(std::move(w));
       }
     }
@@ -182,7 +193,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (const auto* d = o.if_contains("device"); d && d->is_object()) {
       auto get = [&](const char* k) {
         const auto* x = d->as_object().if_contains(k);
-        return x && x->is_string() && x->as_string().size() <= 100 ? std::string(x->as_string()) : "";
+        return x && x->is_string() && x->as_string().size() <= 100 ? std::string(x->as_string())
+                                                                   : "";
       };
       dev.id = get("id");
       dev.kind = get("kind");
@@ -196,8 +208,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       std::vector<std::pair<std::string, FeedHead>> heads;
       Status st = who ? ok() : Status(who.error());
       if (who) {
-        if (wants.empty())
-          wants.push_back({(who->is_unit ? "unit/" : "user/") + who->id, "", -1});
+        if (wants.empty()) wants.push_back({(who->is_unit ? "unit/" : "user/") + who->id, "", -1});
         st = gw->store.read([&](ReadTx& tx) -> Status {
           for (const auto& w : wants) {
             if (auto s = may_read(*who, *sync::FeedId::parse(w.feed), tx); !s) return s;
@@ -208,22 +219,28 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
           return ok();
         });
       }
-      net::post(self->ws_.get_executor(), [self, st, who = who ? std::optional<StreamIdentity>(*who) : std::nullopt,
-                                           wants, heads, dev]() mutable {
-        self->hello_pending_ = false;
-        if (!st) {
-          self->send(std::make_shared<const std::string>(error_message(st.error().code, st.error().message)));
-          return self->close(static_cast<std::uint16_t>(websocket::close_code::policy_error), st.error().code);
-        }
-        self->begin(std::move(*who), wants, heads, dev);
-      });
+      net::post(self->ws_.get_executor(),
+                [self, st, who = who ? std::optional<StreamIdentity>(*who) : std::nullopt, wants,
+                 heads, dev]() mutable {
+                  self->hello_pending_ = false;
+                  if (!st) {
+                    self->send(std::make_shared<const std::string>(
+                        error_message(st.error().code, st.error().message)));
+                    return self->close(
+                        static_cast<std::uint16_t>(websocket::close_code::policy_error),
+                        st.error().code);
+                  }
+                  self->begin(std::move(*who), wants, heads, dev);
+                });
     });
   }
 
   template <class Want>
   void begin(StreamIdentity who, const std::vector<Want>& wants,
              const std::vector<std::pair<std::string, FeedHead>>& heads, Device dev) {
-    if (closing_) return;
+    // The connection may have ended while the hello was checked: then never subscribe, or
+    // the hub would keep a session that is gone.
+    if (closing_ || finished_) return;
     hello_done_ = true;
     hello_timer_.cancel();
     who_ = std::move(who);
@@ -237,10 +254,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       f.epoch = head.epoch;
       // A cursor from this epoch, still within the retained history, resumes; anything else
       // gets a snapshot.
-      bool resumable = w.seq >= 0 && w.epoch == head.epoch && w.seq <= head.seq && w.seq + 1 >= head.first_seq;
+      bool resumable =
+          w.seq >= 0 && w.epoch == head.epoch && w.seq <= head.seq && w.seq + 1 >= head.first_seq;
       f.next = resumable ? w.seq + 1 : -1;
-      feeds.push_back(json::object{{"feed", w.feed}, {"epoch", head.epoch}, {"seq", head.seq},
-                                   {"resumed", resumable}});
+      feeds.push_back(json::object{
+          {"feed", w.feed}, {"epoch", head.epoch}, {"seq", head.seq}, {"resumed", resumable}});
       dev.feeds[w.feed] = DeviceFeed{resumable ? w.seq : 0, head.epoch};
     }
     dev.id = dev.id.empty() ? session_id_ : dev.id;
@@ -253,15 +271,19 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     gw_->devices.connected(dev);
     registered_ = true;
     gw_->subscribe(shared_from_this(), feed_names_, who_);
-    send(std::make_shared<const std::string>(json::serialize(json::object{
-        {"type", "ready"},
-        {"session", session_id_},
-        {"identity", json::object{{"kind", who_.is_unit ? "unit" : "user"}, {"id", who_.id},
-                                  {"org_id", who_.org_id}, {"role", who_.role}}},
-        {"feeds", std::move(feeds)}})));
+    send(std::make_shared<const std::string>(json::serialize(
+        json::object{{"type", "ready"},
+                     {"session", session_id_},
+                     {"identity", json::object{{"kind", who_.is_unit ? "unit" : "user"},
+                                               {"id", who_.id},
+                                               {"org_id", who_.org_id},
+                                               {"role", who_.role}}},
+                     {"feeds", std::move(feeds)}})));
     for (const auto& name : feed_names_) {
-      if (feeds_[name].next < 0) snapshot(name);
-      else fetch(name);
+      if (feeds_[name].next < 0)
+        snapshot(name);
+      else
+        fetch(name);
     }
   }
 
@@ -280,10 +302,14 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
         if (!contents) return contents.error();
         json::array records;
         for (const auto& [key, r] : *contents)
-          records.push_back(json::object{{"kind", kind_name(key.first)}, {"record", sync::record_json(r)}});
+          records.push_back(
+              json::object{{"kind", kind_name(key.first)}, {"record", sync::record_json(r)}});
         seq = head->seq;
-        text = json::serialize(json::object{{"type", "snapshot"}, {"feed", feed}, {"epoch", head->epoch},
-                                            {"seq", seq}, {"records", std::move(records)}});
+        text = json::serialize(json::object{{"type", "snapshot"},
+                                            {"feed", feed},
+                                            {"epoch", head->epoch},
+                                            {"seq", seq},
+                                            {"records", std::move(records)}});
         return ok();
       });
       net::post(self->ws_.get_executor(), [self, feed, st, seq, text = std::move(text)]() mutable {
@@ -312,13 +338,21 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
         entries = std::move(*e);
         return ok();
       });
-      net::post(self->ws_.get_executor(), [self, feed, st, entries = std::move(entries), batch]() mutable {
+      net::post(self->ws_.get_executor(), [self, feed, st, entries = std::move(entries),
+                                           batch]() mutable {
         if (!st) return self->fail_store(st.error());
         auto& f = self->feeds_[feed];
         f.fetching = false;
         for (auto& e : entries) {
           // Pruned history under a resuming cursor: start over from a snapshot.
           if (e.seq != f.next) return self->snapshot(feed);
+          // Catching up is paced by the socket: past half the budget, wait for writes to drain
+          // (what was read and not sent is read again then).
+          if (self->queue_half_full()) {
+            f.fetching = true;  // live changes wait too
+            self->stalled_.insert(feed);
+            return;
+          }
           self->send_change(feed, f, e.seq, std::make_shared<const std::string>(std::move(e.body)));
         }
         if (static_cast<int>(entries.size()) == batch || f.live_high >= f.next) self->fetch(feed);
@@ -364,6 +398,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     gw_->devices.acked(device_id_, it->first, seq->as_int64(), gw_->clock());
   }
 
+  bool queue_half_full() const { return queued_bytes_ > gw_->options.queue_budget_bytes / 2; }
+
   void send_error(const std::string& code, const std::string& message) {
     send(std::make_shared<const std::string>(error_message(code, message)));
   }
@@ -374,7 +410,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (closing_) return;
     queued_bytes_ += out.size();
     queue_.push_back(std::move(out));
-    if (queued_bytes_ > gw_->options.queue_budget_bytes) {
+    // One message larger than the budget (a big snapshot) may pass alone.
+    if (queued_bytes_ > gw_->options.queue_budget_bytes && queue_.size() > 1) {
       // Durability lives in the feed: drop what is queued, close, let the client resume.
       while (queue_.size() > (writing_ ? 1u : 0u)) {
         queued_bytes_ -= queue_.back().size();
@@ -388,7 +425,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void do_write() {
     writing_ = true;
     const Out& out = queue_.front();
-    std::array<net::const_buffer, 3> bufs{net::buffer(out.head), net::buffer(*out.body), net::buffer(out.tail)};
+    std::array<net::const_buffer, 3> bufs{net::buffer(out.head), net::buffer(*out.body),
+                                          net::buffer(out.tail)};
     ws_.text(true);
     ws_.async_write(bufs, beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
   }
@@ -398,6 +436,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (ec) return on_closed();
     queued_bytes_ -= queue_.front().size();
     queue_.pop_front();
+    if (!stalled_.empty() && !queue_half_full() && !closing_) {
+      auto feeds = std::move(stalled_);
+      stalled_.clear();
+      for (const auto& f : feeds) fetch(f);
+    }
     if (!queue_.empty()) return do_write();
     if (closing_ && !close_sent_) do_close();
   }
@@ -418,8 +461,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   void do_close() {
     close_sent_ = true;
-    ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
-                    [self = shared_from_this()](beast::error_code) { self->on_closed(); });
+    ws_.async_close(
+        websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
+        [self = shared_from_this()](beast::error_code) { self->on_closed(); });
   }
 
   void fail_store(const Error& e) {
@@ -454,12 +498,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::string session_id_, device_id_;
   std::vector<std::string> feed_names_;
   std::map<std::string, FeedState> feeds_;
+  std::set<std::string> stalled_;  // feeds whose catch-up waits for the queue to drain
 
   friend struct Gateway::Impl;
 };
 
-void Gateway::Impl::subscribe(const std::shared_ptr<WsSession>& s, const std::vector<std::string>& feeds,
-                              const StreamIdentity& who) {
+void Gateway::Impl::subscribe(const std::shared_ptr<WsSession>& s,
+                              const std::vector<std::string>& feeds, const StreamIdentity& who) {
   std::lock_guard lock(mu);
   for (const auto& f : feeds) by_feed[f].insert(s.get());
   (who.is_unit ? by_unit : by_user)[who.id].insert(s.get());
@@ -486,8 +531,8 @@ void Gateway::Impl::forget(WsSession* s, bool subscribed, const std::vector<std:
   if (!who.is_unit) drop(by_token, who.token_hash);
 }
 
-Gateway::Gateway(Store& store, net::thread_pool& workers, DeviceRegistry& devices, GatewayOptions options,
-                 Clock clock)
+Gateway::Gateway(Store& store, net::thread_pool& workers, DeviceRegistry& devices,
+                 GatewayOptions options, Clock clock)
     : impl_(std::make_shared<Impl>(store, workers, devices, options,
                                    clock ? std::move(clock) : Clock([] {
                                      return std::chrono::time_point_cast<std::chrono::seconds>(
@@ -513,7 +558,8 @@ void Gateway::stop() {
     std::lock_guard lock(impl_->mu);
     live.assign(impl_->all.begin(), impl_->all.end());
   }
-  for (auto& s : live) s->end("", static_cast<std::uint16_t>(websocket::close_code::going_away), "shutting_down");
+  for (auto& s : live)
+    s->end("", static_cast<std::uint16_t>(websocket::close_code::going_away), "shutting_down");
 }
 
 std::size_t Gateway::sessions() const {
@@ -538,7 +584,8 @@ void Gateway::on_revocation(const Revocation& r) {
   std::vector<std::shared_ptr<WsSession>> targets;
   {
     std::lock_guard lock(impl_->mu);
-    auto collect = [&](const std::map<std::string, std::set<WsSession*>>& m, const std::string& key) {
+    auto collect = [&](const std::map<std::string, std::set<WsSession*>>& m,
+                       const std::string& key) {
       if (key.empty()) return;
       auto it = m.find(key);
       if (it == m.end()) return;

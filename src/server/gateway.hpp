@@ -23,12 +23,12 @@ namespace portier {
 struct Upgrade;
 
 struct GatewayOptions {
-  std::size_t max_message_bytes = 64 * 1024;   // largest client message
-  std::size_t queue_budget_bytes = 4 << 20;    // unsent bytes per session before 4001
-  std::size_t max_feeds = 32;                  // feeds per session
-  std::chrono::seconds hello_timeout{10};      // from upgrade to hello
-  std::chrono::seconds idle_timeout{60};       // silence (pings unanswered) before closing
-  int fetch_batch = 500;                       // changes read from the store per fetch
+  std::size_t max_message_bytes = 64 * 1024;  // largest client message
+  std::size_t queue_budget_bytes = 4 << 20;   // unsent bytes per session before 4001
+  std::size_t max_feeds = 32;                 // feeds per session
+  std::chrono::seconds hello_timeout{10};     // from upgrade to hello
+  std::chrono::seconds idle_timeout{60};      // silence (pings unanswered) before closing
+  int fetch_batch = 500;                      // changes read from the store per fetch
 };
 
 class Gateway final : public BusListener {

@@ -73,8 +73,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Closes the connection if it is waiting for a request; a busy one closes after its response.
   void drain() {
+    if (upgraded_) return;  // the gateway owns the connection now
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->reading_) self->stream_.socket().close();
+      if (self->reading_ && !self->upgraded_) self->stream_.socket().close();
     });
   }
 
@@ -116,6 +117,7 @@ class Session : public std::enable_shared_from_this<Session> {
       target = target.substr(0, target.find('?'));
       if (server_->upgrade && !server_->draining && target == server_->upgrade_path) {
         // The gateway owns the connection from here on.
+        upgraded_ = true;
         return server_->upgrade(
             std::make_unique<Upgrade>(Upgrade{std::move(stream_), parser_->release(), peer_}));
       }
@@ -198,6 +200,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = false;
   bool reading_ = false;
   bool linger_ = false;
+  std::atomic<bool> upgraded_{false};
   std::size_t lingered_ = 0;
   std::string discard_;
   unsigned version_ = 11;

@@ -70,10 +70,11 @@ int init(const std::string& dir, const std::string& org, const std::string& emai
 struct Retention {
   std::int64_t keep = 10000;
   std::chrono::hours max_age{24 * 30};
+  int every_seconds = 60;
 };
 
 int serve(const std::string& dir, const std::string& listen, bool demo, unsigned threads,
-          Retention retention) {
+          Retention retention, GatewayOptions gateway_options) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "portierd serve: --listen is HOST:PORT\n";
@@ -101,7 +102,7 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   DeviceRegistry devices;
   Api api(*store, bus, metrics);
   api.set_devices(&devices);
-  Gateway gateway(*store, workers, devices);
+  Gateway gateway(*store, workers, devices, gateway_options);
   bus.subscribe(&gateway);
   HttpServer server(ioc, workers, [&api](const Request& r) { return api.handle(r); });
   server.on_upgrade("/v1/stream",
@@ -110,7 +111,7 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   // goes; cursors from before it get a snapshot.
   boost::asio::steady_timer prune_timer(ioc);
   std::function<void()> schedule_prune = [&] {
-    prune_timer.expires_after(std::chrono::minutes(1));
+    prune_timer.expires_after(std::chrono::seconds(retention.every_seconds));
     prune_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       boost::asio::post(workers, [&] {
@@ -179,10 +180,29 @@ int main(int argc, char** argv) {
   int max_age_hours = 24 * 30;
   serve_cmd->add_option("--feed-keep", retention.keep, "changes kept per feed (default 10000)")
       ->check(CLI::PositiveNumber);
+  serve_cmd
+      ->add_option("--feed-prune-every", retention.every_seconds,
+                   "seconds between prunes (default 60)")
+      ->check(CLI::PositiveNumber);
+  GatewayOptions gw;
+  int hello_timeout = 10, idle_timeout = 60;
+  serve_cmd
+      ->add_option("--ws-queue-budget", gw.queue_budget_bytes,
+                   "unsent bytes per push session before it is closed (default 4 MiB)")
+      ->check(CLI::PositiveNumber);
+  serve_cmd
+      ->add_option("--ws-hello-timeout", hello_timeout, "seconds to wait for hello (default 10)")
+      ->check(CLI::PositiveNumber);
+  serve_cmd
+      ->add_option("--ws-idle-timeout", idle_timeout,
+                   "seconds of silence before closing (default 60)")
+      ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--feed-max-age", max_age_hours, "hours a change is kept (default 720)")
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   if (*init_cmd) return init(dir, org, email, name, password_stdin);
   retention.max_age = std::chrono::hours(max_age_hours);
-  return serve(dir, listen, demo, threads, retention);
+  gw.hello_timeout = std::chrono::seconds(hello_timeout);
+  gw.idle_timeout = std::chrono::seconds(idle_timeout);
+  return serve(dir, listen, demo, threads, retention, gw);
 }

@@ -33,7 +33,8 @@ Result<StreamIdentity> authenticate_stream(Store& store, const std::string& toke
     if (!r) return r.error();
     if (!*r) return bad;
     const auto& b = (*r)->body;
-    if (auto n = b.find("name"); n != b.end() && n->value().is_string()) who.name = n->value().as_string();
+    if (auto n = b.find("name"); n != b.end() && n->value().is_string())
+      who.name = n->value().as_string();
     if (who.is_unit) return ok();
     if (auto d = b.find("disabled"); d != b.end() && d->value().is_bool() && d->value().as_bool())
       return Error{401, "user_disabled", "this account is disabled", ""};
@@ -65,11 +66,19 @@ Status may_read(const StreamIdentity& who, const sync::FeedId& feed, ReadTx& tx)
   // An organization-wide admin: anything in the organization.
   Kind kind;
   switch (feed.type) {
-    case T::org: return feed.id == who.org_id ? ok() : Status(no());
-    case T::user: kind = Kind::user; break;
-    case T::unit: kind = Kind::unit; break;
-    case T::site: kind = Kind::site; break;
-    default: return no();
+    case T::org:
+      return feed.id == who.org_id ? ok() : Status(no());
+    case T::user:
+      kind = Kind::user;
+      break;
+    case T::unit:
+      kind = Kind::unit;
+      break;
+    case T::site:
+      kind = Kind::site;
+      break;
+    default:
+      return no();
   }
   auto r = tx.get(kind, who.org_id, feed.id);
   if (!r) return r.error();

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
+#include <sstream>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -71,10 +74,19 @@ int Server::init(const std::string& org, const std::string& email, const std::st
       .first;
 }
 
-void Server::start(const std::vector<std::string>& extra) {
-  std::vector<std::string> argv = {portierd_path(), "serve",    "--data",
-                                   dir_.path(),     "--listen", "127.0.0.1:0"};
+void Server::start(const std::vector<std::string>& extra, unsigned short port) {
+  extra_ = extra;
+  std::vector<std::string> argv = {portierd_path(), "serve",
+                                   "--data",        dir_.path(),
+                                   "--listen",      "127.0.0.1:" + std::to_string(port)};
   argv.insert(argv.end(), extra.begin(), extra.end());
+  // PORTIERD_WRAPPER="/usr/bin/gdb -q -batch -ex run -ex bt --args" (or valgrind) for debugging.
+  if (const char* w = std::getenv("PORTIERD_WRAPPER"); w && *w) {
+    std::vector<std::string> wrapped;
+    std::string word;
+    for (std::istringstream in(w); in >> word;) wrapped.push_back(word);
+    argv.insert(argv.begin(), wrapped.begin(), wrapped.end());
+  }
   proc_ = std::make_unique<Process>(argv);
   banner_.clear();
   for (;;) {

@@ -55,8 +55,11 @@ class Server {
   const std::string& data_dir() const { return dir_.path(); }
   // Runs `portierd init`; returns its exit code.
   int init(const std::string& org, const std::string& email, const std::string& password);
-  // Starts `portierd serve` on 127.0.0.1:0 and waits until it listens.
-  void start(const std::vector<std::string>& extra = {});
+  // Starts `portierd serve` on 127.0.0.1:0 (or `port`) and waits until it listens.
+  void start(const std::vector<std::string>& extra = {}, unsigned short port = 0);
+  // Starts again on the port it had, with the flags it had (after stop() or kill()).
+  void restart() { start(extra_, port_); }
+  pid_t pid() const { return proc_ ? proc_->pid() : -1; }
   // SIGTERM and wait: the exit code.
   int stop();
   // SIGKILL and wait.
@@ -73,6 +76,7 @@ class Server {
   std::unique_ptr<Process> proc_;
   unsigned short port_ = 0;
   std::vector<std::string> banner_;
+  std::vector<std::string> extra_;
 };
 
 std::string portierd_path();

@@ -1,0 +1,242 @@
+// Push sync end to end: an admin's change reaches the affected devices by itself, and no
+// device ever misses one — across disconnects, restarts and kills.
+#include <signal.h>
+
+#include <fstream>
+
+#include "client/feed_client.hpp"
+#include "fixture.hpp"
+
+namespace portier::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using client::FeedClient;
+
+class Push : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    std::tie(site_, door_) = site_with_door();
+    std::tie(maria_, maria_token_) = person("maria@one.test");
+    sched_ = create("schedules", {{"name", "Office"}, {"windows", windows("20:00")}});
+    grant_ = create("grants", {{"user_id", maria_}, {"door_id", door_}, {"schedule_id", sched_}});
+  }
+  static json::array windows(const std::string& end) {
+    return json::array{json::object{{"days", json::array{"mon", "tue", "wed", "thu", "fri"}}, {"start", "08:00"},
+                                    {"end", end}}};
+  }
+  std::unique_ptr<FeedClient> connect(const std::string& token, std::vector<std::string> feeds = {},
+                                      const std::string& state = "") {
+    client::ClientOptions o;
+    o.url = "http://127.0.0.1:" + std::to_string(server_.port());
+    o.token = token;
+    o.feeds = std::move(feeds);
+    o.state_file = state;
+    o.min_backoff = 20ms;
+    o.max_backoff = 500ms;
+    auto c = std::make_unique<FeedClient>(o);
+    c->on_event([this](const client::Event& e) {
+      std::lock_guard lock(events_mu_);
+      events_.push_back(e);
+    });
+    c->start();
+    return c;
+  }
+  static std::string end_of(const client::Replica& r, const std::string& sched) {
+    auto it = r.records.find("schedule:" + sched);
+    if (it == r.records.end()) return "";
+    return std::string(it->second.at("windows").as_array()[0].at("end").as_string());
+  }
+  // A fresh snapshot of a feed, as a new client with no cursor gets it.
+  client::Replica fresh(const std::string& token, const std::string& feed) {
+    auto c = connect(token, {feed});
+    EXPECT_TRUE(c->wait_for([&](const FeedClient& x) { return x.replica(feed).seq >= 0; }, 10s));
+    return c->replica(feed);
+  }
+  std::vector<client::Event> events() {
+    std::lock_guard lock(events_mu_);
+    return events_;
+  }
+
+  std::string site_, door_, maria_, maria_token_, sched_, grant_;
+  std::mutex events_mu_;
+  std::vector<client::Event> events_;
+};
+
+// The story: an admin moves Maria's schedule end from 20:00 to 18:00; her app holds 18:00
+// without asking.
+TEST_F(Push, AnEditReachesTheConnectedAppByItself) {
+  auto app = connect(maria_token_);
+  std::string feed = "user/" + maria_;
+  ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return end_of(c.replica(feed), sched_) == "20:00"; }, 10s));
+  ASSERT_EQ(c().patch("/v1/schedules/" + sched_, json::object{{"windows", windows("18:00")}}, owner_).status, 200);
+  EXPECT_TRUE(app->wait_for([&](const FeedClient& c) { return end_of(c.replica(feed), sched_) == "18:00"; }, 10s));
+  EXPECT_EQ(app->connections(), 1);
+  // What it holds is exactly the server's view.
+  EXPECT_EQ(app->replica(feed).records, fresh(maria_token_, feed).records);
+}
+
+TEST_F(Push, OfflineEditsArriveOnReconnectExactlyOnceAndInOrder) {
+  TempDir dir;
+  std::string state = dir.path() + "/maria.json";
+  std::string feed = "user/" + maria_;
+  std::int64_t cursor;
+  {
+    auto app = connect(maria_token_, {}, state);
+    ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return c.replica(feed).seq > 0; }, 10s));
+    cursor = app->replica(feed).seq;
+    app->stop();  // saves the replica and cursor
+  }
+  for (int i = 1; i <= 5; ++i)
+    ASSERT_EQ(c().patch("/v1/doors/" + door_, json::object{{"name", "Front " + std::to_string(i)}}, owner_).status, 200);
+  {
+    std::lock_guard lock(events_mu_);
+    events_.clear();
+  }
+  auto app = connect(maria_token_, {}, state);
+  ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return c.replica(feed).seq == cursor + 5; }, 10s));
+  std::vector<std::int64_t> seqs;
+  std::vector<std::string> names;
+  for (const auto& e : events()) {
+    EXPECT_NE(e.type, "snapshot");
+    if (e.type == "ready") {
+      EXPECT_EQ(e.message.at("feeds").as_array()[0].at("resumed"), json::value(true));
+    }
+    if (e.type != "change") continue;
+    seqs.push_back(e.seq);
+    names.emplace_back(e.message.at("change").at("record").at("name").as_string());
+  }
+  EXPECT_EQ(seqs, (std::vector<std::int64_t>{cursor + 1, cursor + 2, cursor + 3, cursor + 4, cursor + 5}));
+  EXPECT_EQ(names, (std::vector<std::string>{"Front 1", "Front 2", "Front 3", "Front 4", "Front 5"}));
+  EXPECT_EQ(app->replica(feed).records, fresh(maria_token_, feed).records);
+}
+
+TEST_F(Push, ACursorFromAnotherEpochGetsASnapshot) {
+  TempDir dir;
+  std::string state = dir.path() + "/maria.json";
+  std::string feed = "user/" + maria_;
+  {
+    std::ofstream f(state);
+    json::object ghost{{"door:ghost", json::object{{"id", "ghost"}}}};
+    json::object replica{{"epoch", "0000000000000000"}, {"seq", 3}, {"records", ghost}};
+    f << json::serialize(json::object{{feed, replica}});
+  }
+  auto app = connect(maria_token_, {}, state);
+  ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return c.replica(feed).epoch != "0000000000000000"; }, 10s));
+  EXPECT_EQ(app->replica(feed).records.count("door:ghost"), 0u);
+  EXPECT_EQ(app->replica(feed).records, fresh(maria_token_, feed).records);
+}
+
+TEST_F(Push, EntitlementsAreEnforced) {
+  auto [joan, joan_token] = person("joan@one.test");
+  auto me = c().get("/v1/me", owner_);
+  std::string org = "org/" + std::string(me.obj().at("org").at("id").as_string());
+  for (const auto& feed : {org, "user/" + joan, "site/" + site_}) {
+    auto app = connect(maria_token_, {feed});
+    ASSERT_TRUE(app->wait_for([](const FeedClient& c) { return !c.stopped_reason().empty(); }, 10s)) << feed;
+    EXPECT_EQ(app->stopped_reason(), "forbidden_feed") << feed;
+  }
+  // A unit reads its own feed only.
+  auto unit = create("units", {{"name", "U1"}, {"door_ids", json::array{door_}}});
+  auto other = create("units", {{"name", "U2"}});
+  auto cred = c().post("/v1/units/" + unit + "/credentials", json::object{}, owner_);
+  ASSERT_EQ(cred.status, 201);
+  std::string unit_token(cred.obj().at("token").as_string());
+  auto bad = connect(unit_token, {"unit/" + other});
+  ASSERT_TRUE(bad->wait_for([](const FeedClient& c) { return !c.stopped_reason().empty(); }, 10s));
+  EXPECT_EQ(bad->stopped_reason(), "forbidden_feed");
+  auto good = connect(unit_token);
+  std::string ufeed = "unit/" + unit;
+  ASSERT_TRUE(good->wait_for([&](const FeedClient& c) { return c.replica(ufeed).seq >= 0; }, 10s));
+  // The unit's offline list names Maria, who holds a grant on its door.
+  EXPECT_EQ(good->replica(ufeed).records.count("user:" + maria_), 1u);
+  // An owner may read the organization feed.
+  auto console = connect(owner_, {org});
+  ASSERT_TRUE(console->wait_for([&](const FeedClient& c) { return c.replica(org).seq >= 0; }, 10s));
+  EXPECT_EQ(console->replica(org).records.count("grant:" + grant_), 1u);
+}
+
+TEST_F(Push, RevokingAGrantPushesAndDisablingClosesTheSession) {
+  std::string feed = "user/" + maria_;
+  auto app = connect(maria_token_);
+  ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return c.replica(feed).records.count("door:" + door_); }, 10s));
+  ASSERT_EQ(c().del("/v1/grants/" + grant_, owner_).status, 204);
+  EXPECT_TRUE(app->wait_for([&](const FeedClient& c) { return !c.replica(feed).records.count("door:" + door_); }, 10s));
+  auto check = c().get("/v1/access/check?user_id=" + maria_ + "&door_id=" + door_, owner_);
+  EXPECT_EQ(check.obj().at("reason"), json::value("no_grant"));
+
+  ASSERT_EQ(c().patch("/v1/users/" + maria_, json::object{{"disabled", true}}, owner_).status, 200);
+  ASSERT_TRUE(app->wait_for([](const FeedClient& c) { return !c.stopped_reason().empty(); }, 10s));
+  EXPECT_EQ(app->stopped_reason(), "revoked: user_disabled");
+  EXPECT_EQ(app->last_close_code(), 4003);
+  EXPECT_FALSE(app->connected());
+}
+
+TEST_F(Push, LogoutClosesThatSessionOnly) {
+  auto second = server_.login("maria@one.test", "password-maria@one.test");
+  auto a = connect(maria_token_);
+  auto b = connect(second);
+  ASSERT_TRUE(a->wait_for([](const FeedClient& c) { return c.connected(); }, 10s));
+  ASSERT_TRUE(b->wait_for([](const FeedClient& c) { return c.connected(); }, 10s));
+  ASSERT_EQ(c().request("POST", "/v1/auth/logout", nullptr, second).status, 204);
+  ASSERT_TRUE(b->wait_for([](const FeedClient& c) { return !c.stopped_reason().empty(); }, 10s));
+  EXPECT_EQ(b->stopped_reason(), "revoked: logged_out");
+  EXPECT_TRUE(a->connected());
+}
+
+TEST_F(Push, ClientsReconvergeAfterTheServerIsKilled) {
+  std::string feed = "user/" + maria_;
+  auto me = c().get("/v1/me", owner_);
+  std::string org = "org/" + std::string(me.obj().at("org").at("id").as_string());
+  auto app = connect(maria_token_);
+  auto console = connect(owner_, {org});
+  ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return c.replica(feed).seq > 0; }, 10s));
+  ASSERT_TRUE(console->wait_for([&](const FeedClient& c) { return c.replica(org).seq > 0; }, 10s));
+  server_.kill();
+  server_.restart();
+  ASSERT_EQ(c().patch("/v1/schedules/" + sched_, json::object{{"windows", windows("17:00")}}, owner_).status, 200);
+  EXPECT_TRUE(app->wait_for([&](const FeedClient& c) { return end_of(c.replica(feed), sched_) == "17:00"; }, 20s));
+  EXPECT_GE(app->connections(), 2);
+  EXPECT_TRUE(console->wait_for([&](const FeedClient& c) { return end_of(c.replica(org), sched_) == "17:00"; }, 20s));
+  EXPECT_EQ(app->replica(feed).records, fresh(maria_token_, feed).records);
+  EXPECT_EQ(console->replica(org).records, fresh(owner_, org).records);
+}
+
+TEST_F(Push, DevicesShowWhatEachHolds) {
+  client::ClientOptions o;
+  o.url = "http://127.0.0.1:" + std::to_string(server_.port());
+  o.token = maria_token_;
+  o.device_id = "maria-phone";
+  o.device_name = "Maria's phone";
+  FeedClient app(o);
+  app.start();
+  std::string feed = "user/" + maria_;
+  ASSERT_TRUE(app.wait_for([&](const FeedClient& c) { return c.replica(feed).seq > 0; }, 10s));
+  auto device = [&]() -> json::value {
+    auto r = c().get("/v1/devices", owner_);
+    for (const auto& d : r.obj().at("items").as_array())
+      if (d.at("id") == "maria-phone") return d;
+    return nullptr;
+  };
+  // Acks travel asynchronously: wait for the receipt.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline && !(device().is_object() && device().at("up_to_date") == true))
+    std::this_thread::sleep_for(20ms);
+  auto d = device();
+  ASSERT_TRUE(d.is_object());
+  EXPECT_EQ(d.at("connected"), json::value(true));
+  EXPECT_EQ(d.at("up_to_date"), json::value(true));
+  EXPECT_EQ(d.at("feeds").as_array()[0].at("acked_seq"), d.at("feeds").as_array()[0].at("latest_seq"));
+  app.stop();
+  ASSERT_EQ(c().patch("/v1/doors/" + door_, json::object{{"name", "Renamed"}}, owner_).status, 200);
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline && device().at("connected") == true) std::this_thread::sleep_for(20ms);
+  d = device();
+  EXPECT_EQ(d.at("connected"), json::value(false));
+  EXPECT_EQ(d.at("up_to_date"), json::value(false));
+  EXPECT_EQ(d.at("feeds").as_array()[0].at("behind"), json::value(1));
+}
+
+}  // namespace
+}  // namespace portier::testing
