@@ -119,8 +119,8 @@ void FeedClient::run() {
     notify(Event{"closed", "", 0, {}});
     attempt = connections() > before ? 0 : attempt + 1;
     // Exponential backoff with jitter, so a restarted server is not hit by every client at once.
-    auto cap = std::min<std::int64_t>(options_.max_backoff.count(),
-                                      options_.min_backoff.count() << std::min(attempt, 16));
+    auto cap = std::min<std::int64_t>(options_.max_backoff.count(), options_.min_backoff.count()
+                                                                        << std::min(attempt, 16));
     std::uniform_int_distribution<std::int64_t> jitter(cap / 2, std::max<std::int64_t>(cap, 1));
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(jitter(rng)), [&] { return stopping_; });
@@ -193,17 +193,21 @@ bool FeedClient::session() {
     auto v = json::parse(text, pec);
     if (pec || !v.is_object()) continue;
     const auto& msg = v.as_object();
-    std::string type = msg.contains("type") && msg.at("type").is_string() ? std::string(msg.at("type").as_string()) : "";
-    if (type == "revoked" || (type == "error" && msg.contains("code") &&
-                              (msg.at("code") == "unauthorized" || msg.at("code") == "user_disabled" ||
-                               msg.at("code") == "forbidden_feed"))) {
+    std::string type = msg.contains("type") && msg.at("type").is_string()
+                           ? std::string(msg.at("type").as_string())
+                           : "";
+    if (type == "revoked" ||
+        (type == "error" && msg.contains("code") &&
+         (msg.at("code") == "unauthorized" || msg.at("code") == "user_disabled" ||
+          msg.at("code") == "forbidden_feed"))) {
       ws.close(websocket::close_code::normal, ec);
       {
         std::lock_guard lock(mu_);
         if (ws.reason().code) last_close_code_ = ws.reason().code;  // the server's, e.g. 4003
         connected_ = false;
-        stopped_reason_ = type == "revoked" ? "revoked: " + std::string(msg.at("reason").as_string())
-                                            : std::string(msg.at("code").as_string());
+        stopped_reason_ = type == "revoked"
+                              ? "revoked: " + std::string(msg.at("reason").as_string())
+                              : std::string(msg.at("code").as_string());
       }
       notify(Event{type, "", 0, msg});
       return false;
@@ -213,7 +217,9 @@ bool FeedClient::session() {
     apply(msg, ack_feed, ack_seq);
     if (type == "change" && ack_seq < 0) return true;  // out of order: resync on a new connection
     if (!ack_feed.empty()) {
-      ws.write(net::buffer(json::serialize(json::object{{"type", "ack"}, {"feed", ack_feed}, {"seq", ack_seq}})), ec);
+      ws.write(net::buffer(json::serialize(
+                   json::object{{"type", "ack"}, {"feed", ack_feed}, {"seq", ack_seq}})),
+               ec);
       if (ec) return true;
     }
   }
@@ -227,7 +233,8 @@ void FeedClient::apply(const json::object& msg, std::string& ack_feed, std::int6
     if (type == "ready") {
       connected_ = true;
       ++connections_;
-      for (const auto& f : msg.at("feeds").as_array()) replicas_[std::string(f.at("feed").as_string())];
+      for (const auto& f : msg.at("feeds").as_array())
+        replicas_[std::string(f.at("feed").as_string())];
     } else if (type == "snapshot") {
       auto& r = replicas_[std::string(msg.at("feed").as_string())];
       r.epoch = msg.at("epoch").as_string();
@@ -235,7 +242,8 @@ void FeedClient::apply(const json::object& msg, std::string& ack_feed, std::int6
       r.records.clear();
       for (const auto& item : msg.at("records").as_array()) {
         const auto& rec = item.at("record").as_object();
-        r.records[std::string(item.at("kind").as_string()) + ":" + std::string(rec.at("id").as_string())] = rec;
+        r.records[std::string(item.at("kind").as_string()) + ":" +
+                  std::string(rec.at("id").as_string())] = rec;
       }
       e.feed = msg.at("feed").as_string();
       e.seq = r.seq;
@@ -253,9 +261,12 @@ void FeedClient::apply(const json::object& msg, std::string& ack_feed, std::int6
         return;
       }
       const auto& c = msg.at("change").as_object();
-      std::string key = std::string(c.at("kind").as_string()) + ":" + std::string(c.at("id").as_string());
-      if (c.at("op") == "put") r.records[key] = c.at("record").as_object();
-      else r.records.erase(key);
+      std::string key =
+          std::string(c.at("kind").as_string()) + ":" + std::string(c.at("id").as_string());
+      if (c.at("op") == "put")
+        r.records[key] = c.at("record").as_object();
+      else
+        r.records.erase(key);
       r.seq = seq;
       ack_feed = e.feed;
       ack_seq = seq;
@@ -280,7 +291,8 @@ Status FeedClient::save(const std::string& path) const {
     f << json::serialize(out);
     if (!f) return Error{500, "io_error", "cannot write " + tmp, ""};
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Error{500, "io_error", "cannot replace " + path, ""};
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Error{500, "io_error", "cannot replace " + path, ""};
   return ok();
 }
 
@@ -294,7 +306,8 @@ Status FeedClient::load(const std::string& path) {
   if (ec || !v.is_object()) return Error{422, "bad_state", "the state file is not JSON", ""};
   std::lock_guard lock(mu_);
   for (const auto& [name, r] : v.as_object()) {
-    if (!options_.feeds.empty() && std::find(options_.feeds.begin(), options_.feeds.end(), name) == options_.feeds.end())
+    if (!options_.feeds.empty() &&
+        std::find(options_.feeds.begin(), options_.feeds.end(), name) == options_.feeds.end())
       continue;
     Replica rep;
     rep.epoch = r.at("epoch").as_string();

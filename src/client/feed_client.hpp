@@ -70,7 +70,8 @@ class FeedClient {
   int last_close_code() const;
 
   // Waits until pred holds (checked after every event) or the timeout passes.
-  bool wait_for(const std::function<bool(const FeedClient&)>& pred, std::chrono::milliseconds timeout) const;
+  bool wait_for(const std::function<bool(const FeedClient&)>& pred,
+                std::chrono::milliseconds timeout) const;
 
   Status save(const std::string& path) const;
   Status load(const std::string& path);

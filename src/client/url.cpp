@@ -5,7 +5,8 @@ namespace portier::client {
 std::optional<Url> parse_url(const std::string& text) {
   Url u;
   std::string rest;
-  for (auto [scheme, tls] : {std::pair{"http://", false}, {"ws://", false}, {"https://", true}, {"wss://", true}}) {
+  for (auto [scheme, tls] :
+       {std::pair{"http://", false}, {"ws://", false}, {"https://", true}, {"wss://", true}}) {
     std::string s = scheme;
     if (text.rfind(s, 0) == 0) {
       u.tls = tls;

@@ -27,7 +27,8 @@ class Convergence : public ApiTest {
     std::unique_ptr<FeedClient> client;
   };
 
-  std::unique_ptr<FeedClient> start(const std::string& token, const std::string& feed, const std::string& state) {
+  std::unique_ptr<FeedClient> start(const std::string& token, const std::string& feed,
+                                    const std::string& state) {
     client::ClientOptions o;
     o.url = "http://127.0.0.1:" + std::to_string(server_.port());
     o.token = token;
@@ -59,8 +60,10 @@ class Convergence : public ApiTest {
       case 0:
       case 1: {  // a grant
         json::object g{{"user_id", pick(users_)}};
-        if (coin(70)) g["door_id"] = pick(doors_);
-        else g["site_id"] = pick(sites_);
+        if (coin(70))
+          g["door_id"] = pick(doors_);
+        else
+          g["site_id"] = pick(sites_);
         if (coin(60)) g["schedule_id"] = pick(schedules_);
         if (coin(30)) g["max_uses"] = 5;
         auto r = c().post("/v1/grants", g, owner_);
@@ -77,17 +80,23 @@ class Convergence : public ApiTest {
       case 3:
         if (!grants_.empty())
           c().patch("/v1/grants/" + pick(grants_),
-                    json::object{{"schedule_id", coin(50) ? json::value(pick(schedules_)) : json::value(nullptr)}}, owner_);
+                    json::object{{"schedule_id",
+                                  coin(50) ? json::value(pick(schedules_)) : json::value(nullptr)}},
+                    owner_);
         break;
       case 4:
-        c().patch("/v1/schedules/" + pick(schedules_),
-                  json::object{{"windows", json::array{json::object{{"days", json::array{"mon", "fri"}},
-                                                                    {"start", hhmm()}, {"end", hhmm()}}}}},
-                  owner_);
+        c().patch(
+            "/v1/schedules/" + pick(schedules_),
+            json::object{{"windows", json::array{json::object{{"days", json::array{"mon", "fri"}},
+                                                              {"start", hhmm()},
+                                                              {"end", hhmm()}}}}},
+            owner_);
         break;
       case 5:
-        c().patch("/v1/doors/" + pick(doors_),
-                  json::object{{"name", "D" + std::to_string(rng_() % 1000)}, {"site_id", pick(sites_)}}, owner_);
+        c().patch(
+            "/v1/doors/" + pick(doors_),
+            json::object{{"name", "D" + std::to_string(rng_() % 1000)}, {"site_id", pick(sites_)}},
+            owner_);
         break;
       case 6: {
         json::array ds;
@@ -101,12 +110,16 @@ class Convergence : public ApiTest {
                   json::object{{"timezone", coin(50) ? "Europe/Madrid" : "Asia/Kolkata"}}, owner_);
         break;
       case 8:
-        c().patch("/v1/users/" + pick(users_), json::object{{"name", "N" + std::to_string(rng_() % 1000)}}, owner_);
+        c().patch("/v1/users/" + pick(users_),
+                  json::object{{"name", "N" + std::to_string(rng_() % 1000)}}, owner_);
         break;
       case 9: {  // a door comes and (if it can) goes
-        auto r = c().post("/v1/doors", json::object{{"site_id", pick(sites_)}, {"name", "Temp"}}, owner_);
-        if (r.status == 201 && coin(50)) c().del("/v1/doors/" + std::string(r.obj().at("id").as_string()), owner_);
-        else if (r.status == 201) doors_.emplace_back(r.obj().at("id").as_string());
+        auto r = c().post("/v1/doors", json::object{{"site_id", pick(sites_)}, {"name", "Temp"}},
+                          owner_);
+        if (r.status == 201 && coin(50))
+          c().del("/v1/doors/" + std::string(r.obj().at("id").as_string()), owner_);
+        else if (r.status == 201)
+          doors_.emplace_back(r.obj().at("id").as_string());
         break;
       }
     }
@@ -134,7 +147,8 @@ TEST_F(Convergence, EveryReplicaEqualsAFreshSnapshot) {
     devices.push_back({token, "user/" + id, dir.path() + "/p" + std::to_string(i), nullptr});
   }
   for (int i = 0; i < 2; ++i) {
-    auto unit = create("units", {{"name", "U" + std::to_string(i)}, {"door_ids", json::array{doors_[i * 2]}}});
+    auto unit = create(
+        "units", {{"name", "U" + std::to_string(i)}, {"door_ids", json::array{doors_[i * 2]}}});
     units_.push_back(unit);
     auto cred = c().post("/v1/units/" + unit + "/credentials", json::object{}, owner_);
     devices.push_back({std::string(cred.obj().at("token").as_string()), "unit/" + unit,
@@ -146,8 +160,8 @@ TEST_F(Convergence, EveryReplicaEqualsAFreshSnapshot) {
 
   int seeds = env_int("PORTIER_SEEDS", 200), first = env_int("PORTIER_SEED", 1);
   for (int seed = first; seed < first + seeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun with PORTIER_SEED=" + std::to_string(seed) +
-                 " PORTIER_SEEDS=1)");
+    SCOPED_TRACE("seed " + std::to_string(seed) +
+                 " (rerun with PORTIER_SEED=" + std::to_string(seed) + " PORTIER_SEEDS=1)");
     rng_.seed(static_cast<std::uint64_t>(seed));
     for (int step = 0; step < 12; ++step) {
       random_edit();
@@ -160,10 +174,13 @@ TEST_F(Convergence, EveryReplicaEqualsAFreshSnapshot) {
     }
     for (auto& d : devices) {
       auto fresh = start(d.token, d.feed, "");
-      ASSERT_TRUE(fresh->wait_for([&](const FeedClient& c) { return c.replica(d.feed).seq >= 0; }, 10s)) << d.feed;
+      ASSERT_TRUE(
+          fresh->wait_for([&](const FeedClient& c) { return c.replica(d.feed).seq >= 0; }, 10s))
+          << d.feed;
       auto truth = fresh->replica(d.feed);
       fresh->stop();
-      ASSERT_TRUE(d.client->wait_for([&](const FeedClient& c) { return c.replica(d.feed).seq >= truth.seq; }, 10s))
+      ASSERT_TRUE(d.client->wait_for(
+          [&](const FeedClient& c) { return c.replica(d.feed).seq >= truth.seq; }, 10s))
           << d.feed << " stuck at " << d.client->replica(d.feed).seq << " of " << truth.seq;
       auto held = d.client->replica(d.feed);
       ASSERT_EQ(held.seq, truth.seq) << d.feed;

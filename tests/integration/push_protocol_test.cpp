@@ -26,7 +26,8 @@ class Protocol : public ApiTest {
     return ws;
   }
   static std::string code(const json::value& v) {
-    return v.is_object() && v.as_object().contains("code") ? std::string(v.at("code").as_string()) : "";
+    return v.is_object() && v.as_object().contains("code") ? std::string(v.at("code").as_string())
+                                                           : "";
   }
   std::string maria_, maria_token_;
 };
@@ -70,7 +71,8 @@ TEST_F(Protocol, BadMessagesGetErrorsAndTheSessionGoesOn) {
   // Still serving: pings and pushed changes.
   ws->send_json({{"type", "ping"}});
   EXPECT_EQ(ws->read_json().at("type"), "pong");
-  ASSERT_EQ(c().patch("/v1/users/" + maria_, json::object{{"name", "Maria G."}}, owner_).status, 200);
+  ASSERT_EQ(c().patch("/v1/users/" + maria_, json::object{{"name", "Maria G."}}, owner_).status,
+            200);
   auto change = ws->read_json();
   EXPECT_EQ(change.at("type"), "change");
   EXPECT_EQ(change.at("change").at("record").at("name"), "Maria G.");
@@ -82,7 +84,9 @@ TEST_F(Protocol, MessagesBeforeHelloAreRefused) {
   EXPECT_EQ(code(ws.read_json()), "hello_first");
   ws.send_json({{"type", "hello"}});
   EXPECT_EQ(code(ws.read_json()), "bad_message");
-  ws.send_json({{"type", "hello"}, {"token", maria_token_}, {"feeds", json::array{json::object{{"feed", "nope"}}}}});
+  ws.send_json({{"type", "hello"},
+                {"token", maria_token_},
+                {"feeds", json::array{json::object{{"feed", "nope"}}}}});
   EXPECT_EQ(code(ws.read_json()), "bad_feed");
   ws.send_json({{"type", "hello"}, {"token", "ptk_forged"}});
   EXPECT_EQ(code(ws.read_json()), "unauthorized");
@@ -92,7 +96,8 @@ TEST_F(Protocol, MessagesBeforeHelloAreRefused) {
 TEST_F(Protocol, TooManyFeedsAreRefused) {
   RawWs ws(server_.port());
   json::array feeds;
-  for (int i = 0; i < 40; ++i) feeds.push_back(json::object{{"feed", "user/u" + std::to_string(i)}});
+  for (int i = 0; i < 40; ++i)
+    feeds.push_back(json::object{{"feed", "user/u" + std::to_string(i)}});
   ws.send_json({{"type", "hello"}, {"token", maria_token_}, {"feeds", feeds}});
   EXPECT_EQ(code(ws.read_json()), "too_many_feeds");
 }
@@ -154,17 +159,22 @@ TEST_F(Protocol, ASlowConsumerIsClosedAndResumesLosingNothing) {
   long rss_before = rss_kib(server_.pid());
   // 200 changes (~9 MiB) while the client reads nothing.
   for (int i = 0; i < 200; ++i)
-    ASSERT_EQ(c().patch("/v1/schedules/" + sched, json::object{{"name", "Busy " + std::to_string(i)}}, owner_).status,
+    ASSERT_EQ(c().patch("/v1/schedules/" + sched,
+                        json::object{{"name", "Busy " + std::to_string(i)}}, owner_)
+                  .status,
               200);
   long rss_after = rss_kib(server_.pid());
   // Now read: what was buffered, then the close.
   EXPECT_EQ(ws.read_until_close(), 4001);
-  EXPECT_LT(rss_after - rss_before, 64 * 1024) << "server memory grew by " << (rss_after - rss_before) << " KiB";
+  EXPECT_LT(rss_after - rss_before, 64 * 1024)
+      << "server memory grew by " << (rss_after - rss_before) << " KiB";
 
   // Resume from the cursor: every change after it, in order, nothing lost.
   RawWs resume(server_.port());
-  resume.send_json({{"type", "hello"}, {"token", maria_token_},
-                    {"feeds", json::array{json::object{{"feed", feed}, {"epoch", epoch}, {"seq", cursor}}}}});
+  resume.send_json(
+      {{"type", "hello"},
+       {"token", maria_token_},
+       {"feeds", json::array{json::object{{"feed", feed}, {"epoch", epoch}, {"seq", cursor}}}}});
   ASSERT_EQ(resume.read_json().at("feeds").as_array()[0].at("resumed"), json::value(true));
   std::int64_t expect = cursor + 1;
   for (int i = 0; i < 200; ++i) {

@@ -23,7 +23,8 @@ class Push : public ApiTest {
     grant_ = create("grants", {{"user_id", maria_}, {"door_id", door_}, {"schedule_id", sched_}});
   }
   static json::array windows(const std::string& end) {
-    return json::array{json::object{{"days", json::array{"mon", "tue", "wed", "thu", "fri"}}, {"start", "08:00"},
+    return json::array{json::object{{"days", json::array{"mon", "tue", "wed", "thu", "fri"}},
+                                    {"start", "08:00"},
                                     {"end", end}}};
   }
   std::unique_ptr<FeedClient> connect(const std::string& token, std::vector<std::string> feeds = {},
@@ -69,9 +70,14 @@ class Push : public ApiTest {
 TEST_F(Push, AnEditReachesTheConnectedAppByItself) {
   auto app = connect(maria_token_);
   std::string feed = "user/" + maria_;
-  ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return end_of(c.replica(feed), sched_) == "20:00"; }, 10s));
-  ASSERT_EQ(c().patch("/v1/schedules/" + sched_, json::object{{"windows", windows("18:00")}}, owner_).status, 200);
-  EXPECT_TRUE(app->wait_for([&](const FeedClient& c) { return end_of(c.replica(feed), sched_) == "18:00"; }, 10s));
+  ASSERT_TRUE(app->wait_for(
+      [&](const FeedClient& c) { return end_of(c.replica(feed), sched_) == "20:00"; }, 10s));
+  ASSERT_EQ(
+      c().patch("/v1/schedules/" + sched_, json::object{{"windows", windows("18:00")}}, owner_)
+          .status,
+      200);
+  EXPECT_TRUE(app->wait_for(
+      [&](const FeedClient& c) { return end_of(c.replica(feed), sched_) == "18:00"; }, 10s));
   EXPECT_EQ(app->connections(), 1);
   // What it holds is exactly the server's view.
   EXPECT_EQ(app->replica(feed).records, fresh(maria_token_, feed).records);
@@ -89,13 +95,17 @@ TEST_F(Push, OfflineEditsArriveOnReconnectExactlyOnceAndInOrder) {
     app->stop();  // saves the replica and cursor
   }
   for (int i = 1; i <= 5; ++i)
-    ASSERT_EQ(c().patch("/v1/doors/" + door_, json::object{{"name", "Front " + std::to_string(i)}}, owner_).status, 200);
+    ASSERT_EQ(c().patch("/v1/doors/" + door_, json::object{{"name", "Front " + std::to_string(i)}},
+                        owner_)
+                  .status,
+              200);
   {
     std::lock_guard lock(events_mu_);
     events_.clear();
   }
   auto app = connect(maria_token_, {}, state);
-  ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return c.replica(feed).seq == cursor + 5; }, 10s));
+  ASSERT_TRUE(
+      app->wait_for([&](const FeedClient& c) { return c.replica(feed).seq == cursor + 5; }, 10s));
   std::vector<std::int64_t> seqs;
   std::vector<std::string> names;
   for (const auto& e : events()) {
@@ -107,8 +117,10 @@ TEST_F(Push, OfflineEditsArriveOnReconnectExactlyOnceAndInOrder) {
     seqs.push_back(e.seq);
     names.emplace_back(e.message.at("change").at("record").at("name").as_string());
   }
-  EXPECT_EQ(seqs, (std::vector<std::int64_t>{cursor + 1, cursor + 2, cursor + 3, cursor + 4, cursor + 5}));
-  EXPECT_EQ(names, (std::vector<std::string>{"Front 1", "Front 2", "Front 3", "Front 4", "Front 5"}));
+  EXPECT_EQ(seqs, (std::vector<std::int64_t>{cursor + 1, cursor + 2, cursor + 3, cursor + 4,
+                                             cursor + 5}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"Front 1", "Front 2", "Front 3", "Front 4", "Front 5"}));
   EXPECT_EQ(app->replica(feed).records, fresh(maria_token_, feed).records);
 }
 
@@ -123,7 +135,8 @@ TEST_F(Push, ACursorFromAnotherEpochGetsASnapshot) {
     f << json::serialize(json::object{{feed, replica}});
   }
   auto app = connect(maria_token_, {}, state);
-  ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return c.replica(feed).epoch != "0000000000000000"; }, 10s));
+  ASSERT_TRUE(app->wait_for(
+      [&](const FeedClient& c) { return c.replica(feed).epoch != "0000000000000000"; }, 10s));
   EXPECT_EQ(app->replica(feed).records.count("door:ghost"), 0u);
   EXPECT_EQ(app->replica(feed).records, fresh(maria_token_, feed).records);
 }
@@ -134,7 +147,8 @@ TEST_F(Push, EntitlementsAreEnforced) {
   std::string org = "org/" + std::string(me.obj().at("org").at("id").as_string());
   for (const auto& feed : {org, "user/" + joan, "site/" + site_}) {
     auto app = connect(maria_token_, {feed});
-    ASSERT_TRUE(app->wait_for([](const FeedClient& c) { return !c.stopped_reason().empty(); }, 10s)) << feed;
+    ASSERT_TRUE(app->wait_for([](const FeedClient& c) { return !c.stopped_reason().empty(); }, 10s))
+        << feed;
     EXPECT_EQ(app->stopped_reason(), "forbidden_feed") << feed;
   }
   // A unit reads its own feed only.
@@ -160,9 +174,11 @@ TEST_F(Push, EntitlementsAreEnforced) {
 TEST_F(Push, RevokingAGrantPushesAndDisablingClosesTheSession) {
   std::string feed = "user/" + maria_;
   auto app = connect(maria_token_);
-  ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return c.replica(feed).records.count("door:" + door_); }, 10s));
+  ASSERT_TRUE(app->wait_for(
+      [&](const FeedClient& c) { return c.replica(feed).records.count("door:" + door_); }, 10s));
   ASSERT_EQ(c().del("/v1/grants/" + grant_, owner_).status, 204);
-  EXPECT_TRUE(app->wait_for([&](const FeedClient& c) { return !c.replica(feed).records.count("door:" + door_); }, 10s));
+  EXPECT_TRUE(app->wait_for(
+      [&](const FeedClient& c) { return !c.replica(feed).records.count("door:" + door_); }, 10s));
   auto check = c().get("/v1/access/check?user_id=" + maria_ + "&door_id=" + door_, owner_);
   EXPECT_EQ(check.obj().at("reason"), json::value("no_grant"));
 
@@ -195,10 +211,15 @@ TEST_F(Push, ClientsReconvergeAfterTheServerIsKilled) {
   ASSERT_TRUE(console->wait_for([&](const FeedClient& c) { return c.replica(org).seq > 0; }, 10s));
   server_.kill();
   server_.restart();
-  ASSERT_EQ(c().patch("/v1/schedules/" + sched_, json::object{{"windows", windows("17:00")}}, owner_).status, 200);
-  EXPECT_TRUE(app->wait_for([&](const FeedClient& c) { return end_of(c.replica(feed), sched_) == "17:00"; }, 20s));
+  ASSERT_EQ(
+      c().patch("/v1/schedules/" + sched_, json::object{{"windows", windows("17:00")}}, owner_)
+          .status,
+      200);
+  EXPECT_TRUE(app->wait_for(
+      [&](const FeedClient& c) { return end_of(c.replica(feed), sched_) == "17:00"; }, 20s));
   EXPECT_GE(app->connections(), 2);
-  EXPECT_TRUE(console->wait_for([&](const FeedClient& c) { return end_of(c.replica(org), sched_) == "17:00"; }, 20s));
+  EXPECT_TRUE(console->wait_for(
+      [&](const FeedClient& c) { return end_of(c.replica(org), sched_) == "17:00"; }, 20s));
   EXPECT_EQ(app->replica(feed).records, fresh(maria_token_, feed).records);
   EXPECT_EQ(console->replica(org).records, fresh(owner_, org).records);
 }
@@ -221,17 +242,20 @@ TEST_F(Push, DevicesShowWhatEachHolds) {
   };
   // Acks travel asynchronously: wait for the receipt.
   auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline && !(device().is_object() && device().at("up_to_date") == true))
+  while (std::chrono::steady_clock::now() < deadline &&
+         !(device().is_object() && device().at("up_to_date") == true))
     std::this_thread::sleep_for(20ms);
   auto d = device();
   ASSERT_TRUE(d.is_object());
   EXPECT_EQ(d.at("connected"), json::value(true));
   EXPECT_EQ(d.at("up_to_date"), json::value(true));
-  EXPECT_EQ(d.at("feeds").as_array()[0].at("acked_seq"), d.at("feeds").as_array()[0].at("latest_seq"));
+  EXPECT_EQ(d.at("feeds").as_array()[0].at("acked_seq"),
+            d.at("feeds").as_array()[0].at("latest_seq"));
   app.stop();
   ASSERT_EQ(c().patch("/v1/doors/" + door_, json::object{{"name", "Renamed"}}, owner_).status, 200);
   deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline && device().at("connected") == true) std::this_thread::sleep_for(20ms);
+  while (std::chrono::steady_clock::now() < deadline && device().at("connected") == true)
+    std::this_thread::sleep_for(20ms);
   d = device();
   EXPECT_EQ(d.at("connected"), json::value(false));
   EXPECT_EQ(d.at("up_to_date"), json::value(false));

@@ -43,7 +43,8 @@ void RawWs::send_binary(const std::string& data) {
 
 std::optional<std::string> RawWs::read(std::chrono::milliseconds timeout) {
   if (closed_) return std::nullopt;
-  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
   setsockopt(impl_->ws.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   beast::flat_buffer buf;
   beast::error_code ec;
@@ -69,7 +70,8 @@ boost::json::value RawWs::read_json(std::chrono::milliseconds timeout) {
 int RawWs::read_until_close(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!closed_ && std::chrono::steady_clock::now() < deadline)
-    read(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+    read(std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                               std::chrono::steady_clock::now()));
   return close_code_;
 }
 
