@@ -28,6 +28,7 @@ struct Config {
   std::string dir;  // --config, else $XDG_CONFIG_HOME/portier, else ~/.config/portier
   std::string server;
   std::string token;
+  std::string ca;  // a CA file to trust for https:// (else the system's)
   std::string path() const { return dir + "/credentials.json"; }
 };
 
@@ -47,6 +48,7 @@ bool load(Config& c) {
   if (ec || !v.is_object()) return false;
   if (auto* s = v.as_object().if_contains("server"); s && s->is_string()) c.server = s->as_string();
   if (auto* t = v.as_object().if_contains("token"); t && t->is_string()) c.token = t->as_string();
+  if (auto* a = v.as_object().if_contains("ca"); a && a->is_string()) c.ca = a->as_string();
   return !c.server.empty() && !c.token.empty();
 }
 
@@ -58,7 +60,8 @@ bool save(const Config& c) {
   // Created 0600 before anything is written: the token never sits in a readable file.
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return false;
-  std::string text = json::serialize(json::object{{"server", c.server}, {"token", c.token}}) + "\n";
+  std::string text =
+      json::serialize(json::object{{"server", c.server}, {"token", c.token}, {"ca", c.ca}}) + "\n";
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   return ok && std::rename(tmp.c_str(), c.path().c_str()) == 0;
@@ -66,16 +69,23 @@ bool save(const Config& c) {
 
 int exit_for(int status) {
   switch (status) {
-    case 401: return kUnauthorized;
-    case 403: return kForbidden;
-    case 404: return kNotFound;
-    case 409: return kConflict;
-    case 429: return kRateLimited;
+    case 401:
+      return kUnauthorized;
+    case 403:
+      return kForbidden;
+    case 404:
+      return kNotFound;
+    case 409:
+      return kConflict;
+    case 429:
+      return kRateLimited;
     case 400:
     case 413:
     case 415:
-    case 422: return kInvalid;
-    default: return status >= 500 ? kServerError : kFailed;
+    case 422:
+      return kInvalid;
+    default:
+      return status >= 500 ? kServerError : kFailed;
   }
 }
 
@@ -89,7 +99,8 @@ int report(const client::RestReply& r) {
       field = e->as_object().at("field").as_string();
     }
   }
-  std::cerr << "error: " << code << ": " << message << (field.empty() ? "" : " (" + field + ")") << "\n";
+  std::cerr << "error: " << code << ": " << message << (field.empty() ? "" : " (" + field + ")")
+            << "\n";
   return exit_for(r.status);
 }
 
@@ -137,7 +148,8 @@ std::string read_password(bool from_stdin) {
 std::string url_encode(const std::string& s) {
   std::string out;
   for (unsigned char ch : s) {
-    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') out += static_cast<char>(ch);
+    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~')
+      out += static_cast<char>(ch);
     else {
       char b[4];
       std::snprintf(b, sizeof b, "%%%02X", ch);
@@ -155,8 +167,9 @@ std::condition_variable g_cv;
 std::string describe(const client::Event& e) {
   if (e.type == "change") {
     const auto& c = e.message.at("change").as_object();
-    std::string line = e.feed + " #" + std::to_string(e.seq) + " " + std::string(c.at("op").as_string()) + " " +
-                       std::string(c.at("kind").as_string()) + " " + std::string(c.at("id").as_string());
+    std::string line =
+        e.feed + " #" + std::to_string(e.seq) + " " + std::string(c.at("op").as_string()) + " " +
+        std::string(c.at("kind").as_string()) + " " + std::string(c.at("id").as_string());
     if (auto* r = c.if_contains("record"); r && r->as_object().contains("name"))
       line += " \"" + std::string(r->as_object().at("name").as_string()) + "\"";
     else if (r && r->as_object().contains("email"))
@@ -177,6 +190,7 @@ int watch(const Config& cfg, const std::vector<std::string>& feeds, bool as_json
   client::ClientOptions o;
   o.url = cfg.server;
   o.token = cfg.token;
+  o.ca_file = cfg.ca;
   o.feeds = feeds;
   o.device_kind = "console";
   o.device_name = "portier watch";
@@ -225,8 +239,12 @@ int run(int argc, char** argv) {
   Config cfg;
   std::string config_dir, server_opt;
   bool raw_json = false;
-  app.add_option("--config", config_dir, "directory of credentials.json (default ~/.config/portier)");
+  app.add_option("--config", config_dir,
+                 "directory of credentials.json (default ~/.config/portier)");
   app.add_option("--server", server_opt, "server URL (default: the one logged in to)");
+  std::string ca_opt;
+  app.add_option("--ca", ca_opt,
+                 "trust this CA certificate (PEM) for https:// (default: the system's CAs)");
 
   auto* login = app.add_subcommand("login", "log in and save the token (mode 0600)");
   std::string email;
@@ -247,8 +265,10 @@ int run(int argc, char** argv) {
     list->add_option("--limit", limit);
     list->add_option("--cursor", cursor);
     r->add_subcommand("get", "show one")->add_option("id", id)->required();
-    r->add_subcommand("create", "create: key=value (text) or key:=json")->add_option("fields", fields);
-    auto* update = r->add_subcommand("update", "change fields: key=value or key:=json (null removes)");
+    r->add_subcommand("create", "create: key=value (text) or key:=json")
+        ->add_option("fields", fields);
+    auto* update =
+        r->add_subcommand("update", "change fields: key=value or key:=json (null removes)");
     update->add_option("id", id)->required();
     update->add_option("fields", fields);
     r->add_subcommand("delete", "delete one")->add_option("id", id)->required();
@@ -256,7 +276,8 @@ int run(int argc, char** argv) {
   }
   auto* access = app.add_subcommand("access", "access decisions");
   access->require_subcommand(1);
-  auto* check = access->add_subcommand("check", "may USER open DOOR at AT (default now), and if not why");
+  auto* check =
+      access->add_subcommand("check", "may USER open DOOR at AT (default now), and if not why");
   std::string user, door, at;
   check->add_option("--user", user, "user id (default: you)");
   check->add_option("--door", door, "door id")->required();
@@ -268,9 +289,11 @@ int run(int argc, char** argv) {
   audit->add_option("--to", to);
   audit->add_option("--limit", limit);
   auto* devices = app.add_subcommand("devices", "devices and what they hold (delivery receipts)");
-  auto* unit_cred = app.add_subcommand("unit-credential", "issue a unit's credential (the old one stops working)");
+  auto* unit_cred = app.add_subcommand("unit-credential",
+                                       "issue a unit's credential (the old one stops working)");
   unit_cred->add_option("id", id)->required();
-  auto* watch_cmd = app.add_subcommand("watch", "print each pushed change as it arrives; survives restarts");
+  auto* watch_cmd =
+      app.add_subcommand("watch", "print each pushed change as it arrives; survives restarts");
   std::vector<std::string> feeds;
   watch_cmd->add_option("feeds", feeds, "feeds (default: your own)");
   watch_cmd->add_flag("--json", raw_json, "print each message as JSON");
@@ -283,6 +306,7 @@ int run(int argc, char** argv) {
   cfg.dir = config_dir.empty() ? default_config_dir() : config_dir;
   bool logged_in = load(cfg);
   if (!server_opt.empty()) cfg.server = server_opt;
+  if (!ca_opt.empty()) cfg.ca = std::filesystem::absolute(ca_opt).string();
 
   if (*login) {
     if (cfg.server.empty()) {
@@ -290,8 +314,9 @@ int run(int argc, char** argv) {
       return kUsage;
     }
     std::string password = read_password(pw_stdin);
-    auto r = client::RestClient(cfg.server).request("POST", "/v1/auth/login",
-                                                    json::object{{"email", email}, {"password", password}});
+    auto r = client::RestClient(cfg.server, cfg.ca)
+                 .request("POST", "/v1/auth/login",
+                          json::object{{"email", email}, {"password", password}});
     if (!r) {
       std::cerr << "error: " << r.error().message << "\n";
       return kUnreachable;
@@ -311,7 +336,7 @@ int run(int argc, char** argv) {
   }
   if (*watch_cmd) {
     if (feeds.empty()) {  // what the caller would want to see: her organization, sites, or self
-      auto r = client::RestClient(cfg.server).request("GET", "/v1/me", nullptr, cfg.token);
+      auto r = client::RestClient(cfg.server, cfg.ca).request("GET", "/v1/me", nullptr, cfg.token);
       if (!r) {
         std::cerr << "error: " << r.error().message << "\n";
         return kUnreachable;
@@ -322,15 +347,17 @@ int run(int argc, char** argv) {
       if (role == "owner" || (role == "admin" && u.at("site_ids").as_array().empty()))
         feeds.push_back("org/" + std::string(r->body.at("org").at("id").as_string()));
       else if (role == "admin")
-        for (const auto& s : u.at("site_ids").as_array()) feeds.push_back("site/" + std::string(s.as_string()));
+        for (const auto& s : u.at("site_ids").as_array())
+          feeds.push_back("site/" + std::string(s.as_string()));
       else
         feeds.push_back("user/" + std::string(u.at("id").as_string()));
     }
     return watch(cfg, feeds, raw_json);
   }
 
-  client::RestClient rest(cfg.server);
-  auto call = [&](const std::string& method, const std::string& target, const json::value& body = nullptr) -> int {
+  client::RestClient rest(cfg.server, cfg.ca);
+  auto call = [&](const std::string& method, const std::string& target,
+                  const json::value& body = nullptr) -> int {
     auto r = rest.request(method, target, body, cfg.token);
     if (!r) {
       std::cerr << "error: " << r.error().message << "\n";
@@ -338,7 +365,8 @@ int run(int argc, char** argv) {
     }
     if (r->status >= 300) return report(*r);
     if (r->body.is_object() && r->body.as_object().contains("items")) {
-      for (const auto& item : r->body.at("items").as_array()) std::cout << json::serialize(item) << "\n";
+      for (const auto& item : r->body.at("items").as_array())
+        std::cout << json::serialize(item) << "\n";
       if (!r->body.at("next_cursor").is_null())
         std::cerr << "more: --cursor " << json::serialize(r->body.at("next_cursor")) << "\n";
     } else if (!r->raw.empty()) {
@@ -354,7 +382,8 @@ int run(int argc, char** argv) {
   }
   if (*me) return call("GET", "/v1/me");
   if (*devices) return call("GET", "/v1/devices");
-  if (*unit_cred) return call("POST", "/v1/units/" + url_encode(id) + "/credentials", json::object{});
+  if (*unit_cred)
+    return call("POST", "/v1/units/" + url_encode(id) + "/credentials", json::object{});
   if (*check) {
     std::string q = "/v1/access/check?door_id=" + url_encode(door);
     if (!user.empty()) q += "&user_id=" + url_encode(user);

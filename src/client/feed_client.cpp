@@ -6,11 +6,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <fstream>
 #include <random>
 #include <sstream>
 
+#include "client/tls.hpp"
 #include "client/url.hpp"
 
 namespace portier::client {
@@ -135,20 +137,51 @@ bool FeedClient::session() {
     return false;
   }
   net::io_context ioc;
-  websocket::stream<tcp::socket> ws(ioc);
+  tcp::socket sock(ioc);
   beast::error_code ec;
   tcp::resolver resolver(ioc);
   auto endpoints = resolver.resolve(url->host, url->port, ec);
   if (ec) return true;
-  net::connect(ws.next_layer(), endpoints, ec);
+  net::connect(sock, endpoints, ec);
   if (ec) return true;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
-    native_socket_ = ws.next_layer().native_handle();
+    native_socket_ = sock.native_handle();
   }
+  std::string host_port = url->host + ":" + url->port;
+  if (!url->tls) {
+    websocket::stream<tcp::socket> ws(std::move(sock));
+    return talk(ws, host_port);
+  }
+  auto ctx = tls_context(options_.ca_file);
+  if (!ctx) {
+    std::lock_guard lock(mu_);
+    stopped_reason_ = ctx.error().message;
+    return false;
+  }
+  websocket::stream<net::ssl::stream<tcp::socket>> ws(std::move(sock), **ctx);
+  if (auto s = verify_server(ws.next_layer(), url->host); !s) {
+    std::lock_guard lock(mu_);
+    stopped_reason_ = s.error().message;
+    return false;
+  }
+  ws.next_layer().handshake(net::ssl::stream_base::client, ec);
+  if (ec) {
+    // A certificate we do not trust will not become trusted by retrying.
+    bool untrusted = ec.category() == net::error::get_ssl_category();
+    std::lock_guard lock(mu_);
+    if (untrusted) stopped_reason_ = "tls: " + ec.message();
+    return !untrusted;
+  }
+  return talk(ws, host_port);
+}
+
+template <class Ws>
+bool FeedClient::talk(Ws& ws, const std::string& host_port) {
+  beast::error_code ec;
   ws.read_message_max(256u << 20);
-  ws.handshake(url->host + ":" + url->port, "/v1/stream", ec);
+  ws.handshake(host_port, "/v1/stream", ec);
   if (ec) return true;
 
   json::array feeds;

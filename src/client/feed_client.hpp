@@ -34,7 +34,8 @@ struct ClientOptions {
   std::string device_name;
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{10000};
-  std::string state_file;  // when set: loaded at start, saved after each applied batch
+  std::string state_file;  // when set: loaded at start and saved at stop (and by save())
+  std::string ca_file;     // wss://: trust this CA (PEM) instead of the system's
 };
 
 // What one pushed message did, for callbacks.
@@ -80,6 +81,9 @@ class FeedClient {
   void run();
   // One connection: returns when it ends; false when the client must stop retrying.
   bool session();
+  // The protocol on an open WebSocket (plain or TLS).
+  template <class Ws>
+  bool talk(Ws& ws, const std::string& host_port);
   void apply(const boost::json::object& msg, std::string& ack_feed, std::int64_t& ack_seq);
   void notify(const Event& e);
 

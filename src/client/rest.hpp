@@ -16,13 +16,17 @@ struct RestReply {
 
 class RestClient {
  public:
-  explicit RestClient(std::string url) : url_(std::move(url)) {}
+  // ca_file: for https://, trust this CA (PEM) instead of the system's.
+  explicit RestClient(std::string url, std::string ca_file = "")
+      : url_(std::move(url)), ca_file_(std::move(ca_file)) {}
   // One request; Error{0, "connection_failed", …} when the server cannot be reached.
   Result<RestReply> request(const std::string& method, const std::string& target,
-                            const boost::json::value& body = nullptr, const std::string& token = "");
+                            const boost::json::value& body = nullptr,
+                            const std::string& token = "");
 
  private:
   std::string url_;
+  std::string ca_file_;
 };
 
 }  // namespace portier::client

@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <deque>
 #include <set>
@@ -29,7 +31,16 @@ std::string error_message(const std::string& code, const std::string& message) {
 
 }  // namespace
 
-class WsSession;
+// What the hub needs of a session of any stream type (plain or TLS).
+class WsBase {
+ public:
+  virtual ~WsBase() = default;
+  // A committed change of a feed this session reads (from the bus, any thread).
+  virtual void deliver(const sync::FeedChange& c) = 0;
+  // Ends the session with a final message and a close code (any thread).
+  virtual void end(std::string final_message, std::uint16_t code, std::string reason) = 0;
+  virtual std::shared_ptr<WsBase> base_ptr() = 0;
+};
 
 struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   Impl(Store& store, net::thread_pool& workers, DeviceRegistry& devices, GatewayOptions options,
@@ -49,22 +60,22 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
 
   // Who listens to what. Sessions register after their hello and leave when they close.
   mutable std::mutex mu;
-  std::set<std::shared_ptr<WsSession>> all;
-  std::map<std::string, std::set<WsSession*>> by_feed;
-  std::map<std::string, std::set<WsSession*>> by_user, by_unit, by_token;
+  std::set<std::shared_ptr<WsBase>> all;
+  std::map<std::string, std::set<WsBase*>> by_feed;
+  std::map<std::string, std::set<WsBase*>> by_user, by_unit, by_token;
 
-  void subscribe(const std::shared_ptr<WsSession>& s, const std::vector<std::string>& feeds,
-                 const StreamIdentity& who);
+  void subscribe(WsBase* s, const std::vector<std::string>& feeds, const StreamIdentity& who);
   // Drops a closed session (and its subscriptions, when it had any).
-  void forget(WsSession* s, bool subscribed, const std::vector<std::string>& feeds,
+  void forget(WsBase* s, bool subscribed, const std::vector<std::string>& feeds,
               const StreamIdentity& who);
 };
 
 // One push connection. Every member is touched on the session's strand only, except where a
 // store read is posted to the worker pool (it captures what it needs by value).
-class WsSession : public std::enable_shared_from_this<WsSession> {
+template <class Inner>
+class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<Inner>> {
  public:
-  WsSession(beast::tcp_stream&& stream, std::shared_ptr<Gateway::Impl> gw)
+  WsSession(Inner&& stream, std::shared_ptr<Gateway::Impl> gw)
       : ws_(std::move(stream)),
         gw_(std::move(gw)),
         hello_timer_(ws_.get_executor()),
@@ -80,24 +91,23 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     ws_.read_message_max(gw_->options.max_message_bytes);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(beast::http::field::server, "portierd"); }));
-    ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
+    ws_.async_accept(req,
+                     beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this()));
   }
 
-  // A committed change of a feed this session reads (from the bus, any thread).
-  void deliver(const sync::FeedChange& c) {
-    net::post(ws_.get_executor(), [self = shared_from_this(), c] { self->on_live(c); });
+  std::shared_ptr<WsBase> base_ptr() override { return this->shared_from_this(); }
+
+  void deliver(const sync::FeedChange& c) override {
+    net::post(ws_.get_executor(), [self = this->shared_from_this(), c] { self->on_live(c); });
   }
 
-  // Ends the session with a final message and a close code (any thread).
-  void end(std::string final_message, std::uint16_t code, std::string reason) {
-    net::post(ws_.get_executor(), [self = shared_from_this(), m = std::move(final_message), code,
-                                   reason = std::move(reason)]() mutable {
+  void end(std::string final_message, std::uint16_t code, std::string reason) override {
+    net::post(ws_.get_executor(), [self = this->shared_from_this(), m = std::move(final_message),
+                                   code, reason = std::move(reason)]() mutable {
       if (!m.empty()) self->send(std::make_shared<const std::string>(std::move(m)));
       self->close(code, reason);
     });
   }
-
-  const StreamIdentity& who() const { return who_; }
 
  private:
   struct FeedState {
@@ -116,7 +126,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void on_accept(beast::error_code ec) {
     if (ec) return;  // handshake failed or timed out: nothing was ever open
     hello_timer_.expires_after(gw_->options.hello_timeout);
-    hello_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    hello_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec || self->hello_done_ || self->hello_pending_) return;
       self->send(
           std::make_shared<const std::string>(error_message("hello_timeout", "send hello first")));
@@ -126,7 +136,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   void do_read() {
-    ws_.async_read(in_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+    ws_.async_read(in_, beast::bind_front_handler(&WsSession::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -201,7 +211,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       dev.name = get("name");
     }
     hello_pending_ = true;
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     net::post(gw_->workers, [self, token = std::string(token->as_string()), wants, dev]() mutable {
       auto gw = self->gw_;
       auto who = authenticate_stream(gw->store, token, gw->clock());
@@ -270,7 +280,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     device_id_ = dev.id;
     gw_->devices.connected(dev);
     registered_ = true;
-    gw_->subscribe(shared_from_this(), feed_names_, who_);
+    gw_->subscribe(this, feed_names_, who_);
     send(std::make_shared<const std::string>(json::serialize(
         json::object{{"type", "ready"},
                      {"session", session_id_},
@@ -291,7 +301,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void snapshot(const std::string& feed) {
     auto& f = feeds_[feed];
     f.fetching = true;
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     net::post(gw_->workers, [self, feed, org = who_.org_id] {
       std::string text;
       std::int64_t seq = 0;
@@ -327,7 +337,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void fetch(const std::string& feed) {
     auto& f = feeds_[feed];
     f.fetching = true;
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     std::int64_t after = f.next - 1;
     int batch = gw_->options.fetch_batch;
     net::post(gw_->workers, [self, feed, after, batch] {
@@ -428,7 +438,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     std::array<net::const_buffer, 3> bufs{net::buffer(out.head), net::buffer(*out.body),
                                           net::buffer(out.tail)};
     ws_.text(true);
-    ws_.async_write(bufs, beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+    ws_.async_write(bufs,
+                    beast::bind_front_handler(&WsSession::on_write, this->shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
@@ -452,7 +463,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     close_code_ = code;
     close_reason_ = std::move(reason);
     close_timer_.expires_after(std::chrono::seconds(5));
-    close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    close_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec) return;
       beast::get_lowest_layer(self->ws_).close();
     });
@@ -463,7 +474,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     close_sent_ = true;
     ws_.async_close(
         websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
-        [self = shared_from_this()](beast::error_code) { self->on_closed(); });
+        [self = this->shared_from_this()](beast::error_code) { self->on_closed(); });
   }
 
   void fail_store(const Error& e) {
@@ -483,7 +494,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     gw_->forget(this, registered_, feed_names_, who_);
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Inner> ws_;
   std::shared_ptr<Gateway::Impl> gw_;
   net::steady_timer hello_timer_;
   net::steady_timer close_timer_;
@@ -503,15 +514,15 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   friend struct Gateway::Impl;
 };
 
-void Gateway::Impl::subscribe(const std::shared_ptr<WsSession>& s,
-                              const std::vector<std::string>& feeds, const StreamIdentity& who) {
+void Gateway::Impl::subscribe(WsBase* s, const std::vector<std::string>& feeds,
+                              const StreamIdentity& who) {
   std::lock_guard lock(mu);
-  for (const auto& f : feeds) by_feed[f].insert(s.get());
-  (who.is_unit ? by_unit : by_user)[who.id].insert(s.get());
-  if (!who.is_unit) by_token[who.token_hash].insert(s.get());
+  for (const auto& f : feeds) by_feed[f].insert(s);
+  (who.is_unit ? by_unit : by_user)[who.id].insert(s);
+  if (!who.is_unit) by_token[who.token_hash].insert(s);
 }
 
-void Gateway::Impl::forget(WsSession* s, bool subscribed, const std::vector<std::string>& feeds,
+void Gateway::Impl::forget(WsBase* s, bool subscribed, const std::vector<std::string>& feeds,
                            const StreamIdentity& who) {
   std::lock_guard lock(mu);
   for (auto it = all.begin(); it != all.end(); ++it)
@@ -520,7 +531,7 @@ void Gateway::Impl::forget(WsSession* s, bool subscribed, const std::vector<std:
       break;
     }
   if (!subscribed) return;
-  auto drop = [&](std::map<std::string, std::set<WsSession*>>& m, const std::string& key) {
+  auto drop = [&](std::map<std::string, std::set<WsBase*>>& m, const std::string& key) {
     auto it = m.find(key);
     if (it == m.end()) return;
     it->second.erase(s);
@@ -543,17 +554,22 @@ Gateway::~Gateway() = default;
 
 void Gateway::accept(std::unique_ptr<Upgrade> up) {
   if (impl_->stopping) return;
-  auto s = std::make_shared<WsSession>(std::move(up->stream), impl_);
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->all.insert(s);
-  }
-  s->start(std::move(up->request));
+  std::visit(
+      [&](auto&& stream) {
+        using Inner = std::decay_t<decltype(stream)>;
+        auto s = std::make_shared<WsSession<Inner>>(std::move(stream), impl_);
+        {
+          std::lock_guard lock(impl_->mu);
+          impl_->all.insert(s);
+        }
+        s->start(std::move(up->request));
+      },
+      up->stream);
 }
 
 void Gateway::stop() {
   impl_->stopping = true;
-  std::vector<std::shared_ptr<WsSession>> live;
+  std::vector<std::shared_ptr<WsBase>> live;
   {
     std::lock_guard lock(impl_->mu);
     live.assign(impl_->all.begin(), impl_->all.end());
@@ -568,28 +584,27 @@ std::size_t Gateway::sessions() const {
 }
 
 void Gateway::on_changes(const std::vector<sync::FeedChange>& changes) {
-  std::vector<std::pair<std::shared_ptr<WsSession>, const sync::FeedChange*>> targets;
+  std::vector<std::pair<std::shared_ptr<WsBase>, const sync::FeedChange*>> targets;
   {
     std::lock_guard lock(impl_->mu);
     for (const auto& c : changes) {
       auto it = impl_->by_feed.find(c.feed);
       if (it == impl_->by_feed.end()) continue;
-      for (auto* s : it->second) targets.emplace_back(s->shared_from_this(), &c);
+      for (auto* s : it->second) targets.emplace_back(s->base_ptr(), &c);
     }
   }
   for (auto& [s, c] : targets) s->deliver(*c);
 }
 
 void Gateway::on_revocation(const Revocation& r) {
-  std::vector<std::shared_ptr<WsSession>> targets;
+  std::vector<std::shared_ptr<WsBase>> targets;
   {
     std::lock_guard lock(impl_->mu);
-    auto collect = [&](const std::map<std::string, std::set<WsSession*>>& m,
-                       const std::string& key) {
+    auto collect = [&](const std::map<std::string, std::set<WsBase*>>& m, const std::string& key) {
       if (key.empty()) return;
       auto it = m.find(key);
       if (it == m.end()) return;
-      for (auto* s : it->second) targets.push_back(s->shared_from_this());
+      for (auto* s : it->second) targets.push_back(s->base_ptr());
     };
     collect(impl_->by_user, r.user_id);
     collect(impl_->by_unit, r.unit_id);

@@ -4,8 +4,10 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <mutex>
 #include <set>
@@ -28,7 +30,16 @@ Response plain_error(int status, const char* code, const char* message) {
 
 }  // namespace
 
-class Session;
+// What the server needs of a connection of any stream type.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Closes the connection if it waits for a request; a busy one closes after its response.
+  virtual void drain() = 0;
+};
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(net::io_context& ioc, net::thread_pool& workers, Handler handler, HttpOptions options)
@@ -50,32 +61,42 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::atomic<bool> draining{false};
 
   std::mutex mu;
-  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions;
+  std::set<std::weak_ptr<SessionBase>, std::owner_less<std::weak_ptr<SessionBase>>> sessions;
+  std::optional<net::ssl::context> tls;  // set: every connection speaks TLS
 
   void do_accept();
-  void on_session_closed(const std::weak_ptr<Session>& s);
+  void on_session_closed(const std::weak_ptr<SessionBase>& s);
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {
+  Session(Stream stream, std::shared_ptr<HttpServer::Impl> server)
+      : stream_(std::move(stream)), server_(std::move(server)) {
     beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = lowest().socket().remote_endpoint(ec);
     if (!ec) peer_ = ep.address().to_string();
   }
-  ~Session() { server_->on_session_closed(weak_from_this()); }
+  ~Session() { server_->on_session_closed(this->weak_from_this()); }
 
   void run() {
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&Session::do_read, shared_from_this()));
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      lowest().expires_after(std::chrono::seconds(30));
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->fail(ec, "tls handshake");
+                                self->do_read();
+                              });
+    } else {
+      net::dispatch(stream_.get_executor(),
+                    beast::bind_front_handler(&Session::do_read, this->shared_from_this()));
+    }
   }
 
-  // Closes the connection if it is waiting for a request; a busy one closes after its response.
-  void drain() {
+  void drain() override {
     if (upgraded_) return;  // the gateway owns the connection now
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->reading_ && !self->upgraded_) self->stream_.socket().close();
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      if (self->reading_ && !self->upgraded_) self->lowest().socket().close();
     });
   }
 
@@ -85,10 +106,10 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(server_->options.idle_timeout);
+    lowest().expires_after(server_->options.idle_timeout);
     reading_ = true;
     http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::on_read, shared_from_this()));
+                     beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -132,7 +153,7 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
     // The handler may block on the store: run it on the worker pool, never on an io thread.
-    net::post(server_->workers, [self = shared_from_this(), req = std::move(req)] {
+    net::post(server_->workers, [self = this->shared_from_this(), req = std::move(req)] {
       Response res = self->server_->handler(req);
       net::post(self->stream_.get_executor(),
                 [self, res = std::move(res)]() mutable { self->do_write(std::move(res)); });
@@ -149,9 +170,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = std::move(r.body);
     res->keep_alive(keep_alive_ && !server_->draining);
     res->prepare_payload();
-    stream_.expires_after(server_->options.idle_timeout);
+    lowest().expires_after(server_->options.idle_timeout);
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                      [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
                         self->on_write(ec, !res->keep_alive());
                       });
   }
@@ -168,11 +189,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // connection and could destroy our error response before the client reads it.
   void do_linger() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(std::chrono::seconds(2));
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().expires_after(std::chrono::seconds(2));
     discard_.resize(64 * 1024);
     stream_.async_read_some(net::buffer(discard_),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->lingered_ += n;
                               if (ec || self->lingered_ > (16u << 20)) return self->do_close();
                               self->do_linger();
@@ -188,11 +209,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void do_close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().socket().close(ec);
   }
 
-  beast::tcp_stream stream_;
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::Impl> server_;
@@ -213,18 +236,24 @@ void HttpServer::Impl::do_accept() {
           if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
           spdlog::warn("accept: {}", ec.message());  // e.g. out of file descriptors: keep going
         } else {
-          auto s = std::make_shared<Session>(std::move(socket), self);
-          {
-            std::lock_guard lock(self->mu);
-            self->sessions.insert(s);
-          }
-          s->run();
+          auto start = [&](auto s) {
+            {
+              std::lock_guard lock(self->mu);
+              self->sessions.insert(s);
+            }
+            s->run();
+          };
+          if (self->tls)
+            start(std::make_shared<Session<TlsStream>>(
+                TlsStream(PlainStream(std::move(socket)), *self->tls), self));
+          else
+            start(std::make_shared<Session<PlainStream>>(PlainStream(std::move(socket)), self));
         }
         self->do_accept();
       });
 }
 
-void HttpServer::Impl::on_session_closed(const std::weak_ptr<Session>& s) {
+void HttpServer::Impl::on_session_closed(const std::weak_ptr<SessionBase>& s) {
   std::lock_guard lock(mu);
   sessions.erase(s);
   if (draining && sessions.empty())
@@ -244,6 +273,20 @@ void HttpServer::on_upgrade(std::string path, UpgradeHandler handler) {
 
 Result<unsigned short> HttpServer::listen(const std::string& host, const std::string& port) {
   beast::error_code ec;
+  if (!impl_->options.tls_cert.empty()) {
+    auto& ctx = impl_->tls.emplace(net::ssl::context::tls_server);
+    ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                    net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                    net::ssl::context::no_tlsv1_1);
+    ctx.use_certificate_chain_file(impl_->options.tls_cert, ec);
+    if (ec)
+      return Error{0, "bad_tls",
+                   "cannot read certificate " + impl_->options.tls_cert + ": " + ec.message(), ""};
+    ctx.use_private_key_file(impl_->options.tls_key, net::ssl::context::pem, ec);
+    if (ec)
+      return Error{0, "bad_tls", "cannot read key " + impl_->options.tls_key + ": " + ec.message(),
+                   ""};
+  }
   tcp::resolver resolver(impl_->ioc);
   auto results = resolver.resolve(host, port, ec);
   if (ec || results.empty())
@@ -266,7 +309,7 @@ void HttpServer::stop() {
     if (impl->draining.exchange(true)) return;
     beast::error_code ec;
     impl->acceptor.close(ec);
-    std::vector<std::shared_ptr<Session>> live;
+    std::vector<std::shared_ptr<SessionBase>> live;
     {
       std::lock_guard lock(impl->mu);
       for (auto& w : impl->sessions)

@@ -24,6 +24,8 @@ struct HttpOptions {
   std::size_t max_body_bytes = 1 << 20;
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds drain_timeout{10};
+  std::string tls_cert;  // PEM chain; with tls_key, every connection speaks TLS (HTTPS, WSS)
+  std::string tls_key;
 };
 
 class HttpServer {

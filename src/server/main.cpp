@@ -74,7 +74,7 @@ struct Retention {
 };
 
 int serve(const std::string& dir, const std::string& listen, bool demo, unsigned threads,
-          Retention retention, GatewayOptions gateway_options) {
+          Retention retention, GatewayOptions gateway_options, HttpOptions http_options) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "portierd serve: --listen is HOST:PORT\n";
@@ -104,7 +104,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   api.set_devices(&devices);
   Gateway gateway(*store, workers, devices, gateway_options);
   bus.subscribe(&gateway);
-  HttpServer server(ioc, workers, [&api](const Request& r) { return api.handle(r); });
+  HttpServer server(
+      ioc, workers, [&api](const Request& r) { return api.handle(r); }, http_options);
   server.on_upgrade("/v1/stream",
                     [&gateway](std::unique_ptr<Upgrade> up) { gateway.accept(std::move(up)); });
   // Feed retention: history past the newest `feed_keep` changes or older than `feed_max_age`
@@ -140,7 +141,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   if (!demo_logins.empty())
     std::cout << "demo organization \"Demo Org\" (site HQ, Europe/Madrid); logins:\n"
               << demo_logins;
-  std::cout << "listening on http://" << shown_host << ":" << *bound << std::endl;
+  std::cout << "listening on " << (http_options.tls_cert.empty() ? "http://" : "https://")
+            << shown_host << ":" << *bound << std::endl;
   std::vector<std::thread> io;
   for (unsigned i = 1; i < threads; ++i) io.emplace_back([&] { ioc.run(); });
   ioc.run();
@@ -185,6 +187,10 @@ int main(int argc, char** argv) {
                    "seconds between prunes (default 60)")
       ->check(CLI::PositiveNumber);
   GatewayOptions gw;
+  HttpOptions http;
+  serve_cmd->add_option("--tls-cert", http.tls_cert,
+                        "serve HTTPS and WSS with this certificate chain (PEM)");
+  serve_cmd->add_option("--tls-key", http.tls_key, "the certificate's private key (PEM)");
   int hello_timeout = 10, idle_timeout = 60;
   serve_cmd
       ->add_option("--ws-queue-budget", gw.queue_budget_bytes,
@@ -204,5 +210,9 @@ int main(int argc, char** argv) {
   retention.max_age = std::chrono::hours(max_age_hours);
   gw.hello_timeout = std::chrono::seconds(hello_timeout);
   gw.idle_timeout = std::chrono::seconds(idle_timeout);
-  return serve(dir, listen, demo, threads, retention, gw);
+  if (http.tls_cert.empty() != http.tls_key.empty()) {
+    std::cerr << "portierd serve: --tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  return serve(dir, listen, demo, threads, retention, gw, http);
 }

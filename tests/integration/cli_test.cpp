@@ -44,8 +44,8 @@ TEST_F(Cli, AdminVerbsAndExitCodes) {
   auto [rc, out] = portier({"sites", "create", "name=HQ", "timezone=Europe/Madrid"});
   ASSERT_EQ(rc, 0) << out;
   auto site = json::parse(out).at("id").as_string();
-  std::tie(rc, out) = portier({"doors", "create", "site_id=" + std::string(site), "name=Gate", "kind=gate",
-                               "pulse_ms:=2500"});
+  std::tie(rc, out) = portier({"doors", "create", "site_id=" + std::string(site), "name=Gate",
+                               "kind=gate", "pulse_ms:=2500"});
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(json::parse(out).at("pulse_ms"), json::value(2500));
   std::tie(rc, out) = portier({"sites", "list"});
@@ -64,13 +64,15 @@ TEST_F(Cli, WatchPrintsEachChangeAndSurvivesARestart) {
   auto [site, door] = site_with_door();
   Process watch(argv({"watch"}));
   ASSERT_TRUE(watch.wait_for_line("snapshot", 10s));
-  ASSERT_EQ(c().patch("/v1/doors/" + door, json::object{{"name", "Side door"}}, owner_).status, 200);
+  ASSERT_EQ(c().patch("/v1/doors/" + door, json::object{{"name", "Side door"}}, owner_).status,
+            200);
   auto line = watch.wait_for_line("Side door", 10s);
   ASSERT_TRUE(line);
   EXPECT_NE(line->find("put door " + door), std::string::npos) << *line;
   EXPECT_EQ(server_.stop(), 0);
   server_.restart();
-  ASSERT_EQ(c().patch("/v1/doors/" + door, json::object{{"name", "Back door"}}, owner_).status, 200);
+  ASSERT_EQ(c().patch("/v1/doors/" + door, json::object{{"name", "Back door"}}, owner_).status,
+            200);
   EXPECT_TRUE(watch.wait_for_line("Back door", 20s));
   watch.signal(SIGINT);
   EXPECT_EQ(watch.wait(10s), 0);

@@ -92,7 +92,8 @@ void Server::start(const std::vector<std::string>& extra, unsigned short port) {
   for (;;) {
     auto line = proc_->read_line(std::chrono::seconds(30));
     ASSERT_TRUE(line) << "portierd did not report listening";
-    if (line->rfind("listening on http://127.0.0.1:", 0) == 0) {
+    if (line->rfind("listening on http://127.0.0.1:", 0) == 0 ||
+        line->rfind("listening on https://127.0.0.1:", 0) == 0) {
       port_ = static_cast<unsigned short>(std::stoi(line->substr(line->rfind(':') + 1)));
       return;
     }
