@@ -94,8 +94,8 @@ bool FeedClient::wait_for(const std::function<bool(const FeedClient&)>& pred,
 }
 
 void FeedClient::notify(const Event& e) {
-  cv_.notify_all();
   if (on_event_) on_event_(e);
+  cv_.notify_all();
 }
 
 void FeedClient::run() {

@@ -15,6 +15,7 @@ namespace portier::client {
 Result<std::shared_ptr<boost::asio::ssl::context>> tls_context(const std::string& ca_file);
 
 // Sends SNI and checks the certificate names `host`. Call before the handshake.
-Status verify_server(boost::asio::ssl::stream<boost::asio::ip::tcp::socket>& s, const std::string& host);
+Status verify_server(boost::asio::ssl::stream<boost::asio::ip::tcp::socket>& s,
+                     const std::string& host);
 
 }  // namespace portier::client

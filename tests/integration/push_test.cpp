@@ -106,6 +106,15 @@ TEST_F(Push, OfflineEditsArriveOnReconnectExactlyOnceAndInOrder) {
   auto app = connect(maria_token_, {}, state);
   ASSERT_TRUE(
       app->wait_for([&](const FeedClient& c) { return c.replica(feed).seq == cursor + 5; }, 10s));
+  // The callback of the last change may still be running when the replica shows it.
+  auto changes = [&] {
+    int n = 0;
+    for (const auto& e : events()) n += e.type == "change";
+    return n;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (changes() < 5 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
   std::vector<std::int64_t> seqs;
   std::vector<std::string> names;
   for (const auto& e : events()) {

@@ -25,14 +25,17 @@ class Tls : public ::testing::Test {
       std::ofstream ext(d + "/ext.cnf");
       ext << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
     }
-    openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-             d + "/ca.key", "-out", d + "/ca.pem", "-days", "2", "-subj", "/CN=portier test CA"});
-    openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-             d + "/server.key", "-out", d + "/server.csr", "-subj", "/CN=127.0.0.1"});
-    openssl({"x509", "-req", "-in", d + "/server.csr", "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key",
-             "-CAcreateserial", "-out", d + "/server.pem", "-days", "2", "-extfile", d + "/ext.cnf"});
+    openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", d + "/ca.key", "-out", d + "/ca.pem", "-days", "2", "-subj",
+             "/CN=portier test CA"});
+    openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", d + "/server.key", "-out", d + "/server.csr", "-subj", "/CN=127.0.0.1"});
+    openssl({"x509", "-req", "-in", d + "/server.csr", "-CA", d + "/ca.pem", "-CAkey",
+             d + "/ca.key", "-CAcreateserial", "-out", d + "/server.pem", "-days", "2", "-extfile",
+             d + "/ext.cnf"});
     ASSERT_EQ(server_.init("One", "owner@one.test", "owner-password-1"), 0);
-    ASSERT_NO_FATAL_FAILURE(server_.start({"--tls-cert", d + "/server.pem", "--tls-key", d + "/server.key"}));
+    ASSERT_NO_FATAL_FAILURE(
+        server_.start({"--tls-cert", d + "/server.pem", "--tls-key", d + "/server.key"}));
     url_ = "https://127.0.0.1:" + std::to_string(server_.port());
   }
   std::pair<int, std::string> portier(std::vector<std::string> args, const std::string& in = "") {
@@ -48,17 +51,21 @@ class Tls : public ::testing::Test {
 TEST_F(Tls, TheCliAndTheSdkVerifyTheServer) {
   std::string ca = dir_.path() + "/ca.pem";
   // Without the CA, the server's certificate is not trusted.
-  auto [rc, out] = portier({"login", "--server", url_, "--email", "owner@one.test", "--password-stdin"},
-                           "owner-password-1\n");
+  auto [rc, out] =
+      portier({"login", "--server", url_, "--email", "owner@one.test", "--password-stdin"},
+              "owner-password-1\n");
   EXPECT_EQ(rc, 3) << out;
-  std::tie(rc, out) = portier({"login", "--server", url_, "--ca", ca, "--email", "owner@one.test", "--password-stdin"},
-                              "owner-password-1\n");
+  std::tie(rc, out) = portier(
+      {"login", "--server", url_, "--ca", ca, "--email", "owner@one.test", "--password-stdin"},
+      "owner-password-1\n");
   ASSERT_EQ(rc, 0) << out;
   std::tie(rc, out) = portier({"sites", "create", "name=HQ", "timezone=UTC"});
   ASSERT_EQ(rc, 0) << out;
   std::string site(boost::json::parse(out).at("id").as_string());
   std::ifstream f(dir_.path() + "/cli/credentials.json");
-  std::string token(boost::json::parse(std::string(std::istreambuf_iterator<char>(f), {})).at("token").as_string());
+  std::string token(boost::json::parse(std::string(std::istreambuf_iterator<char>(f), {}))
+                        .at("token")
+                        .as_string());
 
   client::ClientOptions o;
   o.url = "wss://127.0.0.1:" + std::to_string(server_.port());
@@ -67,7 +74,8 @@ TEST_F(Tls, TheCliAndTheSdkVerifyTheServer) {
   o.feeds = {"site/" + site};
   client::FeedClient wss(o);
   wss.start();
-  ASSERT_TRUE(wss.wait_for([&](const client::FeedClient& c) { return c.replica("site/" + site).seq >= 0; }, 10s));
+  ASSERT_TRUE(wss.wait_for(
+      [&](const client::FeedClient& c) { return c.replica("site/" + site).seq >= 0; }, 10s));
   std::tie(rc, out) = portier({"sites", "update", site, "name=Headquarters"});
   ASSERT_EQ(rc, 0) << out;
   EXPECT_TRUE(wss.wait_for(
@@ -80,7 +88,8 @@ TEST_F(Tls, TheCliAndTheSdkVerifyTheServer) {
   o.ca_file = "";  // the system's CAs do not know our test CA
   client::FeedClient untrusting(o);
   untrusting.start();
-  ASSERT_TRUE(untrusting.wait_for([](const client::FeedClient& c) { return !c.stopped_reason().empty(); }, 10s));
+  ASSERT_TRUE(untrusting.wait_for(
+      [](const client::FeedClient& c) { return !c.stopped_reason().empty(); }, 10s));
   EXPECT_EQ(untrusting.stopped_reason().rfind("tls:", 0), 0u) << untrusting.stopped_reason();
   EXPECT_EQ(untrusting.connections(), 0);
 }
