@@ -179,6 +179,15 @@ std::string describe(const client::Event& e) {
   if (e.type == "snapshot")
     return e.feed + " #" + std::to_string(e.seq) + " snapshot (" +
            std::to_string(e.message.at("records").as_array().size()) + " records)";
+  if (e.type == "device") {
+    const auto& d = e.message.at("device").as_object();
+    std::int64_t behind = 0;
+    for (const auto& f : d.at("feeds").as_array()) behind += f.at("behind").as_int64();
+    return "device " + std::string(d.at("id").as_string()) + " (" +
+           std::string(d.at("name").as_string()) + ") " +
+           (d.at("connected").as_bool() ? "online" : "offline") +
+           (behind ? ", " + std::to_string(behind) + " changes behind" : ", up to date");
+  }
   if (e.type == "ready") return "connected";
   if (e.type == "closed") return "disconnected; reconnecting";
   if (e.type == "revoked") return "revoked: " + std::string(e.message.at("reason").as_string());

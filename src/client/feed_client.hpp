@@ -40,7 +40,7 @@ struct ClientOptions {
 
 // What one pushed message did, for callbacks.
 struct Event {
-  std::string type;  // snapshot | change | ready | revoked | error | closed
+  std::string type;  // snapshot | change | device | ready | revoked | error | closed
   std::string feed;
   std::int64_t seq = 0;
   boost::json::object message;  // the message as received (empty for "closed")

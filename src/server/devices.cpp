@@ -33,6 +33,13 @@ void DeviceRegistry::disconnected(const std::string& device_id, Instant now) {
   it->second.last_seen = now;
 }
 
+std::optional<Device> DeviceRegistry::get(const std::string& device_id) {
+  std::lock_guard lock(mu_);
+  auto it = devices_.find(device_id);
+  if (it == devices_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::vector<Device> DeviceRegistry::list(const std::string& org_id, Instant now) {
   std::lock_guard lock(mu_);
   std::vector<Device> out;

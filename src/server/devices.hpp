@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ class DeviceRegistry {
   // The organization's devices, connected first, then by last seen; those unseen for
   // `forget_after` are dropped.
   std::vector<Device> list(const std::string& org_id, Instant now);
+  // One device, if known.
+  std::optional<Device> get(const std::string& device_id);
 
  private:
   std::chrono::hours forget_after_{24 * 7};

@@ -40,6 +40,8 @@ class WsBase {
   // Ends the session with a final message and a close code (any thread).
   virtual void end(std::string final_message, std::uint16_t code, std::string reason) = 0;
   virtual std::shared_ptr<WsBase> base_ptr() = 0;
+  // Sends a message outside any feed's sequence (device events) (any thread).
+  virtual void push(std::shared_ptr<const std::string> message) = 0;
 };
 
 struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
@@ -66,6 +68,15 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
 
   void subscribe(WsBase* s, const std::vector<std::string>& feeds, const StreamIdentity& who);
   // Drops a closed session (and its subscriptions, when it had any).
+  // The newest seq of each feed this node knows (from hellos and commits), for receipts.
+  std::map<std::string, std::int64_t> heads;
+  void note_head(const std::string& feed, std::int64_t seq) {
+    auto& h = heads[feed];
+    h = std::max(h, seq);
+  }
+  // Tells the organization's consoles (org/ feed sessions) what a device now holds.
+  void device_event(const std::string& device_id);
+
   void forget(WsBase* s, bool subscribed, const std::vector<std::string>& feeds,
               const StreamIdentity& who);
 };
@@ -96,6 +107,13 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
   }
 
   std::shared_ptr<WsBase> base_ptr() override { return this->shared_from_this(); }
+
+  void push(std::shared_ptr<const std::string> message) override {
+    net::post(ws_.get_executor(),
+              [self = this->shared_from_this(), m = std::move(message)]() mutable {
+                if (self->hello_done_) self->send(std::move(m));
+              });
+  }
 
   void deliver(const sync::FeedChange& c) override {
     net::post(ws_.get_executor(), [self = this->shared_from_this(), c] { self->on_live(c); });
@@ -279,8 +297,13 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     dev.last_seen = gw_->clock();
     device_id_ = dev.id;
     gw_->devices.connected(dev);
+    {
+      std::lock_guard lock(gw_->mu);
+      for (const auto& [feed, head] : heads) gw_->note_head(feed, head.seq);
+    }
     registered_ = true;
     gw_->subscribe(this, feed_names_, who_);
+    gw_->device_event(device_id_);
     send(std::make_shared<const std::string>(json::serialize(
         json::object{{"type", "ready"},
                      {"session", session_id_},
@@ -406,6 +429,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     if (seq->as_int64() < 0 || seq->as_int64() >= it->second.next)
       return send_error("bad_ack", "ack a seq you received");
     gw_->devices.acked(device_id_, it->first, seq->as_int64(), gw_->clock());
+    gw_->device_event(device_id_);
   }
 
   bool queue_half_full() const { return queued_bytes_ > gw_->options.queue_budget_bytes / 2; }
@@ -492,6 +516,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     beast::get_lowest_layer(ws_).socket().close(ignore);
     if (registered_) gw_->devices.disconnected(device_id_, gw_->clock());
     gw_->forget(this, registered_, feed_names_, who_);
+    if (registered_) gw_->device_event(device_id_);
   }
 
   websocket::stream<Inner> ws_;
@@ -520,6 +545,42 @@ void Gateway::Impl::subscribe(WsBase* s, const std::vector<std::string>& feeds,
   for (const auto& f : feeds) by_feed[f].insert(s);
   (who.is_unit ? by_unit : by_user)[who.id].insert(s);
   if (!who.is_unit) by_token[who.token_hash].insert(s);
+}
+
+void Gateway::Impl::device_event(const std::string& device_id) {
+  auto d = devices.get(device_id);
+  if (!d) return;
+  std::string org_feed = "org/" + d->org_id;
+  std::vector<std::shared_ptr<WsBase>> consoles;
+  json::array feeds;
+  {
+    std::lock_guard lock(mu);
+    auto it = by_feed.find(org_feed);
+    if (it == by_feed.end()) return;
+    for (auto* s : it->second) consoles.push_back(s->base_ptr());
+    for (const auto& [name, f] : d->feeds) {
+      auto h = heads.find(name);
+      std::int64_t latest = h == heads.end() ? f.acked_seq : h->second;
+      feeds.push_back(json::object{{"feed", name},
+                                   {"acked_seq", f.acked_seq},
+                                   {"latest_seq", latest},
+                                   {"behind", std::max<std::int64_t>(0, latest - f.acked_seq)}});
+    }
+  }
+  auto msg = std::make_shared<const std::string>(json::serialize(json::object{
+      {"type", "device"},
+      {"feed", org_feed},
+      {"device",
+       json::object{
+           {"id", d->id},
+           {"kind", d->kind},
+           {"name", d->name},
+           {"user_id", d->user_id.empty() ? json::value(nullptr) : json::value(d->user_id)},
+           {"unit_id", d->unit_id.empty() ? json::value(nullptr) : json::value(d->unit_id)},
+           {"connected", d->connections > 0},
+           {"last_seen", format_rfc3339(d->last_seen)},
+           {"feeds", std::move(feeds)}}}}));
+  for (auto& s : consoles) s->push(msg);
 }
 
 void Gateway::Impl::forget(WsBase* s, bool subscribed, const std::vector<std::string>& feeds,
@@ -588,6 +649,7 @@ void Gateway::on_changes(const std::vector<sync::FeedChange>& changes) {
   {
     std::lock_guard lock(impl_->mu);
     for (const auto& c : changes) {
+      impl_->note_head(c.feed, c.seq);
       auto it = impl_->by_feed.find(c.feed);
       if (it == impl_->by_feed.end()) continue;
       for (auto* s : it->second) targets.emplace_back(s->base_ptr(), &c);

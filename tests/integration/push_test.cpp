@@ -2,6 +2,7 @@
 // device ever misses one — across disconnects, restarts and kills.
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "client/feed_client.hpp"
@@ -269,6 +270,95 @@ TEST_F(Push, DevicesShowWhatEachHolds) {
   EXPECT_EQ(d.at("connected"), json::value(false));
   EXPECT_EQ(d.at("up_to_date"), json::value(false));
   EXPECT_EQ(d.at("feeds").as_array()[0].at("behind"), json::value(1));
+}
+
+TEST_F(Push, TheConsoleSeesDevicesComeGoAndCatchUp) {
+  auto me = c().get("/v1/me", owner_);
+  std::string org = "org/" + std::string(me.obj().at("org").at("id").as_string());
+  auto console = connect(owner_, {org});
+  ASSERT_TRUE(console->wait_for([&](const FeedClient& c) { return c.replica(org).seq >= 0; }, 10s));
+  client::ClientOptions o;
+  o.url = "http://127.0.0.1:" + std::to_string(server_.port());
+  o.token = maria_token_;
+  o.device_id = "maria-phone";
+  o.device_name = "Maria's phone";
+  auto app = std::make_unique<FeedClient>(o);
+  app->start();
+  // Live, without asking: the phone comes online and acknowledges what it holds …
+  auto saw = [&](const std::function<bool(const json::object&)>& pred) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (const auto& e : events())
+        if (e.type == "device" && e.message.at("device").at("id") == "maria-phone" &&
+            pred(e.message.at("device").as_object()))
+          return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  };
+  EXPECT_TRUE(saw([](const json::object& d) {
+    return d.at("connected") == true && d.at("feeds").as_array()[0].at("behind") == 0 &&
+           d.at("feeds").as_array()[0].at("acked_seq").as_int64() > 0;
+  }));
+  // … and goes offline.
+  app->stop();
+  EXPECT_TRUE(saw([](const json::object& d) { return d.at("connected") == false; }));
+}
+
+// A cursor older than the retained history gets a snapshot equal to the current state.
+TEST_F(Push, ACursorPastRetentionGetsASnapshot) {
+  server_.stop();
+  server_.start({"--feed-keep", "2", "--feed-prune-every", "1"});
+  TempDir dir;
+  std::string state = dir.path() + "/maria.json";
+  std::string feed = "user/" + maria_;
+  {
+    auto app = connect(maria_token_, {}, state);
+    ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return c.replica(feed).seq > 0; }, 10s));
+    app->stop();
+  }
+  for (int i = 1; i <= 5; ++i)
+    ASSERT_EQ(
+        c().patch("/v1/doors/" + door_, json::object{{"name", "Door " + std::to_string(i)}}, owner_)
+            .status,
+        200);
+  // Pruning runs every second: wait until the old cursor is past the retained history.
+  auto epoch_seq = [&] {
+    std::ifstream f(state);
+    auto v = json::parse(std::string(std::istreambuf_iterator<char>(f), {})).at(feed);
+    return std::make_pair(std::string(v.at("epoch").as_string()), v.at("seq").as_int64());
+  }();
+  bool pruned = false;
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (!pruned && std::chrono::steady_clock::now() < deadline) {
+    client::ClientOptions o;
+    o.url = "http://127.0.0.1:" + std::to_string(server_.port());
+    o.token = maria_token_;
+    std::string probe_state = dir.path() + "/probe.json";
+    std::filesystem::copy_file(state, probe_state,
+                               std::filesystem::copy_options::overwrite_existing);
+    o.state_file = probe_state;
+    FeedClient probe(o);
+    bool resumed = true;
+    probe.on_event([&](const client::Event& e) {
+      if (e.type == "ready") resumed = e.message.at("feeds").as_array()[0].at("resumed").as_bool();
+    });
+    probe.start();
+    probe.wait_for([&](const FeedClient& c) { return c.replica(feed).seq >= epoch_seq.second + 5; },
+                   10s);
+    probe.stop();
+    pruned = !resumed;
+    if (!pruned) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(pruned) << "the feed was never pruned past the cursor";
+  auto app = connect(maria_token_, {}, state);
+  ASSERT_TRUE(app->wait_for(
+      [&](const FeedClient& c) { return c.replica(feed).seq == epoch_seq.second + 5; }, 10s));
+  bool snapshot = false;
+  for (const auto& e : events()) snapshot = snapshot || (e.type == "snapshot" && e.feed == feed);
+  EXPECT_TRUE(snapshot);
+  EXPECT_EQ(app->replica(feed).records.at("door:" + door_).at("name"), json::value("Door 5"));
+  EXPECT_EQ(app->replica(feed).records, fresh(maria_token_, feed).records);
 }
 
 }  // namespace
