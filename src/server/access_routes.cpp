@@ -2,20 +2,11 @@
 #include <deque>
 
 #include "core/access.hpp"
+#include "core/fields.hpp"
 #include "server/policy.hpp"
 
 namespace portier::api {
 namespace {
-
-std::string str(const json::object& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
-}
-
-bool flag(const json::object& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->value().is_bool() && it->value().as_bool();
-}
 
 // Everything a decision about one user and one door needs, read in one transaction.
 struct DoorCase {
@@ -32,25 +23,26 @@ Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string
                            const Record& door) {
   DoorCase dc;
   dc.door = door;
-  auto site = tx.get(Kind::site, org, str(door.body, "site_id"));
+  auto site = tx.get(Kind::site, org, str_field(door.body, "site_id"));
   if (!site) return site.error();
   if (!*site) return Error{500, "internal", "door without site", ""};
   dc.site = std::move(**site);
-  dc.zone = find_zone(str(dc.site.body, "timezone"));
+  dc.zone = find_zone(str_field(dc.site.body, "timezone"));
   if (!dc.zone) return Error{500, "internal", "site with an unknown time zone", ""};
   auto grants = tx.list_by(Kind::grant, org, "user_id", user_id);
   if (!grants) return grants.error();
   for (auto& g : *grants) {
-    if (str(g.body, "door_id") != door.id && str(g.body, "site_id") != dc.site.id) continue;
+    if (str_field(g.body, "door_id") != door.id && str_field(g.body, "site_id") != dc.site.id)
+      continue;
     GrantRule rule;
     rule.id = g.id;
-    if (auto t = parse_rfc3339(str(g.body, "valid_from"))) rule.valid_from = *t;
-    if (auto t = parse_rfc3339(str(g.body, "valid_until"))) rule.valid_until = *t;
+    if (auto t = parse_rfc3339(str_field(g.body, "valid_from"))) rule.valid_from = *t;
+    if (auto t = parse_rfc3339(str_field(g.body, "valid_until"))) rule.valid_until = *t;
     if (auto m = g.body.find("max_uses"); m != g.body.end() && m->value().is_int64())
       rule.max_uses = m->value().as_int64();
     if (auto u = g.body.find("uses"); u != g.body.end() && u->value().is_int64())
       rule.uses = u->value().as_int64();
-    if (auto sid = str(g.body, "schedule_id"); !sid.empty()) {
+    if (auto sid = str_field(g.body, "schedule_id"); !sid.empty()) {
       auto s = tx.get(Kind::schedule, org, sid);
       if (!s) return s.error();
       if (!*s) return Error{500, "internal", "grant with a missing schedule", ""};
@@ -97,7 +89,7 @@ Result<Response> access_check(Ctx& c) {
     if (!*door || !view->visible(**door)) return not_found("door");
     auto dc = load_case(tx, c.me().org_id, user_id, **door);
     if (!dc) return dc.error();
-    auto d = decide(!flag((*user)->body, "disabled"), dc->rules, dc->zone, at);
+    auto d = decide(!bool_field((*user)->body, "disabled"), dc->rules, dc->zone, at);
     out = json::object{
         {"user_id", user_id},
         {"door_id", door_id},
@@ -123,8 +115,8 @@ Result<Response> my_doors(Ctx& c) {
     if (!grants) return grants.error();
     std::set<std::string> door_ids;
     for (const auto& g : *grants) {
-      if (auto d = str(g.body, "door_id"); !d.empty()) door_ids.insert(d);
-      if (auto s = str(g.body, "site_id"); !s.empty()) {
+      if (auto d = str_field(g.body, "door_id"); !d.empty()) door_ids.insert(d);
+      if (auto s = str_field(g.body, "site_id"); !s.empty()) {
         auto doors = tx.list_by(Kind::door, org, "site_id", s);
         if (!doors) return doors.error();
         for (const auto& d : *doors) door_ids.insert(d.id);
@@ -145,7 +137,7 @@ Result<Response> my_doors(Ctx& c) {
         if (exhausted || now >= rule.valid_until) continue;  // nothing left to show
         usable = true;
         json::value schedule = nullptr;
-        if (auto sid = str(g.body, "schedule_id"); !sid.empty()) {
+        if (auto sid = str_field(g.body, "schedule_id"); !sid.empty()) {
           const auto& s = dc->schedule_records.at(sid);
           schedule = json::object{{"id", s.id},
                                   {"name", s.body.at("name")},

@@ -1,12 +1,8 @@
 #include "server/policy.hpp"
+#include "core/fields.hpp"
 
 namespace portier::api {
 namespace {
-
-std::string str(const json::object& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
-}
 
 std::vector<std::string> strs(const json::object& o, const char* key) {
   std::vector<std::string> out;
@@ -35,7 +31,7 @@ Result<View> View::load(const Actor& actor, ReadTx& tx) {
   if (actor.scoped()) {
     auto doors = tx.list(Kind::door, actor.org_id);
     if (!doors) return doors.error();
-    for (const auto& d : *doors) v.door_site_[d.id] = str(d.body, "site_id");
+    for (const auto& d : *doors) v.door_site_[d.id] = str_field(d.body, "site_id");
     return v;
   }
   // A member: her grants, and what they name.
@@ -43,14 +39,14 @@ Result<View> View::load(const Actor& actor, ReadTx& tx) {
   if (!grants) return grants.error();
   for (const auto& g : *grants) {
     v.grants_.insert(g.id);
-    if (auto s = str(g.body, "schedule_id"); !s.empty()) v.schedules_.insert(s);
-    if (auto d = str(g.body, "door_id"); !d.empty()) {
+    if (auto s = str_field(g.body, "schedule_id"); !s.empty()) v.schedules_.insert(s);
+    if (auto d = str_field(g.body, "door_id"); !d.empty()) {
       auto door = tx.get(Kind::door, actor.org_id, d);
       if (!door) return door.error();
       v.doors_.insert(d);
-      if (*door) v.sites_.insert(str((*door)->body, "site_id"));
+      if (*door) v.sites_.insert(str_field((*door)->body, "site_id"));
     }
-    if (auto s = str(g.body, "site_id"); !s.empty()) {
+    if (auto s = str_field(g.body, "site_id"); !s.empty()) {
       v.sites_.insert(s);
       auto doors = tx.list_by(Kind::door, actor.org_id, "site_id", s);
       if (!doors) return doors.error();
@@ -74,7 +70,7 @@ bool View::visible(const Record& r) const {
       case Kind::site:
         return a.manages_site(r.id);
       case Kind::door:
-        return a.manages_site(str(r.body, "site_id"));
+        return a.manages_site(str_field(r.body, "site_id"));
       case Kind::unit: {
         auto doors = strs(r.body, "door_ids");
         if (doors.empty()) return false;
@@ -86,8 +82,8 @@ bool View::visible(const Record& r) const {
       case Kind::schedule:
         return true;
       case Kind::grant: {
-        auto site = str(r.body, "site_id");
-        if (site.empty()) site = site_of_door(str(r.body, "door_id"));
+        auto site = str_field(r.body, "site_id");
+        if (site.empty()) site = site_of_door(str_field(r.body, "door_id"));
         return a.manages_site(site);
       }
     }
@@ -117,7 +113,7 @@ Status scoped_may(const Actor& a, Kind kind, const json::object& body, bool crea
                   ReadTx& tx) {
   auto door_site = [&](const std::string& door_id) -> std::string {
     auto d = tx.get(Kind::door, a.org_id, door_id);
-    return d.ok() && d->has_value() ? str((*d)->body, "site_id") : "";
+    return d.ok() && d->has_value() ? str_field((*d)->body, "site_id") : "";
   };
   switch (kind) {
     case Kind::site:
@@ -125,7 +121,7 @@ Status scoped_may(const Actor& a, Kind kind, const json::object& body, bool crea
         return forbidden("only an organization-wide admin can add or remove sites");
       return ok();  // updates: the record's own id is checked by the caller
     case Kind::door:
-      if (!a.manages_site(str(body, "site_id")))
+      if (!a.manages_site(str_field(body, "site_id")))
         return forbidden("you manage doors of your sites only");
       return ok();
     case Kind::unit: {
@@ -138,13 +134,13 @@ Status scoped_may(const Actor& a, Kind kind, const json::object& body, bool crea
     case Kind::schedule:
       return forbidden("schedules are shared by the organization: ask an organization-wide admin");
     case Kind::grant: {
-      auto site = str(body, "site_id");
-      if (site.empty()) site = door_site(str(body, "door_id"));
+      auto site = str_field(body, "site_id");
+      if (site.empty()) site = door_site(str_field(body, "door_id"));
       if (!a.manages_site(site)) return forbidden("you manage grants on your sites only");
       return ok();
     }
     case Kind::user:
-      if (str(body, "role") != "member") return forbidden("you manage members only");
+      if (str_field(body, "role") != "member") return forbidden("you manage members only");
       return ok();
   }
   return forbidden("not allowed");
@@ -157,7 +153,8 @@ Status check_write(const Actor& a, Kind kind, const json::object* before, const 
   if (!a.is_admin()) return forbidden("members cannot change the organization");
   if (kind == Kind::user && !a.is_owner()) {
     for (const auto* b : {before, after})
-      if (b && str(*b, "role") == "owner") return forbidden("only an owner can manage owners");
+      if (b && str_field(*b, "role") == "owner")
+        return forbidden("only an owner can manage owners");
   }
   if (!a.scoped()) return ok();
   bool create_or_delete = !before || !after;

@@ -1,4 +1,5 @@
 // GET/POST /v1/<plural>, GET/PATCH/DELETE /v1/<plural>/{id} for every entity kind.
+#include "core/fields.hpp"
 #include "server/crypto.hpp"
 #include "server/policy.hpp"
 #include "server/validate.hpp"
@@ -24,12 +25,17 @@ const char* id_prefix(Kind k) {
   return "x";
 }
 
-std::string str(const json::object& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
-}
-
 Kind kind_of(const Ctx& c) { return *kind_from_plural(c.path.at("plural")); }
+
+// The record named in the path, if the caller may see it (404 if not, as if it did not exist).
+Result<Record> find_visible(const Ctx& c, Kind kind, ReadTx& tx) {
+  auto r = tx.get(kind, c.me().org_id, c.path.at("id"));
+  if (!r) return r.error();
+  auto view = View::load(c.me(), tx);
+  if (!view) return view.error();
+  if (!*r || !view->visible(**r)) return not_found(std::string(kind_name(kind)));
+  return std::move(**r);
+}
 
 std::int64_t unix_now(const Ctx& c) { return c.api.now().time_since_epoch().count(); }
 
@@ -39,18 +45,18 @@ std::string audit_site(const Record& r, ReadTx& tx) {
     case Kind::site:
       return r.id;
     case Kind::door:
-      return str(r.body, "site_id");
+      return str_field(r.body, "site_id");
     case Kind::grant: {
-      if (auto s = str(r.body, "site_id"); !s.empty()) return s;
-      auto d = tx.get(Kind::door, r.org_id, str(r.body, "door_id"));
-      return d.ok() && d->has_value() ? str((*d)->body, "site_id") : "";
+      if (auto s = str_field(r.body, "site_id"); !s.empty()) return s;
+      auto d = tx.get(Kind::door, r.org_id, str_field(r.body, "door_id"));
+      return d.ok() && d->has_value() ? str_field((*d)->body, "site_id") : "";
     }
     case Kind::unit: {
       auto it = r.body.find("door_ids");
       if (it == r.body.end() || !it->value().is_array() || it->value().as_array().empty())
         return "";
       auto d = tx.get(Kind::door, r.org_id, std::string(it->value().as_array()[0].as_string()));
-      return d.ok() && d->has_value() ? str((*d)->body, "site_id") : "";
+      return d.ok() && d->has_value() ? str_field((*d)->body, "site_id") : "";
     }
     default:
       return "";
@@ -92,7 +98,7 @@ Result<std::optional<std::string>> take_password(Kind kind, json::object& body, 
 Status keep_an_owner(const Ctx& c, const Record& before, const json::object* after, ReadTx& tx) {
   auto enabled_owner = [](const json::object& b) {
     auto d = b.find("disabled");
-    return str(b, "role") == "owner" &&
+    return str_field(b, "role") == "owner" &&
            !(d != b.end() && d->value().is_bool() && d->value().as_bool());
   };
   if (!enabled_owner(before.body) || (after && enabled_owner(*after))) return ok();
@@ -165,12 +171,9 @@ Result<Response> get_record(Ctx& c) {
   Kind kind = kind_of(c);
   json::object out;
   auto st = c.api.store().read([&](ReadTx& tx) -> Status {
-    auto r = tx.get(kind, c.me().org_id, c.path.at("id"));
+    auto r = find_visible(c, kind, tx);
     if (!r) return r.error();
-    auto view = View::load(c.me(), tx);
-    if (!view) return view.error();
-    if (!*r || !view->visible(**r)) return not_found(std::string(kind_name(kind)));
-    out = to_json(**r);
+    out = to_json(*r);
     return ok();
   });
   if (!st) return st.error();
@@ -216,12 +219,9 @@ Result<Response> update_record(Ctx& c) {
   if (!password) return password.error();
   json::object out;
   auto st = c.api.store().write([&](WriteTx& tx) -> Status {
-    auto found = tx.get(kind, c.me().org_id, c.path.at("id"));
+    auto found = find_visible(c, kind, tx);
     if (!found) return found.error();
-    auto view = View::load(c.me(), tx);
-    if (!view) return view.error();
-    if (!*found || !view->visible(**found)) return not_found(std::string(kind_name(kind)));
-    const Record& before = **found;
+    const Record& before = *found;
     // JSON merge patch (RFC 7396) over the stored fields; null removes a field.
     json::object merged = before.body;
     json::value uses = merged.contains("uses") ? merged.at("uses") : json::value();
@@ -274,12 +274,9 @@ Result<Response> update_record(Ctx& c) {
 Result<Response> delete_record(Ctx& c) {
   Kind kind = kind_of(c);
   auto st = c.api.store().write([&](WriteTx& tx) -> Status {
-    auto found = tx.get(kind, c.me().org_id, c.path.at("id"));
+    auto found = find_visible(c, kind, tx);
     if (!found) return found.error();
-    auto view = View::load(c.me(), tx);
-    if (!view) return view.error();
-    if (!*found || !view->visible(**found)) return not_found(std::string(kind_name(kind)));
-    const Record& r = **found;
+    const Record& r = *found;
     if (auto s = check_write(c.me(), kind, &r.body, nullptr, tx); !s) return s;
     sync::ChangeRecorder rec(tx, r.org_id, unix_now(c));
     std::vector<Record> grants;

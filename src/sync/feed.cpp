@@ -2,15 +2,11 @@
 
 #include <boost/json.hpp>
 #include <set>
+#include "core/fields.hpp"
 
 namespace portier::sync {
 namespace json = boost::json;
 namespace {
-
-std::string str(const json::object& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
-}
 
 // Builds feed contents, reading each record at most once.
 class Collector {
@@ -33,8 +29,8 @@ class Collector {
   }
   // A grant, the user and schedule it names.
   Status add_grant_refs(const Record& g) {
-    if (auto s = add(Kind::user, str(g.body, "user_id")); !s) return s;
-    return add(Kind::schedule, str(g.body, "schedule_id"));
+    if (auto s = add(Kind::user, str_field(g.body, "user_id")); !s) return s;
+    return add(Kind::schedule, str_field(g.body, "schedule_id"));
   }
   // The grants naming these doors or these sites.
   Result<std::vector<Record>> grants_on(const std::set<std::string>& doors,
@@ -126,9 +122,9 @@ Result<std::map<RecordKey, Record>> feed_contents(ReadTx& tx, const std::string&
       auto grants = c.by(Kind::grant, "user_id", feed.id);
       if (!grants) return grants.error();
       for (const auto& g : *grants) {
-        if (auto s = c.add(Kind::schedule, str(g.body, "schedule_id")); !s) return s.error();
-        if (auto d = str(g.body, "door_id"); !d.empty()) doors.insert(d);
-        if (auto site = str(g.body, "site_id"); !site.empty()) {
+        if (auto s = c.add(Kind::schedule, str_field(g.body, "schedule_id")); !s) return s.error();
+        if (auto d = str_field(g.body, "door_id"); !d.empty()) doors.insert(d);
+        if (auto site = str_field(g.body, "site_id"); !site.empty()) {
           sites.insert(site);
           auto ds = c.by(Kind::door, "site_id", site);
           if (!ds) return ds.error();
@@ -139,7 +135,7 @@ Result<std::map<RecordKey, Record>> feed_contents(ReadTx& tx, const std::string&
       for (const auto& d : doors) {
         if (auto s = c.add(Kind::door, d); !s) return s.error();
         auto it = c.out().find({Kind::door, d});
-        if (it != c.out().end()) sites.insert(str(it->second.body, "site_id"));
+        if (it != c.out().end()) sites.insert(str_field(it->second.body, "site_id"));
       }
       for (const auto& s : sites)
         if (auto st = c.add(Kind::site, s); !st) return st.error();
@@ -155,7 +151,7 @@ Result<std::map<RecordKey, Record>> feed_contents(ReadTx& tx, const std::string&
       for (const auto& d : doors) {
         if (auto s = c.add(Kind::door, d); !s) return s.error();
         auto di = c.out().find({Kind::door, d});
-        if (di != c.out().end()) sites.insert(str(di->second.body, "site_id"));
+        if (di != c.out().end()) sites.insert(str_field(di->second.body, "site_id"));
       }
       for (const auto& s : sites)
         if (auto st = c.add(Kind::site, s); !st) return st.error();

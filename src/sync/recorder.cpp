@@ -1,15 +1,11 @@
 #include "sync/recorder.hpp"
 
 #include <boost/json.hpp>
+#include "core/fields.hpp"
 
 namespace portier::sync {
 namespace json = boost::json;
 namespace {
-
-std::string str(const json::object& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
-}
 
 std::string put_body(const Record& r) {
   return json::serialize(json::object{
@@ -42,12 +38,12 @@ Status ChangeRecorder::add_feeds_of(const Record& r) {
   // The unit and site feeds a grant reaches through its door or site.
   auto grant_targets = [&](const Record& g) -> Status {
     std::vector<std::string> doors;
-    std::string site = str(g.body, "site_id");
-    if (auto d = str(g.body, "door_id"); !d.empty()) {
+    std::string site = str_field(g.body, "site_id");
+    if (auto d = str_field(g.body, "door_id"); !d.empty()) {
       doors.push_back(d);
       auto door = tx_.get(Kind::door, org_, d);
       if (!door) return door.error();
-      if (*door) site = str((*door)->body, "site_id");
+      if (*door) site = str_field((*door)->body, "site_id");
     } else if (!site.empty()) {
       auto ds = tx_.list_by(Kind::door, org_, "site_id", site);
       if (!ds) return ds.error();
@@ -67,7 +63,7 @@ Status ChangeRecorder::add_feeds_of(const Record& r) {
     auto gs = tx_.list_by(Kind::grant, org_, field, value);
     if (!gs) return gs.error();
     for (const auto& g : *gs) {
-      if (auto s = add_feed({T::user, str(g.body, "user_id")}); !s) return s;
+      if (auto s = add_feed({T::user, str_field(g.body, "user_id")}); !s) return s;
       if (auto s = grant_targets(g); !s) return s;
     }
     return ok();
@@ -81,7 +77,7 @@ Status ChangeRecorder::add_feeds_of(const Record& r) {
     auto gs = tx_.list_by(Kind::grant, org_, "door_id", door_id);
     if (!gs) return gs.error();
     for (const auto& g : *gs)
-      if (auto s = add_feed({T::user, str(g.body, "user_id")}); !s) return s;
+      if (auto s = add_feed({T::user, str_field(g.body, "user_id")}); !s) return s;
     return ok();
   };
   switch (r.kind) {
@@ -89,18 +85,18 @@ Status ChangeRecorder::add_feeds_of(const Record& r) {
       if (auto s = add_feed({T::user, r.id}); !s) return s;
       return grants_by("user_id", r.id);
     case Kind::grant:
-      if (auto s = add_feed({T::user, str(r.body, "user_id")}); !s) return s;
+      if (auto s = add_feed({T::user, str_field(r.body, "user_id")}); !s) return s;
       return grant_targets(r);
     case Kind::schedule:
       return grants_by("schedule_id", r.id);
     case Kind::door: {
-      auto site = str(r.body, "site_id");
+      auto site = str_field(r.body, "site_id");
       if (auto s = add_feed({T::site, site}); !s) return s;
       if (auto s = door_users_units(r.id); !s) return s;
       auto gs = tx_.list_by(Kind::grant, org_, "site_id", site);
       if (!gs) return gs.error();
       for (const auto& g : *gs)
-        if (auto s = add_feed({T::user, str(g.body, "user_id")}); !s) return s;
+        if (auto s = add_feed({T::user, str_field(g.body, "user_id")}); !s) return s;
       return ok();
     }
     case Kind::site: {
@@ -112,7 +108,7 @@ Status ChangeRecorder::add_feeds_of(const Record& r) {
       auto gs = tx_.list_by(Kind::grant, org_, "site_id", r.id);
       if (!gs) return gs.error();
       for (const auto& g : *gs)
-        if (auto s = add_feed({T::user, str(g.body, "user_id")}); !s) return s;
+        if (auto s = add_feed({T::user, str_field(g.body, "user_id")}); !s) return s;
       return ok();
     }
     case Kind::unit: {
@@ -123,7 +119,7 @@ Status ChangeRecorder::add_feeds_of(const Record& r) {
         auto door = tx_.get(Kind::door, org_, std::string(d.as_string()));
         if (!door) return door.error();
         if (*door)
-          if (auto s = add_feed({T::site, str((*door)->body, "site_id")}); !s) return s;
+          if (auto s = add_feed({T::site, str_field((*door)->body, "site_id")}); !s) return s;
       }
       return ok();
     }
