@@ -105,8 +105,18 @@ TEST_F(Protocol, TooManyFeedsAreRefused) {
 TEST_F(Protocol, OversizedFrameClosesWith1009AndOthersAreUnaffected) {
   auto other = ready_session();
   auto ws = ready_session();
-  ws->send_text("{\"type\":\"ping\",\"pad\":\"" + std::string(100 * 1024, 'x') + "\"}");
-  EXPECT_EQ(ws->read_until_close(), 1009);
+  // The server may cut the connection before the whole frame is written (under load, the
+  // client's write then fails); either way the session ends, with 1009 when the close frame
+  // could be read.
+  bool sent =
+      ws->try_send_text("{\"type\":\"ping\",\"pad\":\"" + std::string(100 * 1024, 'x') + "\"}");
+  int code = ws->read_until_close();
+  EXPECT_TRUE(ws->closed());
+  if (sent) {
+    EXPECT_EQ(code, 1009);
+  } else {
+    EXPECT_TRUE(code == 1009 || code == 0) << code;
+  }
   other->send_json({{"type", "ping"}});
   EXPECT_EQ(other->read_json().at("type"), "pong");
 }

@@ -36,6 +36,13 @@ void RawWs::send_text(const std::string& text) {
   impl_->ws.write(net::buffer(text));
 }
 
+bool RawWs::try_send_text(const std::string& text) {
+  beast::error_code ec;
+  impl_->ws.text(true);
+  impl_->ws.write(net::buffer(text), ec);
+  return !ec;
+}
+
 void RawWs::send_binary(const std::string& data) {
   impl_->ws.binary(true);
   impl_->ws.write(net::buffer(data));

@@ -15,6 +15,8 @@ class RawWs {
   explicit RawWs(unsigned short port);
   ~RawWs();
   void send_text(const std::string& text);
+  // Like send_text, but reports a connection the server already cut instead of throwing.
+  bool try_send_text(const std::string& text);
   void send_binary(const std::string& data);
   void send_json(const boost::json::value& v) { send_text(boost::json::serialize(v)); }
   // The next text message, or nullopt when the connection closed or the timeout passed.
