@@ -234,6 +234,12 @@ bool FeedClient::talk(Ws& ws, const std::string& host_port) {
          (msg.at("code") == "unauthorized" || msg.at("code") == "user_disabled" ||
           msg.at("code") == "forbidden_feed"))) {
       ws.close(websocket::close_code::normal, ec);
+      // New rights, same token: reconnect and read what they now allow.
+      if (type == "revoked" && msg.at("reason") == "rights_changed") {
+        std::lock_guard lock(mu_);
+        last_close_code_ = ws.reason().code;
+        return true;
+      }
       {
         std::lock_guard lock(mu_);
         if (ws.reason().code) last_close_code_ = ws.reason().code;  // the server's, e.g. 4003

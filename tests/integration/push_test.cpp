@@ -199,6 +199,19 @@ TEST_F(Push, RevokingAGrantPushesAndDisablingClosesTheSession) {
   EXPECT_FALSE(app->connected());
 }
 
+TEST_F(Push, NewRightsReconnectTheSession) {
+  auto app = connect(maria_token_);
+  ASSERT_TRUE(app->wait_for(
+      [](const FeedClient& c) { return c.connections() == 1 && c.connected(); }, 10s));
+  ASSERT_EQ(c().patch("/v1/users/" + maria_, json::object{{"role", "admin"}}, owner_).status, 200);
+  EXPECT_TRUE(app->wait_for(
+      [](const FeedClient& c) { return c.connections() == 2 && c.connected(); }, 10s));
+  EXPECT_EQ(app->stopped_reason(), "");
+  EXPECT_EQ(app->last_close_code(), 4003);
+  EXPECT_EQ(app->replica("user/" + maria_).records.at("user:" + maria_).at("role"),
+            json::value("admin"));
+}
+
 TEST_F(Push, LogoutClosesThatSessionOnly) {
   auto second = server_.login("maria@one.test", "password-maria@one.test");
   auto a = connect(maria_token_);
