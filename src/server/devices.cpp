@@ -6,7 +6,7 @@ namespace portier {
 
 void DeviceRegistry::connected(const Device& d) {
   std::lock_guard lock(mu_);
-  auto& cur = devices_[d.id];
+  auto& cur = devices_[d.key];
   int connections = cur.connections;
   auto feeds = std::move(cur.feeds);
   cur = d;
@@ -15,27 +15,27 @@ void DeviceRegistry::connected(const Device& d) {
     if (!cur.feeds.count(feed)) cur.feeds[feed] = f;
 }
 
-void DeviceRegistry::acked(const std::string& device_id, const std::string& feed, std::int64_t seq,
+void DeviceRegistry::acked(const std::string& key, const std::string& feed, std::int64_t seq,
                            Instant now) {
   std::lock_guard lock(mu_);
-  auto it = devices_.find(device_id);
+  auto it = devices_.find(key);
   if (it == devices_.end()) return;
   auto& f = it->second.feeds[feed];
   f.acked_seq = std::max(f.acked_seq, seq);
   it->second.last_seen = now;
 }
 
-void DeviceRegistry::disconnected(const std::string& device_id, Instant now) {
+void DeviceRegistry::disconnected(const std::string& key, Instant now) {
   std::lock_guard lock(mu_);
-  auto it = devices_.find(device_id);
+  auto it = devices_.find(key);
   if (it == devices_.end()) return;
   it->second.connections = std::max(0, it->second.connections - 1);
   it->second.last_seen = now;
 }
 
-std::optional<Device> DeviceRegistry::get(const std::string& device_id) {
+std::optional<Device> DeviceRegistry::get(const std::string& key) {
   std::lock_guard lock(mu_);
-  auto it = devices_.find(device_id);
+  auto it = devices_.find(key);
   if (it == devices_.end()) return std::nullopt;
   return it->second;
 }

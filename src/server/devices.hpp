@@ -19,7 +19,10 @@ struct DeviceFeed {
 };
 
 struct Device {
-  std::string id;
+  // Registry key: the identity and the device id together, so that no one can pose as, or
+  // merge into, another identity's (or organization's) device by reusing its id.
+  std::string key;
+  std::string id;  // as the device names itself
   std::string org_id;
   std::string kind;  // app | unit | console
   std::string name;
@@ -34,13 +37,13 @@ class DeviceRegistry {
  public:
   // A session of the device began (feeds: the ones it reads, with the cursor it sent).
   void connected(const Device& d);
-  void acked(const std::string& device_id, const std::string& feed, std::int64_t seq, Instant now);
-  void disconnected(const std::string& device_id, Instant now);
+  void acked(const std::string& key, const std::string& feed, std::int64_t seq, Instant now);
+  void disconnected(const std::string& key, Instant now);
   // The organization's devices, connected first, then by last seen; those unseen for
   // `forget_after` are dropped.
   std::vector<Device> list(const std::string& org_id, Instant now);
   // One device, if known.
-  std::optional<Device> get(const std::string& device_id);
+  std::optional<Device> get(const std::string& key);
 
  private:
   std::chrono::hours forget_after_{24 * 7};

@@ -227,6 +227,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
       dev.id = get("id");
       dev.kind = get("kind");
       dev.name = get("name");
+      if (!dev.kind.empty() && dev.kind != "app" && dev.kind != "unit" && dev.kind != "console")
+        return send_error("bad_message", "device.kind is app, unit or console");
     }
     hello_pending_ = true;
     auto self = this->shared_from_this();
@@ -295,7 +297,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     (who_.is_unit ? dev.unit_id : dev.user_id) = who_.id;
     if (dev.name.empty()) dev.name = who_.name;
     dev.last_seen = gw_->clock();
-    device_id_ = dev.id;
+    dev.key = who_.id + "/" + dev.id;
+    device_id_ = dev.key;
     gw_->devices.connected(dev);
     {
       std::lock_guard lock(gw_->mu);

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "client/feed_client.hpp"
 #include "fixture.hpp"
@@ -283,6 +284,30 @@ TEST_F(Push, DevicesShowWhatEachHolds) {
   EXPECT_EQ(d.at("connected"), json::value(false));
   EXPECT_EQ(d.at("up_to_date"), json::value(false));
   EXPECT_EQ(d.at("feeds").as_array()[0].at("behind"), json::value(1));
+}
+
+TEST_F(Push, ADeviceIdNamesNoOneElsesDevice) {
+  auto [joan, joan_token] = person("joan@one.test");
+  std::vector<std::unique_ptr<FeedClient>> apps;
+  for (const auto& token : {maria_token_, joan_token}) {
+    client::ClientOptions o;
+    o.url = "http://127.0.0.1:" + std::to_string(server_.port());
+    o.token = token;
+    o.device_id = "phone";
+    apps.push_back(std::make_unique<FeedClient>(o));
+    apps.back()->start();
+    ASSERT_TRUE(apps.back()->wait_for([](const FeedClient& c) { return c.connected(); }, 10s));
+  }
+  auto r = c().get("/v1/devices", owner_);
+  std::set<std::string> owners;
+  for (const auto& d : r.obj().at("items").as_array()) {
+    if (d.at("id") != "phone") continue;
+    owners.emplace(d.at("user_id").as_string());
+    ASSERT_EQ(d.at("feeds").as_array().size(), 1u);  // each holds its own feed only
+    EXPECT_EQ(d.at("feeds").as_array()[0].at("feed"),
+              json::value("user/" + std::string(d.at("user_id").as_string())));
+  }
+  EXPECT_EQ(owners, (std::set<std::string>{maria_, joan}));
 }
 
 TEST_F(Push, TheConsoleSeesDevicesComeGoAndCatchUp) {
