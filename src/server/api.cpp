@@ -109,6 +109,8 @@ const std::vector<Route>& routes() {
       {"GET", "/v1/audit", list_audit, true},
       {"GET", "/v1/devices", list_devices, true},
       {"POST", "/v1/units/{id}/credentials", unit_credentials, true},
+      {"POST", "/v1/units/{id}/enrollment", unit_enrollment, true},
+      {"POST", "/v1/enroll", enroll, false},
       {"GET", "/v1/{plural}", list_records, true},
       {"POST", "/v1/{plural}", create_record, true},
       {"GET", "/v1/{plural}/{id}", get_record, true},

@@ -88,5 +88,7 @@ Result<Response> my_doors(Ctx& c);
 Result<Response> list_audit(Ctx& c);    // audit_routes.cpp
 Result<Response> list_devices(Ctx& c);  // device_routes.cpp
 Result<Response> unit_credentials(Ctx& c);
+Result<Response> unit_enrollment(Ctx& c);
+Result<Response> enroll(Ctx& c);
 
 }  // namespace portier::api

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <cctype>
+
 namespace portier {
 
 bool crypto_init() { return sodium_init() >= 0; }
@@ -13,6 +15,28 @@ std::string new_id(const char* prefix) {
   std::string id = std::string(prefix) + "_";
   for (unsigned char b : bytes) id += kAlphabet[b & 31];
   return id;
+}
+
+std::string new_enrollment_code() {
+  static const char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford base32
+  unsigned char bytes[12];
+  randombytes_buf(bytes, sizeof bytes);
+  std::string code;
+  for (int i = 0; i < 12; ++i) {
+    if (i && i % 4 == 0) code += '-';
+    code += kAlphabet[bytes[i] & 31];
+  }
+  return code;
+}
+
+std::string normalize_code(const std::string& code) {
+  std::string out;
+  for (char ch : code) {
+    if (ch == '-' || ch == ' ') continue;
+    if (!std::isalnum(static_cast<unsigned char>(ch))) return "";
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  }
+  return out.size() == 12 ? out : "";
 }
 
 std::string new_token() {

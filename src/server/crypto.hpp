@@ -9,6 +9,10 @@ namespace portier {
 bool crypto_init();
 // A new opaque id: prefix, '_', 20 random base32 characters ("site_k3j…").
 std::string new_id(const char* prefix);
+// A new enrollment code for people to type: 12 base32 characters (60 bits) as XXXX-XXXX-XXXX.
+std::string new_enrollment_code();
+// The code as stored: upper case, without dashes or spaces ("" when it holds anything else).
+std::string normalize_code(const std::string& code);
 // A new bearer token: 256 random bits, base64url.
 std::string new_token();
 // The hex hash under which a token is stored (tokens themselves are never stored).

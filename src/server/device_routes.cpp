@@ -63,9 +63,11 @@ Result<Response> list_devices(Ctx& c) {
   return json_response(200, json::object{{"items", std::move(out)}, {"next_cursor", next}});
 }
 
-Result<Response> unit_credentials(Ctx& c) {
-  const auto& id = c.path.at("id");
-  auto st = c.api.store().read([&](ReadTx& tx) -> Status {
+namespace {
+
+// 404 unless the caller sees the unit, 403 unless she may manage it.
+Status check_unit_admin(Ctx& c, const std::string& id) {
+  return c.api.store().read([&](ReadTx& tx) -> Status {
     auto unit = tx.get(Kind::unit, c.me().org_id, id);
     if (!unit) return unit.error();
     auto view = View::load(c.me(), tx);
@@ -73,7 +75,21 @@ Result<Response> unit_credentials(Ctx& c) {
     if (!*unit || !view->visible(**unit)) return not_found("unit");
     return check_write(c.me(), Kind::unit, &(*unit)->body, &(*unit)->body, tx);
   });
-  if (!st) return st.error();
+}
+
+Status audit_unit(Store& store, const std::string& org, const std::string& actor,
+                  const std::string& unit, const std::string& action, Instant now) {
+  return store.write([&](WriteTx& tx) {
+    return tx.append_audit(AuditEntry{0, org, format_rfc3339(now), now.time_since_epoch().count(),
+                                      actor, "unit." + action, unit, "", nullptr, nullptr});
+  });
+}
+
+}  // namespace
+
+Result<Response> unit_credentials(Ctx& c) {
+  const auto& id = c.path.at("id");
+  if (auto s = check_unit_admin(c, id); !s) return s.error();
   std::string token = "ptu_" + new_token().substr(4);
   if (auto s = c.api.store().set_unit_credential(id, token_hash(token),
                                                  c.api.now().time_since_epoch().count());
@@ -81,7 +97,75 @@ Result<Response> unit_credentials(Ctx& c) {
     return s.error();
   // The old credential is dead: so are the sessions that used it.
   c.api.bus().publish_revocation(Revocation{"", id, "", "credentials_changed"});
+  if (auto s = audit_unit(c.api.store(), c.me().org_id, c.me().id, id, "credentials_issued",
+                          c.api.now());
+      !s)
+    return s.error();
   return json_response(201, json::object{{"unit_id", id}, {"token", token}});
+}
+
+Result<Response> unit_enrollment(Ctx& c) {
+  const auto& id = c.path.at("id");
+  std::int64_t ttl = 24 * 3600;
+  if (!c.req.body.empty()) {
+    auto body = parse_body(c.req);
+    if (!body) return body.error();
+    for (const auto& kv : *body)
+      if (kv.key() != "ttl_seconds")
+        return invalid(std::string(kv.key()), "unknown_field", "unknown field");
+    if (auto* t = body->if_contains("ttl_seconds")) {
+      if (!t->is_int64() || t->as_int64() < 1 || t->as_int64() > 7 * 24 * 3600)
+        return invalid("ttl_seconds", "invalid_field", "ttl_seconds is 1 to 604800");
+      ttl = t->as_int64();
+    }
+  }
+  if (auto s = check_unit_admin(c, id); !s) return s.error();
+  std::string code = new_enrollment_code();
+  auto expires = c.api.now() + std::chrono::seconds(ttl);
+  if (auto s = c.api.store().create_enrollment_code(id, token_hash(normalize_code(code)),
+                                                    expires.time_since_epoch().count());
+      !s)
+    return s.error();
+  if (auto s =
+          audit_unit(c.api.store(), c.me().org_id, c.me().id, id, "enrollment_issued", c.api.now());
+      !s)
+    return s.error();
+  return json_response(
+      201, json::object{{"unit_id", id}, {"code", code}, {"expires_at", format_rfc3339(expires)}});
+}
+
+Result<Response> enroll(Ctx& c) {
+  auto body = parse_body(c.req);
+  if (!body) return body.error();
+  const auto* code = body->if_contains("code");
+  if (!code || !code->is_string()) return invalid("code", "required", "code is required");
+  // Guessing codes is throttled like guessing passwords.
+  std::string key = "enroll:" + c.req.peer;
+  auto now = std::chrono::steady_clock::now();
+  if (auto wait = c.api.address_limiter().retry_after(key, now); wait > std::chrono::seconds(0)) {
+    auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
+    auto r = error_response(
+        Error{429, "rate_limited", "too many failed enrollments; try again later", ""});
+    r.headers.emplace_back("Retry-After", std::to_string(secs));
+    return r;
+  }
+  std::string normalized = normalize_code(std::string(code->as_string()));
+  std::string token = "ptu_" + new_token().substr(4);
+  auto unit =
+      normalized.empty()
+          ? Result<UnitCredential>(Error{404, "code_invalid", "no such enrollment code", "code"})
+          : c.api.store().redeem_enrollment_code(token_hash(normalized), token_hash(token),
+                                                 c.api.now().time_since_epoch().count());
+  if (!unit) {
+    if (unit.error().status < 500) c.api.address_limiter().record_failure(key, now);
+    return unit.error();
+  }
+  c.api.bus().publish_revocation(Revocation{"", unit->unit_id, "", "credentials_changed"});
+  if (auto s = audit_unit(c.api.store(), unit->org_id, unit->unit_id, unit->unit_id, "enrolled",
+                          c.api.now());
+      !s)
+    return s.error();
+  return json_response(200, json::object{{"unit_id", unit->unit_id}, {"token", token}});
 }
 
 }  // namespace portier::api

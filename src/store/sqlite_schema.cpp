@@ -128,6 +128,16 @@ CREATE TABLE unit_credentials (
   created_unix INTEGER NOT NULL
 );
 )sql",
+      // 4: single-use enrollment codes, exchanged by a unit for its credential.
+      R"sql(
+CREATE TABLE enrollment_codes (
+  hash TEXT PRIMARY KEY,
+  unit_id TEXT NOT NULL REFERENCES units(id) ON DELETE CASCADE,
+  expires_unix INTEGER NOT NULL,
+  used_unix INTEGER
+);
+CREATE INDEX enrollment_codes_unit ON enrollment_codes(unit_id);
+)sql",
   };
   return m;
 }

@@ -523,6 +523,70 @@ Status SqliteStore::set_unit_credential(const std::string& unit_id, const std::s
   return done(db, s);
 }
 
+Status SqliteStore::create_enrollment_code(const std::string& unit_id, const std::string& code_hash,
+                                           std::int64_t expires_unix) {
+  return write([&](WriteTx&) -> Status {
+    auto& db = impl_->writer;
+    {
+      auto p = db.prepare("DELETE FROM enrollment_codes WHERE unit_id = ?1 AND used_unix IS NULL");
+      if (!p) return p.error();
+      Stmt s(*p);
+      s.bind(1, unit_id);
+      if (auto st = done(db, s); !st) return st;
+    }
+    auto p =
+        db.prepare("INSERT INTO enrollment_codes(hash, unit_id, expires_unix) VALUES(?1, ?2, ?3)");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, code_hash).bind(2, unit_id).bind(3, expires_unix);
+    return done(db, s);
+  });
+}
+
+Result<UnitCredential> SqliteStore::redeem_enrollment_code(const std::string& code_hash,
+                                                           const std::string& credential_hash,
+                                                           std::int64_t now_unix) {
+  UnitCredential out;
+  auto st = write([&](WriteTx&) -> Status {
+    auto& db = impl_->writer;
+    {
+      auto p = db.prepare(
+          "SELECT c.unit_id, u.org_id, c.expires_unix, c.used_unix FROM enrollment_codes c"
+          " JOIN units u ON u.id = c.unit_id WHERE c.hash = ?1");
+      if (!p) return p.error();
+      Stmt s(*p);
+      s.bind(1, code_hash);
+      int rc = s.step();
+      if (rc == SQLITE_DONE)
+        return Error{404, "code_invalid", "no such enrollment code; ask an admin for a new one",
+                     "code"};
+      if (rc != SQLITE_ROW) return db.error(rc, "read enrollment code");
+      if (!s.is_null(3))
+        return Error{409, "code_used", "this enrollment code was already used", "code"};
+      if (s.int64(2) <= now_unix)
+        return Error{410, "code_expired", "this enrollment code has expired", "code"};
+      out = UnitCredential{s.text(0), s.text(1)};
+    }
+    {
+      auto p = db.prepare("UPDATE enrollment_codes SET used_unix = ?2 WHERE hash = ?1");
+      if (!p) return p.error();
+      Stmt s(*p);
+      s.bind(1, code_hash).bind(2, now_unix);
+      if (auto r = done(db, s); !r) return r;
+    }
+    auto p = db.prepare(
+        "INSERT INTO unit_credentials(hash, unit_id, created_unix) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(unit_id) DO UPDATE SET hash = excluded.hash, created_unix = "
+        "excluded.created_unix");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, credential_hash).bind(2, out.unit_id).bind(3, now_unix);
+    return done(db, s);
+  });
+  if (!st) return st.error();
+  return out;
+}
+
 Result<std::optional<UnitCredential>> SqliteStore::find_unit_credential(const std::string& hash) {
   auto lease = impl_->lease();
   auto& db = *lease.db;

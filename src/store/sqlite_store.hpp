@@ -30,6 +30,11 @@ class SqliteStore final : public Store {
   Status set_unit_credential(const std::string& unit_id, const std::string& hash,
                              std::int64_t now_unix) override;
   Result<std::optional<UnitCredential>> find_unit_credential(const std::string& hash) override;
+  Status create_enrollment_code(const std::string& unit_id, const std::string& code_hash,
+                                std::int64_t expires_unix) override;
+  Result<UnitCredential> redeem_enrollment_code(const std::string& code_hash,
+                                                const std::string& credential_hash,
+                                                std::int64_t now_unix) override;
   Result<std::vector<AuditEntry>> list_audit(const AuditQuery& q) override;
   Status prune_feeds(std::int64_t keep_count, std::int64_t older_than_unix) override;
 

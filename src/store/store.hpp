@@ -157,6 +157,14 @@ class Store {
   // Replaces a unit's credential (the old one stops working).
   virtual Status set_unit_credential(const std::string& unit_id, const std::string& hash,
                                      std::int64_t now_unix) = 0;
+  // Issues an enrollment code for a unit (any unused earlier code of the unit stops working).
+  virtual Status create_enrollment_code(const std::string& unit_id, const std::string& code_hash,
+                                        std::int64_t expires_unix) = 0;
+  // Exchanges a code for a new unit credential, once: 404 code_invalid, 409 code_used,
+  // 410 code_expired. Atomic: two redemptions of one code never both succeed.
+  virtual Result<UnitCredential> redeem_enrollment_code(const std::string& code_hash,
+                                                        const std::string& credential_hash,
+                                                        std::int64_t now_unix) = 0;
   // The unit whose credential has this hash, if any.
   virtual Result<std::optional<UnitCredential>> find_unit_credential(const std::string& hash) = 0;
   // Audit entries matching the query, newest first.
