@@ -20,7 +20,9 @@ class Enroll : public ApiTest {
     EXPECT_EQ(r.status, 201) << r.raw;
     return r.status == 201 ? std::string(r.obj().at("code").as_string()) : "";
   }
-  Reply redeem(const std::string& code) { return c().post("/v1/enroll", json::object{{"code", code}}); }
+  Reply redeem(const std::string& code) {
+    return c().post("/v1/enroll", json::object{{"code", code}});
+  }
   std::string site_, door_, unit_;
 };
 
@@ -42,15 +44,18 @@ TEST_F(Enroll, ACodeBuysOneCredentialOnce) {
   client::FeedClient unit(o);
   unit.start();
   std::string feed = "unit/" + unit_;
-  ASSERT_TRUE(unit.wait_for([&](const client::FeedClient& c) { return c.replica(feed).records.count("door:" + door_); },
-                            10s));
+  ASSERT_TRUE(unit.wait_for(
+      [&](const client::FeedClient& c) { return c.replica(feed).records.count("door:" + door_); },
+      10s));
   // Revoking the unit (deleting it) ends its session and its credential.
   ASSERT_EQ(c().del("/v1/units/" + unit_, owner_).status, 204);
-  ASSERT_TRUE(unit.wait_for([](const client::FeedClient& c) { return !c.stopped_reason().empty(); }, 10s));
+  ASSERT_TRUE(
+      unit.wait_for([](const client::FeedClient& c) { return !c.stopped_reason().empty(); }, 10s));
   EXPECT_EQ(unit.stopped_reason(), "revoked: unit_deleted");
   client::FeedClient after(o);
   after.start();
-  ASSERT_TRUE(after.wait_for([](const client::FeedClient& c) { return !c.stopped_reason().empty(); }, 10s));
+  ASSERT_TRUE(
+      after.wait_for([](const client::FeedClient& c) { return !c.stopped_reason().empty(); }, 10s));
   EXPECT_EQ(after.stopped_reason(), "unauthorized");
 }
 
@@ -90,7 +95,8 @@ TEST_F(Enroll, OnlyUnitAdminsIssueCodesAndGuessingIsThrottled) {
   // A member cannot even see units.
   EXPECT_EQ(c().post("/v1/units/" + unit_ + "/enrollment", json::object{}, token).status, 404);
   EXPECT_EQ(c().post("/v1/units/unit_nope/enrollment", json::object{}, owner_).status, 404);
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(redeem("AAAA-AAAA-AAA" + std::to_string(i % 10)).status, 404);
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(redeem("AAAA-AAAA-AAA" + std::to_string(i % 10)).status, 404);
   auto limited = redeem(issue());
   EXPECT_EQ(limited.status, 429);
   EXPECT_TRUE(limited.headers.count("retry-after"));
