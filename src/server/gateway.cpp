@@ -11,6 +11,7 @@
 #include <set>
 
 #include "server/crypto.hpp"
+#include "server/metrics.hpp"
 #include "server/stream_auth.hpp"
 #include "server/upgrade.hpp"
 
@@ -59,6 +60,10 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   GatewayOptions options;
   Clock clock;
   std::atomic<bool> stopping{false};
+  std::atomic<Metrics*> metrics{nullptr};
+  void count(const char* name, const std::string& labels = "") {
+    if (auto* m = metrics.load()) m->count(name, labels);
+  }
 
   // Who listens to what. Sessions register after their hello and leave when they close.
   mutable std::mutex mu;
@@ -353,6 +358,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
         auto& f = self->feeds_[feed];
         f.fetching = false;
         f.next = seq + 1;
+        self->gw_->count("portier_push_snapshots_sent_total");
         self->send(std::make_shared<const std::string>(std::move(text)));
         if (f.live_high >= f.next) self->fetch(feed);
       });
@@ -416,6 +422,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
   void send_change(const std::string& feed, FeedState& f, std::int64_t seq,
                    std::shared_ptr<const std::string> body) {
     f.next = seq + 1;
+    gw_->count("portier_push_changes_sent_total");
     Out out{R"({"type":"change","feed":")" + feed + R"(","epoch":")" + f.epoch + R"(","seq":)" +
                 std::to_string(seq) + R"(,"change":)",
             std::move(body), "}"};
@@ -488,6 +495,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     if (closing_) return;
     closing_ = true;
     close_code_ = code;
+    gw_->count("portier_push_closes_total", "code=\"" + std::to_string(code) + "\"");
     close_reason_ = std::move(reason);
     close_timer_.expires_after(std::chrono::seconds(5));
     close_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
@@ -641,6 +649,8 @@ void Gateway::stop() {
   for (auto& s : live)
     s->end("", static_cast<std::uint16_t>(websocket::close_code::going_away), "shutting_down");
 }
+
+void Gateway::set_metrics(Metrics* m) { impl_->metrics = m; }
 
 std::size_t Gateway::sessions() const {
   std::lock_guard lock(impl_->mu);

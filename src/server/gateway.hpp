@@ -21,6 +21,7 @@ class thread_pool;
 namespace portier {
 
 struct Upgrade;
+class Metrics;
 
 struct GatewayOptions {
   std::size_t max_message_bytes = 64 * 1024;  // largest client message
@@ -44,6 +45,8 @@ class Gateway final : public BusListener {
   void stop();
   // Live sessions now.
   std::size_t sessions() const;
+  // Counts pushes, snapshots and closes (by code) into these metrics from now on.
+  void set_metrics(Metrics* m);
 
   void on_changes(const std::vector<sync::FeedChange>& changes) override;
   void on_revocation(const Revocation& r) override;

@@ -104,6 +104,9 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   api.set_devices(&devices);
   Gateway gateway(*store, workers, devices, gateway_options);
   bus.subscribe(&gateway);
+  gateway.set_metrics(&metrics);
+  metrics.gauge("portier_push_sessions",
+                [&gateway] { return static_cast<double>(gateway.sessions()); });
   HttpServer server(
       ioc, workers, [&api](const Request& r) { return api.handle(r); }, http_options);
   server.on_upgrade("/v1/stream",

@@ -16,9 +16,28 @@ void Metrics::observe(const std::string& route, const std::string& method, int s
   h.sum += secs;
 }
 
+void Metrics::count(const std::string& name, const std::string& labels, std::uint64_t n) {
+  std::lock_guard lock(mu_);
+  counters_[name][labels] += n;
+}
+
+void Metrics::gauge(const std::string& name, std::function<double()> read) {
+  std::lock_guard lock(mu_);
+  gauges_[name] = std::move(read);
+}
+
 std::string Metrics::render() const {
   std::lock_guard lock(mu_);
   std::string out;
+  for (const auto& [name, by_labels] : counters_) {
+    out += "# TYPE " + name + " counter\n";
+    for (const auto& [labels, n] : by_labels)
+      out += fmt::format("{}{} {}\n", name, labels.empty() ? "" : "{" + labels + "}", n);
+  }
+  for (const auto& [name, read] : gauges_) {
+    out += "# TYPE " + name + " gauge\n";
+    out += fmt::format("{} {}\n", name, read());
+  }
   out += "# HELP portier_http_requests_total HTTP requests by route, method and status.\n";
   out += "# TYPE portier_http_requests_total counter\n";
   for (const auto& [key, n] : requests_) {

@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -16,6 +17,10 @@ class Metrics {
   // Records one request by route pattern, method and status.
   void observe(const std::string& route, const std::string& method, int status,
                std::chrono::nanoseconds latency);
+  // Adds to a counter; labels are Prometheus label pairs (`code="4001"`) or "".
+  void count(const std::string& name, const std::string& labels = "", std::uint64_t n = 1);
+  // A gauge read when metrics are rendered.
+  void gauge(const std::string& name, std::function<double()> read);
   // The Prometheus text exposition of everything recorded.
   std::string render() const;
 
@@ -30,6 +35,8 @@ class Metrics {
   mutable std::mutex mu_;
   std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;
   std::map<std::string, Histogram> latency_;
+  std::map<std::string, std::map<std::string, std::uint64_t>> counters_;  // name -> labels -> n
+  std::map<std::string, std::function<double()>> gauges_;
 };
 
 }  // namespace portier

@@ -47,6 +47,9 @@ TEST_F(Protocol, HelloGetsReadyThenASnapshot) {
   ws.send_json({{"type", "ack"}, {"feed", "user/" + maria_}, {"seq", snap.at("seq")}});
   ws.send_json({{"type", "ping"}});
   EXPECT_EQ(ws.read_json().at("type"), "pong");  // a good ack gets no answer
+  auto metrics = c().get("/metrics").raw;
+  EXPECT_NE(metrics.find("portier_push_sessions 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("portier_push_snapshots_sent_total 1\n"), std::string::npos) << metrics;
 }
 
 TEST_F(Protocol, BadMessagesGetErrorsAndTheSessionGoesOn) {
@@ -176,6 +179,8 @@ TEST_F(Protocol, ASlowConsumerIsClosedAndResumesLosingNothing) {
   long rss_after = rss_kib(server_.pid());
   // Now read: what was buffered, then the close.
   EXPECT_EQ(ws.read_until_close(), 4001);
+  EXPECT_NE(c().get("/metrics").raw.find("portier_push_closes_total{code=\"4001\"} 1\n"),
+            std::string::npos);
   EXPECT_LT(rss_after - rss_before, 64 * 1024)
       << "server memory grew by " << (rss_after - rss_before) << " KiB";
 
