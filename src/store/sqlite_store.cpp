@@ -509,10 +509,11 @@ Status SqliteStore::delete_token(const std::string& hash) {
   return done(db, s);
 }
 
-Status SqliteStore::set_unit_credential(const std::string& unit_id, const std::string& hash,
-                                        std::int64_t now_unix) {
-  std::lock_guard lock(impl_->write_mu);
-  auto& db = impl_->writer;
+namespace {
+
+// The unit's one credential, replacing any earlier one.
+Status upsert_unit_credential(Db& db, const std::string& unit_id, const std::string& hash,
+                              std::int64_t now_unix) {
   auto p = db.prepare(
       "INSERT INTO unit_credentials(hash, unit_id, created_unix) VALUES(?1, ?2, ?3)"
       " ON CONFLICT(unit_id) DO UPDATE SET hash = excluded.hash, created_unix = "
@@ -521,6 +522,14 @@ Status SqliteStore::set_unit_credential(const std::string& unit_id, const std::s
   Stmt s(*p);
   s.bind(1, hash).bind(2, unit_id).bind(3, now_unix);
   return done(db, s);
+}
+
+}  // namespace
+
+Status SqliteStore::set_unit_credential(const std::string& unit_id, const std::string& hash,
+                                        std::int64_t now_unix) {
+  std::lock_guard lock(impl_->write_mu);
+  return upsert_unit_credential(impl_->writer, unit_id, hash, now_unix);
 }
 
 Status SqliteStore::create_enrollment_code(const std::string& unit_id, const std::string& code_hash,
@@ -574,14 +583,7 @@ Result<UnitCredential> SqliteStore::redeem_enrollment_code(const std::string& co
       s.bind(1, code_hash).bind(2, now_unix);
       if (auto r = done(db, s); !r) return r;
     }
-    auto p = db.prepare(
-        "INSERT INTO unit_credentials(hash, unit_id, created_unix) VALUES(?1, ?2, ?3)"
-        " ON CONFLICT(unit_id) DO UPDATE SET hash = excluded.hash, created_unix = "
-        "excluded.created_unix");
-    if (!p) return p.error();
-    Stmt s(*p);
-    s.bind(1, credential_hash).bind(2, out.unit_id).bind(3, now_unix);
-    return done(db, s);
+    return upsert_unit_credential(db, out.unit_id, credential_hash, now_unix);
   });
   if (!st) return st.error();
   return out;
