@@ -16,11 +16,10 @@ namespace {
 
 // Inserts one validated record with its audit entry.
 Result<std::string> add(WriteTx& tx, const std::string& org, const std::string& actor, Kind kind,
-                        const char* prefix, json::object body, const std::string& now,
-                        std::int64_t now_unix) {
+                        json::object body, const std::string& now, std::int64_t now_unix) {
   auto fields = validate(kind, body, org, tx);
   if (!fields) return fields.error();
-  Record r{kind, new_id(prefix), org, std::move(*fields), 1, now, now};
+  Record r{kind, new_id(kind_id_prefix(kind)), org, std::move(*fields), 1, now, now};
   if (kind == Kind::grant) r.body["uses"] = 0;
   // Nothing is serving yet: the changes go to the feeds' history, with no one to tell.
   sync::ChangeRecorder rec(tx, org, now_unix);
@@ -57,7 +56,7 @@ Result<std::string> create_org(Store& store, const std::string& org_name, const 
   auto st = store.write([&](WriteTx& tx) -> Status {
     Org org{new_id("org"), org_name, at};
     if (auto s = tx.insert_org(org); !s) return s;
-    auto id = add(tx, org.id, "", Kind::user, "user",
+    auto id = add(tx, org.id, "", Kind::user,
                   json::object{{"email", email}, {"name", owner_name}, {"role", "owner"}}, at,
                   now.time_since_epoch().count());
     if (!id) return id.error();
@@ -100,21 +99,21 @@ Result<std::string> seed_demo(Store& store, const std::string& data_dir, Instant
   if (!creds || !*creds) return Error{500, "internal", "demo owner vanished", ""};
   std::string org = (*creds)->user.org_id;
   auto seeded = store.write([&](WriteTx& tx) -> Status {
-    auto site = add(tx, org, *owner, Kind::site, "site",
-                    {{"name", "HQ"}, {"timezone", "Europe/Madrid"}}, at, unix);
+    auto site =
+        add(tx, org, *owner, Kind::site, {{"name", "HQ"}, {"timezone", "Europe/Madrid"}}, at, unix);
     if (!site) return site.error();
     std::vector<std::string> doors;
     for (auto [name, kind, pulse] : {std::tuple{"Front door", "door", 1000},
                                      {"Garage", "garage", 2000},
                                      {"Parking gate", "gate", 1500}}) {
       auto d =
-          add(tx, org, *owner, Kind::door, "door",
+          add(tx, org, *owner, Kind::door,
               {{"site_id", *site}, {"name", name}, {"kind", kind}, {"pulse_ms", pulse}}, at, unix);
       if (!d) return d.error();
       doors.push_back(*d);
     }
     auto hours =
-        add(tx, org, *owner, Kind::schedule, "sched",
+        add(tx, org, *owner, Kind::schedule,
             {{"name", "Office hours"},
              {"windows",
               json::array{json::object{{"days", json::array{"mon", "tue", "wed", "thu", "fri"}},
@@ -124,7 +123,7 @@ Result<std::string> seed_demo(Store& store, const std::string& data_dir, Instant
     if (!hours) return hours.error();
     std::vector<std::string> users;
     for (size_t i = 1; i < people.size(); ++i) {
-      auto u = add(tx, org, *owner, Kind::user, "user",
+      auto u = add(tx, org, *owner, Kind::user,
                    {{"email", people[i].email}, {"name", people[i].name}, {"role", people[i].role}},
                    at, unix);
       if (!u) return u.error();
@@ -136,7 +135,7 @@ Result<std::string> seed_demo(Store& store, const std::string& data_dir, Instant
          {json::object{{"user_id", users[0]}, {"site_id", *site}, {"schedule_id", *hours}},
           json::object{{"user_id", users[1]}, {"door_id", doors[0]}},
           json::object{{"user_id", users[1]}, {"door_id", doors[1]}, {"max_uses", 10}}}) {
-      auto g = add(tx, org, *owner, Kind::grant, "grant", body, at, unix);
+      auto g = add(tx, org, *owner, Kind::grant, body, at, unix);
       if (!g) return g.error();
     }
     return ok();

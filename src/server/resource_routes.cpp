@@ -7,24 +7,6 @@
 namespace portier::api {
 namespace {
 
-const char* id_prefix(Kind k) {
-  switch (k) {
-    case Kind::site:
-      return "site";
-    case Kind::door:
-      return "door";
-    case Kind::unit:
-      return "unit";
-    case Kind::user:
-      return "user";
-    case Kind::schedule:
-      return "sched";
-    case Kind::grant:
-      return "grant";
-  }
-  return "x";
-}
-
 Kind kind_of(const Ctx& c) { return *kind_from_plural(c.path.at("plural")); }
 
 // The record named in the path, if the caller may see it (404 if not, as if it did not exist).
@@ -193,7 +175,7 @@ Result<Response> create_record(Ctx& c) {
     if (!fields) return fields.error();
     if (auto s = check_write(c.me(), kind, nullptr, &*fields, tx); !s) return s;
     std::string now = now_text(c);
-    Record r{kind, new_id(id_prefix(kind)), c.me().org_id, std::move(*fields), 1, now, now};
+    Record r{kind, new_id(kind_id_prefix(kind)), c.me().org_id, std::move(*fields), 1, now, now};
     if (kind == Kind::grant) r.body["uses"] = 0;
     sync::ChangeRecorder rec(tx, r.org_id, unix_now(c));
     if (auto s = rec.plan(nullptr, &r); !s) return s;

@@ -38,6 +38,10 @@ std::string_view kind_plural(Kind k) {
   return "?";
 }
 
+const char* kind_id_prefix(Kind k) {
+  return k == Kind::schedule ? "sched" : kind_name(k).data();  // kind names are literals
+}
+
 std::optional<Kind> kind_from_plural(std::string_view plural) {
   for (Kind k : kAllKinds)
     if (kind_plural(k) == plural) return k;

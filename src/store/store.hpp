@@ -23,6 +23,7 @@ inline constexpr Kind kAllKinds[] = {Kind::site, Kind::door,     Kind::unit,
 std::string_view kind_name(Kind k);    // "site"
 std::string_view kind_plural(Kind k);  // "sites"
 std::optional<Kind> kind_from_plural(std::string_view plural);
+const char* kind_id_prefix(Kind k);  // "sched": ids look like sched_k3j…
 
 struct Record {
   Kind kind = Kind::site;
