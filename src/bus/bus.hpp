@@ -1,7 +1,10 @@
 #pragma once
-// The bus tells every server node what committed: feed changes to push, and sessions to
-// revoke. LocalBus serves one node in-process; a NATS bus will serve a cluster.
+// The bus tells every server node what committed: feed changes to push, sessions to revoke
+// and live events for consoles; and it routes a door command to the node that holds the
+// unit's connection. LocalBus serves one node in-process; a NATS bus will serve a cluster.
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +22,27 @@ struct Revocation {
   std::string reason;  // user_disabled, user_deleted, logged_out, credentials_changed, …
 };
 
+// A command for a door unit: pulse a door's relay. The unit ignores it after expires_at
+// and ignores a command id it has seen before.
+struct UnitCommand {
+  std::string id;  // cmd_…
+  std::string org_id;
+  std::string unit_id;
+  std::string door_id;
+  int pulse_ms = 1000;
+  std::string expires_at;  // RFC 3339 with milliseconds, UTC
+  std::chrono::milliseconds timeout{5000};  // how long the sender waits for the result
+};
+
+// What became of a command: the unit's answer ("opened", "failed", "expired", "duplicate"),
+// or "unit_offline" (no node holds the unit's connection) or "unit_timeout" (no answer in
+// time).
+struct CommandResult {
+  std::string result;
+  std::string message;
+};
+using CommandDone = std::function<void(CommandResult)>;
+
 class BusListener {
  public:
   virtual ~BusListener() = default;
@@ -26,6 +50,12 @@ class BusListener {
   virtual void on_changes(const std::vector<sync::FeedChange>& changes) = 0;
   // Must not block.
   virtual void on_revocation(const Revocation& r) = 0;
+  // A live event for an organization's consoles (a serialized message). Must not block.
+  virtual void on_event(const std::string& org_id, std::shared_ptr<const std::string> message) = 0;
+  // Takes the command when this node holds the unit's connection: then it calls done exactly
+  // once (the result, or unit_timeout) and returns true. Returns false otherwise. Must not
+  // block.
+  virtual bool on_command(const UnitCommand& cmd, const CommandDone& done) = 0;
 };
 
 class Bus {
@@ -35,6 +65,12 @@ class Bus {
   virtual void publish_changes(const std::vector<sync::FeedChange>& changes) = 0;
   // Publishes a revocation.
   virtual void publish_revocation(const Revocation& r) = 0;
+  // Publishes a live event for an organization's consoles.
+  virtual void publish_event(const std::string& org_id,
+                             std::shared_ptr<const std::string> message) = 0;
+  // Delivers a command to the node holding the unit; done is called exactly once, from any
+  // thread (with unit_offline at once when no node holds it).
+  virtual void send_command(const UnitCommand& cmd, CommandDone done) = 0;
   // Adds a listener (the gateway); it must outlive the bus's use.
   virtual void subscribe(BusListener* listener) = 0;
 };
@@ -44,6 +80,9 @@ class LocalBus final : public Bus {
  public:
   void publish_changes(const std::vector<sync::FeedChange>& changes) override;
   void publish_revocation(const Revocation& r) override;
+  void publish_event(const std::string& org_id,
+                     std::shared_ptr<const std::string> message) override;
+  void send_command(const UnitCommand& cmd, CommandDone done) override;
   void subscribe(BusListener* listener) override;
 
  private:

@@ -13,6 +13,21 @@ void LocalBus::publish_revocation(const Revocation& r) {
   for (auto* l : listeners_) l->on_revocation(r);
 }
 
+void LocalBus::publish_event(const std::string& org_id,
+                             std::shared_ptr<const std::string> message) {
+  std::lock_guard lock(mu_);
+  for (auto* l : listeners_) l->on_event(org_id, message);
+}
+
+void LocalBus::send_command(const UnitCommand& cmd, CommandDone done) {
+  {
+    std::lock_guard lock(mu_);
+    for (auto* l : listeners_)
+      if (l->on_command(cmd, done)) return;
+  }
+  done(CommandResult{"unit_offline", "the unit is not connected"});
+}
+
 void LocalBus::subscribe(BusListener* listener) {
   std::lock_guard lock(mu_);
   listeners_.push_back(listener);

@@ -8,6 +8,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
+#include <deque>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -30,6 +31,13 @@ FeedClient::~FeedClient() { stop(); }
 
 void FeedClient::start() {
   if (!options_.state_file.empty()) (void)load(options_.state_file);
+  if (options_.replica_store) {
+    std::lock_guard lock(mu_);
+    for (auto& [name, r] : options_.replica_store->load())
+      if (options_.feeds.empty() ||
+          std::find(options_.feeds.begin(), options_.feeds.end(), name) != options_.feeds.end())
+        replicas_[name] = std::move(r);
+  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -206,25 +214,67 @@ bool FeedClient::talk(Ws& ws, const std::string& host_port) {
   ws.write(net::buffer(json::serialize(hello)), ec);
   if (ec) return true;
 
+  // From here on everything runs asynchronously on this thread's io_context, so that other
+  // threads can send (send()) while a read waits.
+  websocket::stream_base::timeout t{};
+  t.handshake_timeout = std::chrono::seconds(10);
+  t.idle_timeout = std::chrono::seconds(75);  // the server pings every 30 s
+  t.keep_alive_pings = true;
+  ws.set_option(t);
   beast::flat_buffer buf;
-  for (;;) {
-    ws.read(buf, ec);
-    if (ec) {
+  std::deque<std::string> out;
+  bool writing = false, done = false, again = true;
+  auto executor = ws.get_executor();
+  auto& ioc = static_cast<net::io_context&>(executor.context());
+  auto finish = [&](bool retry) {
+    if (done) return;
+    done = true;
+    again = retry;
+    {
       std::lock_guard lock(mu_);
-      if (ws.reason().code) {  // the server sent a close frame (the teardown may still fail)
-        last_close_code_ = ws.reason().code;
-        if (last_close_code_ == 4003) {
-          if (stopped_reason_.empty()) stopped_reason_ = "revoked";
-          return false;
+      sender_ = nullptr;
+    }
+    // The connection is over: whatever is still pending (a write, Beast's ping timer) is
+    // dropped with this io_context.
+    ioc.stop();
+  };
+  std::function<void()> write_next = [&] {
+    if (writing || out.empty() || done) return;
+    writing = true;
+    ws.text(true);
+    ws.async_write(net::buffer(out.front()), [&](beast::error_code wec, std::size_t) {
+      writing = false;
+      if (wec) return finish(true);
+      out.pop_front();
+      write_next();
+    });
+  };
+  auto enqueue = [&](std::string m) {
+    out.push_back(std::move(m));
+    write_next();
+  };
+  std::function<void()> read_next;
+  auto on_read = [&](beast::error_code rec, std::size_t) {
+    if (done) return;
+    if (rec) {
+      bool revoked = false;
+      {
+        std::lock_guard lock(mu_);
+        if (ws.reason().code) {  // the server sent a close frame (the teardown may still fail)
+          last_close_code_ = ws.reason().code;
+          if (last_close_code_ == 4003) {
+            if (stopped_reason_.empty()) stopped_reason_ = "revoked";
+            revoked = true;
+          }
         }
       }
-      return true;
+      return finish(!revoked);
     }
     std::string text = beast::buffers_to_string(buf.data());
     buf.consume(buf.size());
     boost::system::error_code pec;
     auto v = json::parse(text, pec);
-    if (pec || !v.is_object()) continue;
+    if (pec || !v.is_object()) return read_next();
     const auto& msg = v.as_object();
     std::string type = msg.contains("type") && msg.at("type").is_string()
                            ? std::string(msg.at("type").as_string())
@@ -233,35 +283,60 @@ bool FeedClient::talk(Ws& ws, const std::string& host_port) {
         (type == "error" && msg.contains("code") &&
          (msg.at("code") == "unauthorized" || msg.at("code") == "user_disabled" ||
           msg.at("code") == "forbidden_feed"))) {
-      ws.close(websocket::close_code::normal, ec);
-      // New rights, same token: reconnect and read what they now allow.
-      if (type == "revoked" && msg.at("reason") == "rights_changed") {
-        std::lock_guard lock(mu_);
-        last_close_code_ = ws.reason().code;
-        return true;
-      }
       {
         std::lock_guard lock(mu_);
-        if (ws.reason().code) last_close_code_ = ws.reason().code;  // the server's, e.g. 4003
-        connected_ = false;
-        stopped_reason_ = type == "revoked"
-                              ? "revoked: " + std::string(msg.at("reason").as_string())
-                              : std::string(msg.at("code").as_string());
+        sender_ = nullptr;
       }
-      notify(Event{type, "", 0, msg});
-      return false;
+      // New rights, same token: reconnect and read what they now allow.
+      bool rights = type == "revoked" && msg.at("reason") == "rights_changed";
+      auto msg_copy = msg;
+      ws.async_close(websocket::close_code::normal, [&, rights, msg_copy, type](beast::error_code) {
+        {
+          std::lock_guard lock(mu_);
+          if (ws.reason().code) last_close_code_ = ws.reason().code;  // the server's, e.g. 4003
+          if (!rights) {
+            connected_ = false;
+            stopped_reason_ = type == "revoked"
+                                  ? "revoked: " + std::string(msg_copy.at("reason").as_string())
+                                  : std::string(msg_copy.at("code").as_string());
+          }
+        }
+        if (!rights) notify(Event{type, "", 0, msg_copy});
+        finish(rights);
+      });
+      return;
     }
     std::string ack_feed;
     std::int64_t ack_seq = -1;
-    apply(msg, ack_feed, ack_seq);
-    if (type == "change" && ack_seq < 0) return true;  // out of order: resync on a new connection
-    if (!ack_feed.empty()) {
-      ws.write(net::buffer(json::serialize(
-                   json::object{{"type", "ack"}, {"feed", ack_feed}, {"seq", ack_seq}})),
-               ec);
-      if (ec) return true;
+    if (type == "ready") {
+      std::lock_guard lock(mu_);
+      sender_ = [this, executor, &enqueue](std::string m) {
+        net::post(executor, [&enqueue, m = std::move(m)]() mutable { enqueue(std::move(m)); });
+      };
     }
+    apply(msg, ack_feed, ack_seq);
+    if (type == "change" && ack_seq < 0) return finish(true);  // out of order: resync anew
+    if (!ack_feed.empty())
+      enqueue(json::serialize(json::object{{"type", "ack"}, {"feed", ack_feed}, {"seq", ack_seq}}));
+    read_next();
+  };
+  read_next = [&] {
+    if (!done) ws.async_read(buf, on_read);
+  };
+  read_next();
+  ioc.run();
+  {
+    std::lock_guard lock(mu_);
+    sender_ = nullptr;
   }
+  return again;
+}
+
+bool FeedClient::send(const json::object& message) {
+  std::lock_guard lock(mu_);
+  if (!sender_) return false;
+  sender_(json::serialize(message));
+  return true;
 }
 
 void FeedClient::apply(const json::object& msg, std::string& ack_feed, std::int64_t& ack_seq) {
@@ -286,6 +361,7 @@ void FeedClient::apply(const json::object& msg, std::string& ack_feed, std::int6
       }
       e.feed = msg.at("feed").as_string();
       e.seq = r.seq;
+      if (options_.replica_store) options_.replica_store->snapshot(e.feed, r);
       ack_feed = e.feed;
       ack_seq = r.seq;
     } else if (type == "change") {
@@ -307,6 +383,9 @@ void FeedClient::apply(const json::object& msg, std::string& ack_feed, std::int6
       else
         r.records.erase(key);
       r.seq = seq;
+      if (options_.replica_store)
+        options_.replica_store->change(e.feed, r.epoch, seq, key,
+                                       c.at("op") == "put" ? &c.at("record").as_object() : nullptr);
       ack_feed = e.feed;
       ack_seq = seq;
     }

@@ -25,6 +25,20 @@ struct Replica {
   std::map<std::string, boost::json::object> records;  // "kind:id" -> record
 };
 
+// Keeps replicas durable (the unit agent's SQLite state). Called on the client's thread, and
+// before the client acknowledges what it applied.
+class ReplicaStore {
+ public:
+  virtual ~ReplicaStore() = default;
+  // The replicas saved earlier (loaded at start()).
+  virtual std::map<std::string, Replica> load() = 0;
+  // A snapshot replaced the feed's replica.
+  virtual void snapshot(const std::string& feed, const Replica& r) = 0;
+  // One change applied: key "kind:id", record null for a delete.
+  virtual void change(const std::string& feed, const std::string& epoch, std::int64_t seq,
+                      const std::string& key, const boost::json::object* record) = 0;
+};
+
 struct ClientOptions {
   std::string url = "http://127.0.0.1:8080";  // the server (http:// or ws://)
   std::string token;                          // a user token or a unit credential
@@ -36,11 +50,14 @@ struct ClientOptions {
   std::chrono::milliseconds max_backoff{10000};
   std::string state_file;  // when set: loaded at start and saved at stop (and by save())
   std::string ca_file;     // wss://: trust this CA (PEM) instead of the system's
+  ReplicaStore* replica_store = nullptr;  // when set: replicas loaded at start, kept durable
 };
 
 // What one pushed message did, for callbacks.
 struct Event {
-  std::string type;  // snapshot | change | device | ready | revoked | error | closed
+  // snapshot | change | ready | revoked | error | closed, or any other message the server
+  // sends (device, event, command, open_result, event_saved, …)
+  std::string type;
   std::string feed;
   std::int64_t seq = 0;
   boost::json::object message;  // the message as received (empty for "closed")
@@ -59,6 +76,10 @@ class FeedClient {
   void start();
   // Stops it and closes the connection.
   void stop();
+
+  // Sends a message on the live connection, after the server's ready (any thread). False
+  // when there is none (nothing was sent); true means queued, not that it arrived.
+  bool send(const boost::json::object& message);
 
   Replica replica(const std::string& feed) const;
   std::vector<std::string> feeds() const;
@@ -98,6 +119,7 @@ class FeedClient {
   int connections_ = 0;
   int last_close_code_ = 0;
   int native_socket_ = -1;  // to wake a blocked read on stop()
+  std::function<void(std::string)> sender_;  // set while a connection is ready
   std::thread thread_;
 };
 

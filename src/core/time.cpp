@@ -31,8 +31,9 @@ Zone find_zone(std::string_view name) {
   }
 }
 
-std::optional<Instant> parse_rfc3339(std::string_view s) {
+std::optional<InstantMs> parse_rfc3339_ms(std::string_view s) {
   int y, mo, d, h, mi, sec;
+  int millis = 0;
   if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
       !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
       !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' ||
@@ -42,8 +43,12 @@ std::optional<Instant> parse_rfc3339(std::string_view s) {
   if (pos < s.size() && s[pos] == '.') {
     ++pos;
     size_t start = pos;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      if (pos - start < 3) millis = millis * 10 + (s[pos] - '0');
+      ++pos;
+    }
     if (pos == start) return std::nullopt;
+    for (size_t n = pos - start; n < 3; ++n) millis *= 10;
   }
   int offset = 0;
   if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
@@ -65,8 +70,17 @@ std::optional<Instant> parse_rfc3339(std::string_view s) {
   if (sec == 60) sec = 59;  // a leap second names the last second of its minute
   auto t = date::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(mi) +
            std::chrono::seconds(sec) - std::chrono::seconds(offset);
-  return Instant(std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()));
+  return InstantMs(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()) +
+                   std::chrono::milliseconds(millis));
 }
+
+std::optional<Instant> parse_rfc3339(std::string_view s) {
+  auto t = parse_rfc3339_ms(s);
+  if (!t) return std::nullopt;
+  return std::chrono::floor<std::chrono::seconds>(*t);
+}
+
+std::string format_rfc3339_ms(InstantMs t) { return date::format("%FT%TZ", t); }
 
 std::string format_rfc3339(Instant t, Zone zone) {
   if (zone == nullptr) return date::format("%FT%TZ", t);

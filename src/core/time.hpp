@@ -27,6 +27,13 @@ std::optional<Instant> parse_rfc3339(std::string_view text);
 // Formats in UTC ("…Z"), or in the zone's local time with its offset ("…+01:00").
 std::string format_rfc3339(Instant t, Zone zone = nullptr);
 
+// Millisecond instants, for command expiries and device events.
+using InstantMs = std::chrono::sys_time<std::chrono::milliseconds>;
+// Like parse_rfc3339, keeping milliseconds.
+std::optional<InstantMs> parse_rfc3339_ms(std::string_view text);
+// UTC with milliseconds: "2026-11-27T07:30:00.125Z".
+std::string format_rfc3339_ms(InstantMs t);
+
 // Seconds since midnight from "HH:MM" (00:00–23:59), or "24:00" when allow_24 is set.
 std::optional<int> parse_hhmm(std::string_view text, bool allow_24);
 std::string format_hhmm(int seconds_of_day);

@@ -15,6 +15,17 @@ TEST(Time, ParsesOffsetsAndZulu) {
   EXPECT_EQ(format_rfc3339(*a), "2026-11-27T19:00:00Z");
 }
 
+TEST(Time, KeepsMillisecondsWhenAsked) {
+  auto a = parse_rfc3339_ms("2026-11-27T20:00:00.125+01:00");
+  auto b = parse_rfc3339_ms("2026-11-27T19:00:00.1Z");
+  auto c = parse_rfc3339_ms("2026-11-27T19:00:00.98765Z");
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(format_rfc3339_ms(*a), "2026-11-27T19:00:00.125Z");
+  EXPECT_EQ(format_rfc3339_ms(*b), "2026-11-27T19:00:00.100Z");
+  EXPECT_EQ(format_rfc3339_ms(*c), "2026-11-27T19:00:00.987Z");
+  EXPECT_EQ(*parse_rfc3339("2026-11-27T19:00:00.987Z"), *parse_rfc3339("2026-11-27T19:00:00Z"));
+}
+
 TEST(Time, RejectsMalformed) {
   for (const char* s : {"", "2026-11-27", "2026-11-27T20:00:00", "2026-13-01T00:00:00Z",
                         "2026-02-30T00:00:00Z", "2026-11-27T24:00:00Z", "2026-11-27T20:00:00+1:00",

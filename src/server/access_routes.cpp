@@ -1,62 +1,10 @@
 // GET /v1/access/check and GET /v1/me/doors: access decisions from the truth at an instant.
-#include <deque>
-
-#include "core/access.hpp"
 #include "core/fields.hpp"
+#include "server/door_case.hpp"
 #include "server/policy.hpp"
 
 namespace portier::api {
 namespace {
-
-// Everything a decision about one user and one door needs, read in one transaction.
-struct DoorCase {
-  Record door;
-  Record site;
-  Zone zone = nullptr;
-  std::vector<Record> grants;      // the user's grants naming this door or its site
-  std::deque<Schedule> schedules;  // stable storage for GrantRule::schedule
-  std::map<std::string, Record> schedule_records;
-  std::vector<GrantRule> rules;
-};
-
-Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string& user_id,
-                           const Record& door) {
-  DoorCase dc;
-  dc.door = door;
-  auto site = tx.get(Kind::site, org, str_field(door.body, "site_id"));
-  if (!site) return site.error();
-  if (!*site) return Error{500, "internal", "door without site", ""};
-  dc.site = std::move(**site);
-  dc.zone = find_zone(str_field(dc.site.body, "timezone"));
-  if (!dc.zone) return Error{500, "internal", "site with an unknown time zone", ""};
-  auto grants = tx.list_by(Kind::grant, org, "user_id", user_id);
-  if (!grants) return grants.error();
-  for (auto& g : *grants) {
-    if (str_field(g.body, "door_id") != door.id && str_field(g.body, "site_id") != dc.site.id)
-      continue;
-    GrantRule rule;
-    rule.id = g.id;
-    if (auto t = parse_rfc3339(str_field(g.body, "valid_from"))) rule.valid_from = *t;
-    if (auto t = parse_rfc3339(str_field(g.body, "valid_until"))) rule.valid_until = *t;
-    if (auto m = g.body.find("max_uses"); m != g.body.end() && m->value().is_int64())
-      rule.max_uses = m->value().as_int64();
-    if (auto u = g.body.find("uses"); u != g.body.end() && u->value().is_int64())
-      rule.uses = u->value().as_int64();
-    if (auto sid = str_field(g.body, "schedule_id"); !sid.empty()) {
-      auto s = tx.get(Kind::schedule, org, sid);
-      if (!s) return s.error();
-      if (!*s) return Error{500, "internal", "grant with a missing schedule", ""};
-      auto parsed = parse_schedule((*s)->body);
-      if (!parsed) return Error{500, "internal", "stored schedule does not parse", ""};
-      dc.schedules.push_back(std::move(*parsed));
-      rule.schedule = &dc.schedules.back();
-      dc.schedule_records.emplace(sid, std::move(**s));
-    }
-    dc.rules.push_back(rule);
-    dc.grants.push_back(std::move(g));
-  }
-  return dc;
-}
 
 json::value when(const std::optional<Instant>& t, Zone zone) {
   if (!t) return nullptr;

@@ -111,6 +111,7 @@ const std::vector<Route>& routes() {
       {"POST", "/v1/units/{id}/credentials", unit_credentials, true},
       {"POST", "/v1/units/{id}/enrollment", unit_enrollment, true},
       {"POST", "/v1/enroll", enroll, false},
+      {"POST", "/v1/doors/{id}/open", open_door, true},
       {"GET", "/v1/{plural}", list_records, true},
       {"POST", "/v1/{plural}", create_record, true},
       {"GET", "/v1/{plural}/{id}", get_record, true},
@@ -213,22 +214,29 @@ Api::Api(Store& store, Bus& bus, Metrics& metrics, ApiOptions options, Clock clo
 
 Api::~Api() = default;
 
-Response Api::handle(const Request& req) {
+void Api::handle(const Request& req, Respond respond) {
   auto started = std::chrono::steady_clock::now();
-  std::string route = "unmatched";
+  auto route = std::make_shared<std::string>("unmatched");
+  Respond finish = [this, started, route, method = req.method,
+                    respond = std::move(respond)](Response res) {
+    res.route = *route;
+    metrics_.observe(*route, method, res.status, std::chrono::steady_clock::now() - started);
+    respond(std::move(res));
+  };
   Response res;
+  bool deferred = false;
   try {
     res = [&]() -> Response {
       using namespace api;
       auto url = boost::urls::parse_origin_form(req.target);
       if (!url)
         return error_response(bad_request("bad_target", "the request target is not a valid path"));
-      Ctx c{*this, req, std::nullopt, {}, {}};
+      Ctx c{*this, req, std::nullopt, {}, {}, &finish};
       for (auto p : url->params()) c.query[p.key] = p.value;
       std::vector<std::string> segs;
       for (auto s : url->segments()) segs.push_back(s);
       if (segs.size() == 1 && segs[0] == "metrics" && req.method == "GET") {
-        route = "/metrics";
+        *route = "/metrics";
         Response m;
         m.content_type = "text/plain; version=0.0.4";
         m.body = metrics_.render();
@@ -241,10 +249,10 @@ Response Api::handle(const Request& req) {
         if (!match(r.pattern, segs, params, name)) continue;
         if (req.method != r.method) {
           allowed.emplace_back(r.method);
-          route = name;
+          *route = name;
           continue;
         }
-        route = name;
+        *route = name;
         c.path = std::move(params);
         if (r.needs_login) {
           auto actor = authenticate(*this, req);
@@ -252,6 +260,7 @@ Response Api::handle(const Request& req) {
           c.actor = std::move(*actor);
         }
         auto out = r.handler(c);
+        deferred = c.deferred && out;
         return out ? std::move(*out) : error_response(out.error());
       }
       if (!allowed.empty()) {
@@ -268,10 +277,9 @@ Response Api::handle(const Request& req) {
     // Handlers return errors as values; an exception here is a bug. Answer, log, keep serving.
     spdlog::error("{} {}: unexpected exception: {}", req.method, req.target, e.what());
     res = api::error_response(Error{500, "internal", "internal error", ""});
+    deferred = false;
   }
-  res.route = route;
-  metrics_.observe(route, req.method, res.status, std::chrono::steady_clock::now() - started);
-  return res;
+  if (!deferred) finish(std::move(res));
 }
 
 }  // namespace portier

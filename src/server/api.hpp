@@ -1,6 +1,7 @@
 #pragma once
 // The REST API under /v1: routes, authentication, roles, JSON in and out. Transport-free:
-// it turns a Request into a Response, so it runs on the worker pool behind HttpServer.
+// it turns a Request into a Response, so it runs on the worker pool behind HttpServer. Most
+// routes answer at once; an open answers when the door's unit has.
 
 #include <chrono>
 #include <functional>
@@ -16,6 +17,8 @@
 
 namespace portier {
 
+class Doors;
+
 struct ApiOptions {
   std::chrono::seconds token_ttl{std::chrono::hours(24 * 30)};
   int account_max_failures = 5;   // failed logins per account per window
@@ -29,13 +32,17 @@ class Api {
   Api(Store& store, Bus& bus, Metrics& metrics, ApiOptions options = {}, Clock clock = {});
   ~Api();
 
-  Response handle(const Request& req);
+  // Answers through respond, exactly once: before returning, or later from another thread.
+  void handle(const Request& req, Respond respond);
 
   Store& store() { return store_; }
   Bus& bus() { return bus_; }
   // Delivery receipts for GET /v1/devices (set by portierd when the gateway runs).
   void set_devices(DeviceRegistry* d) { devices_ = d; }
   DeviceRegistry* devices() { return devices_; }
+  // The open path (set by portierd).
+  void set_doors(Doors* d) { doors_ = d; }
+  Doors* doors() { return doors_; }
   Instant now() const { return clock_(); }
   const ApiOptions& options() const { return options_; }
   RateLimiter& account_limiter() { return account_limiter_; }
@@ -48,6 +55,7 @@ class Api {
   Store& store_;
   Bus& bus_;
   DeviceRegistry* devices_ = nullptr;
+  Doors* doors_ = nullptr;
   Metrics& metrics_;
   ApiOptions options_;
   Clock clock_;

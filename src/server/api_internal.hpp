@@ -35,7 +35,15 @@ struct Ctx {
   std::optional<Actor> actor;                // set on routes that need a login
   std::map<std::string, std::string> path;   // {id} and friends
   std::map<std::string, std::string> query;  // decoded query parameters
+  const Respond* respond = nullptr;          // for handlers that answer later: see defer()
+  bool deferred = false;
   const Actor& me() const { return *actor; }
+  // Takes over answering: the handler's return value is then ignored and the request is
+  // answered when the returned function is called (exactly once, from any thread).
+  Respond defer() {
+    deferred = true;
+    return *respond;
+  }
 };
 
 using Handler = Result<Response> (*)(Ctx&);
@@ -90,5 +98,6 @@ Result<Response> list_devices(Ctx& c);  // device_routes.cpp
 Result<Response> unit_credentials(Ctx& c);
 Result<Response> unit_enrollment(Ctx& c);
 Result<Response> enroll(Ctx& c);
+Result<Response> open_door(Ctx& c);  // door_routes.cpp
 
 }  // namespace portier::api

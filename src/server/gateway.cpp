@@ -11,6 +11,7 @@
 #include <set>
 
 #include "server/crypto.hpp"
+#include "server/doors.hpp"
 #include "server/metrics.hpp"
 #include "server/stream_auth.hpp"
 #include "server/upgrade.hpp"
@@ -43,6 +44,7 @@ class WsBase {
   virtual std::shared_ptr<WsBase> base_ptr() = 0;
   // Sends a message outside any feed's sequence (device events) (any thread).
   virtual void push(std::shared_ptr<const std::string> message) = 0;
+  virtual net::any_io_executor executor() = 0;
 };
 
 struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
@@ -61,6 +63,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   Clock clock;
   std::atomic<bool> stopping{false};
   std::atomic<Metrics*> metrics{nullptr};
+  std::atomic<Doors*> doors{nullptr};
   void count(const char* name, const std::string& labels = "") {
     if (auto* m = metrics.load()) m->count(name, labels);
   }
@@ -84,6 +87,18 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
 
   void forget(WsBase* s, bool subscribed, const std::vector<std::string>& feeds,
               const StreamIdentity& who);
+
+  // Commands sent to units on this node, waiting for their result or their timeout.
+  struct PendingCommand {
+    std::string unit_id;
+    CommandDone done;
+    std::shared_ptr<net::steady_timer> timer;
+  };
+  std::mutex commands_mu;
+  std::map<std::string, PendingCommand> pending;
+  // Completes a pending command once; a result from another unit than the addressee is
+  // ignored (unit_id empty: the timeout, from this node).
+  void resolve(const std::string& command_id, const std::string& unit_id, CommandResult r);
 };
 
 // One push connection. Every member is touched on the session's strand only, except where a
@@ -112,6 +127,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
   }
 
   std::shared_ptr<WsBase> base_ptr() override { return this->shared_from_this(); }
+  net::any_io_executor executor() override { return ws_.get_executor(); }
 
   void push(std::shared_ptr<const std::string> message) override {
     net::post(ws_.get_executor(),
@@ -186,6 +202,9 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     if (!hello_done_) return send_error("hello_first", "send hello first");
     if (*type == "ack") return on_ack(o);
     if (*type == "ping") return send(std::make_shared<const std::string>(R"({"type":"pong"})"));
+    if (*type == "open") return on_open(o);
+    if (*type == "result") return on_result(o);
+    if (*type == "event") return on_unit_event(o);
     send_error("unknown_type", "unknown message type " + json::serialize(*type));
   }
 
@@ -312,6 +331,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     registered_ = true;
     gw_->subscribe(this, feed_names_, who_);
     gw_->device_event(device_id_);
+    presence(true);
     send(std::make_shared<const std::string>(json::serialize(
         json::object{{"type", "ready"},
                      {"session", session_id_},
@@ -442,6 +462,94 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     gw_->device_event(device_id_);
   }
 
+  // An app asks to open a door: the same decision and path as POST /v1/doors/{id}/open.
+  void on_open(const json::object& o) {
+    if (who_.is_unit) return send_error("bad_message", "units do not open doors");
+    const auto* door = o.if_contains("door_id");
+    const auto* rid = o.if_contains("request_id");
+    const auto* override = o.if_contains("override_lockdown");
+    if (!door || !door->is_string() || door->as_string().empty() || door->as_string().size() > 100)
+      return send_error("bad_message", "open is {type: \"open\", request_id, door_id}");
+    if (rid && (!rid->is_string() || rid->as_string().size() > 100))
+      return send_error("bad_message", "request_id is a string of up to 100 characters");
+    if (override && !override->is_bool())
+      return send_error("bad_message", "override_lockdown is true or false");
+    auto* doors = gw_->doors.load();
+    if (!doors) return send_error("unavailable", "opening is not served here");
+    OpenRequest req{who_.org_id, who_.id, std::string(door->as_string()),
+                    override && override->as_bool(), "stream"};
+    std::string request_id = rid ? std::string(rid->as_string()) : "";
+    auto self = this->shared_from_this();
+    net::post(gw_->workers, [self, doors, req, request_id] {
+      doors->open(req, [self, request_id](OpenOutcome out) {
+        json::object msg{{"type", "open_result"}, {"request_id", request_id}, {"status", out.status}};
+        for (auto& [k, v] : out.body) msg[k] = v;
+        self->push(std::make_shared<const std::string>(json::serialize(msg)));
+      });
+    });
+  }
+
+  // A unit answers a command.
+  void on_result(const json::object& o) {
+    if (!who_.is_unit) return send_error("bad_message", "only units send results");
+    const auto* id = o.if_contains("id");
+    const auto* result = o.if_contains("result");
+    if (!id || !id->is_string() || !result || !result->is_string())
+      return send_error("bad_message", "result is {type: \"result\", id, result}");
+    std::string r(result->as_string());
+    if (r != "opened" && r != "failed" && r != "expired" && r != "duplicate")
+      return send_error("bad_message", "result is opened, failed, expired or duplicate");
+    std::string message;
+    if (const auto* m = o.if_contains("message"); m && m->is_string() && m->as_string().size() < 500)
+      message = m->as_string();
+    gw_->resolve(std::string(id->as_string()), who_.id, CommandResult{r, message});
+  }
+
+  // A unit reports a door event (live, or buffered while it was offline); it keeps it until
+  // event_saved comes back, and may send it again: the server logs it once.
+  void on_unit_event(const json::object& o) {
+    if (!who_.is_unit) return send_error("bad_message", "only units send events");
+    auto text = [&](const char* k, bool required) -> std::optional<std::string> {
+      const auto* v = o.if_contains(k);
+      if (!v || v->is_null()) return required ? std::nullopt : std::optional<std::string>("");
+      if (!v->is_string() || v->as_string().size() > 100 || (required && v->as_string().empty()))
+        return std::nullopt;
+      return std::string(v->as_string());
+    };
+    auto id = text("id", true), event = text("event", true), door = text("door", false),
+         at = text("at", true), command = text("command_id", false);
+    if (!id || !event || !door || !at || !command || !parse_rfc3339(*at))
+      return send_error("bad_message", "event is {type: \"event\", id, event, door?, at, command_id?}");
+    if (std::find_if(std::begin(Doors::kEvents), std::end(Doors::kEvents),
+                     [&](const char* e) { return *event == e; }) == std::end(Doors::kEvents))
+      return send_error("bad_event",
+                        "event is door_opened, door_closed, door_held_open or door_forced");
+    auto* doors = gw_->doors.load();
+    if (!doors) return send_error("unavailable", "events are not served here");
+    UnitEvent e{who_.org_id, who_.id, *id, *event, *door, *at, *command};
+    auto self = this->shared_from_this();
+    net::post(gw_->workers, [self, doors, e] {
+      auto st = doors->unit_event(e);
+      std::string msg =
+          st ? json::serialize(json::object{{"type", "event_saved"}, {"id", e.id}})
+             : json::serialize(json::object{{"type", "error"},
+                                            {"code", st.error().code},
+                                            {"message", st.error().message},
+                                            {"id", e.id}});
+      self->push(std::make_shared<const std::string>(std::move(msg)));
+    });
+  }
+
+  // Logs a unit's connection and disconnection (off the network threads).
+  void presence(bool connected) {
+    auto* doors = gw_->doors.load();
+    if (!doors || !who_.is_unit) return;
+    net::post(gw_->workers, [doors, org = who_.org_id, unit = who_.id, connected] {
+      if (auto s = doors->unit_presence(org, unit, connected); !s)
+        spdlog::warn("unit {}: logging presence: {}", unit, s.error().message);
+    });
+  }
+
   bool queue_half_full() const { return queued_bytes_ > gw_->options.queue_budget_bytes / 2; }
 
   void send_error(const std::string& code, const std::string& message) {
@@ -528,6 +636,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     if (registered_) gw_->devices.disconnected(device_id_, gw_->clock());
     gw_->forget(this, registered_, feed_names_, who_);
     if (registered_) gw_->device_event(device_id_);
+    if (registered_) presence(false);
   }
 
   websocket::stream<Inner> ws_;
@@ -651,6 +760,63 @@ void Gateway::stop() {
 }
 
 void Gateway::set_metrics(Metrics* m) { impl_->metrics = m; }
+
+void Gateway::set_doors(Doors* d) { impl_->doors = d; }
+
+void Gateway::Impl::resolve(const std::string& command_id, const std::string& unit_id,
+                            CommandResult r) {
+  CommandDone done;
+  {
+    std::lock_guard lock(commands_mu);
+    auto it = pending.find(command_id);
+    if (it == pending.end()) return;  // answered already, or timed out
+    if (!unit_id.empty() && it->second.unit_id != unit_id) return;
+    done = std::move(it->second.done);
+    auto timer = it->second.timer;
+    net::post(timer->get_executor(), [timer] { timer->cancel(); });
+    pending.erase(it);
+  }
+  done(std::move(r));
+}
+
+void Gateway::on_event(const std::string& org_id, std::shared_ptr<const std::string> message) {
+  std::vector<std::shared_ptr<WsBase>> consoles;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->by_feed.find("org/" + org_id);
+    if (it == impl_->by_feed.end()) return;
+    for (auto* s : it->second) consoles.push_back(s->base_ptr());
+  }
+  for (auto& s : consoles) s->push(message);
+}
+
+bool Gateway::on_command(const UnitCommand& cmd, const CommandDone& done) {
+  std::shared_ptr<WsBase> unit;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->by_unit.find(cmd.unit_id);
+    if (it == impl_->by_unit.end() || it->second.empty()) return false;
+    unit = (*it->second.begin())->base_ptr();
+  }
+  auto timer = std::make_shared<net::steady_timer>(unit->executor());
+  {
+    std::lock_guard lock(impl_->commands_mu);
+    impl_->pending[cmd.id] = Impl::PendingCommand{cmd.unit_id, done, timer};
+  }
+  net::post(timer->get_executor(), [timer, impl = impl_, id = cmd.id, timeout = cmd.timeout] {
+    timer->expires_after(timeout);
+    timer->async_wait([impl, id](beast::error_code ec) {
+      if (!ec) impl->resolve(id, "", CommandResult{"unit_timeout", "no answer in time"});
+    });
+  });
+  unit->push(std::make_shared<const std::string>(json::serialize(json::object{
+      {"type", "command"},
+      {"id", cmd.id},
+      {"door", cmd.door_id},
+      {"pulse_ms", cmd.pulse_ms},
+      {"expires_at", cmd.expires_at}})));
+  return true;
+}
 
 std::size_t Gateway::sessions() const {
   std::lock_guard lock(impl_->mu);

@@ -22,6 +22,7 @@ namespace portier {
 
 struct Upgrade;
 class Metrics;
+class Doors;
 
 struct GatewayOptions {
   std::size_t max_message_bytes = 64 * 1024;  // largest client message
@@ -47,9 +48,14 @@ class Gateway final : public BusListener {
   std::size_t sessions() const;
   // Counts pushes, snapshots and closes (by code) into these metrics from now on.
   void set_metrics(Metrics* m);
+  // Serves `open` messages of apps and the units' results and events with this (set before
+  // serving).
+  void set_doors(Doors* d);
 
   void on_changes(const std::vector<sync::FeedChange>& changes) override;
   void on_revocation(const Revocation& r) override;
+  void on_event(const std::string& org_id, std::shared_ptr<const std::string> message) override;
+  bool on_command(const UnitCommand& cmd, const CommandDone& done) override;
 
   struct Impl;
 

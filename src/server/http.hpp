@@ -2,6 +2,7 @@
 // Plain request/response values passed between the HTTP transport (Beast, in
 // http_server.cpp only) and the API, so API code never includes Beast.
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,5 +25,9 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string route;  // the matched route pattern, for metrics ("/v1/sites/{id}")
 };
+
+// Delivers a request's response, from any thread, exactly once. Handlers that wait for
+// something (a door unit's answer) keep it and call it later.
+using Respond = std::function<void(Response)>;
 
 }  // namespace portier

@@ -154,9 +154,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     version_ = msg.version();
     // The handler may block on the store: run it on the worker pool, never on an io thread.
     net::post(server_->workers, [self = this->shared_from_this(), req = std::move(req)] {
-      Response res = self->server_->handler(req);
-      net::post(self->stream_.get_executor(),
-                [self, res = std::move(res)]() mutable { self->do_write(std::move(res)); });
+      self->server_->handler(req, [self](Response res) {
+        net::post(self->stream_.get_executor(),
+                  [self, res = std::move(res)]() mutable { self->do_write(std::move(res)); });
+      });
     });
   }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The HTTP/1.1 transport: accepts connections on io threads, reads requests with limits,
 // runs the handler on a worker pool (store calls block; io threads must not) and writes the
-// response back on the connection's strand. Drains gracefully on stop().
+// response back on the connection's strand whenever the handler calls respond (at once, or
+// later from any thread). Drains gracefully on stop().
 
 #include <chrono>
 #include <functional>
@@ -30,7 +31,7 @@ struct HttpOptions {
 
 class HttpServer {
  public:
-  using Handler = std::function<Response(const Request&)>;
+  using Handler = std::function<void(const Request&, Respond)>;
   // Takes WebSocket upgrade requests for a path (the push gateway).
   using UpgradeHandler = std::function<void(std::unique_ptr<Upgrade>)>;
 

@@ -17,6 +17,7 @@
 #include "server/api.hpp"
 #include "server/bootstrap.hpp"
 #include "server/crypto.hpp"
+#include "server/doors.hpp"
 #include "server/gateway.hpp"
 #include "server/http_server.hpp"
 #include "server/upgrade.hpp"
@@ -74,7 +75,8 @@ struct Retention {
 };
 
 int serve(const std::string& dir, const std::string& listen, bool demo, unsigned threads,
-          Retention retention, GatewayOptions gateway_options, HttpOptions http_options) {
+          Retention retention, GatewayOptions gateway_options, HttpOptions http_options,
+          DoorsOptions doors_options) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "portierd serve: --listen is HOST:PORT\n";
@@ -104,11 +106,17 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   api.set_devices(&devices);
   Gateway gateway(*store, workers, devices, gateway_options);
   bus.subscribe(&gateway);
+  Doors doors(
+      *store, bus, [&workers](std::function<void()> fn) { boost::asio::post(workers, std::move(fn)); },
+      doors_options);
+  api.set_doors(&doors);
+  gateway.set_doors(&doors);
   gateway.set_metrics(&metrics);
   metrics.gauge("portier_push_sessions",
                 [&gateway] { return static_cast<double>(gateway.sessions()); });
   HttpServer server(
-      ioc, workers, [&api](const Request& r) { return api.handle(r); }, http_options);
+      ioc, workers, [&api](const Request& r, Respond respond) { api.handle(r, std::move(respond)); },
+      http_options);
   server.on_upgrade("/v1/stream",
                     [&gateway](std::unique_ptr<Upgrade> up) { gateway.accept(std::move(up)); });
   // Feed retention: history past the newest `feed_keep` changes or older than `feed_max_age`
@@ -208,6 +216,11 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--feed-max-age", max_age_hours, "hours a change is kept (default 720)")
       ->check(CLI::PositiveNumber);
+  int open_timeout_ms = 5000;
+  serve_cmd
+      ->add_option("--open-timeout-ms", open_timeout_ms,
+                   "how long an open waits for the door's unit (default 5000)")
+      ->check(CLI::Range(100, 60000));
   CLI11_PARSE(app, argc, argv);
   if (*init_cmd) return init(dir, org, email, name, password_stdin);
   retention.max_age = std::chrono::hours(max_age_hours);
@@ -217,5 +230,7 @@ int main(int argc, char** argv) {
     std::cerr << "portierd serve: --tls-cert and --tls-key go together\n";
     return 2;
   }
-  return serve(dir, listen, demo, threads, retention, gw, http);
+  DoorsOptions doors;
+  doors.open_timeout = std::chrono::milliseconds(open_timeout_ms);
+  return serve(dir, listen, demo, threads, retention, gw, http, doors);
 }

@@ -195,8 +195,9 @@ Result<json::object> validate(Kind kind, const json::object& body, const std::st
                               ReadTx& tx) {
   switch (kind) {
     case Kind::site: {
-      Fields f(body, {"name", "timezone"});
+      Fields f(body, {"name", "timezone", "lockdown"});
       f.text("name", true);
+      f.boolean("lockdown", false);
       if (const auto* tz = f.find("timezone"); tz && f.ok()) {
         if (!tz->is_string() || !find_zone(tz->as_string()))
           f.fail("timezone", "invalid_timezone",

@@ -138,6 +138,15 @@ CREATE TABLE enrollment_codes (
 );
 CREATE INDEX enrollment_codes_unit ON enrollment_codes(unit_id);
 )sql",
+      // 5: ids of the events units uploaded, so a re-sent event is logged once.
+      R"sql(
+CREATE TABLE unit_events (
+  unit_id TEXT NOT NULL REFERENCES units(id) ON DELETE CASCADE,
+  event_id TEXT NOT NULL,
+  at_unix INTEGER NOT NULL,
+  PRIMARY KEY (unit_id, event_id)
+) WITHOUT ROWID;
+)sql",
   };
   return m;
 }

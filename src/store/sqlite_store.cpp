@@ -333,6 +333,17 @@ class Tx final : public WriteTx {
     return done(db_, s);
   }
 
+  Result<bool> claim_unit_event(const std::string& unit_id, const std::string& event_id,
+                                std::int64_t at_unix) override {
+    auto p = db_.prepare(
+        "INSERT OR IGNORE INTO unit_events(unit_id, event_id, at_unix) VALUES(?1, ?2, ?3)");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, unit_id).bind(2, event_id).bind(3, at_unix);
+    if (auto st = done(db_, s); !st) return st.error();
+    return sqlite3_changes(db_.handle()) == 1;
+  }
+
  private:
   Status sync_unit_doors(const Record& r) {
     if (r.kind != Kind::unit) return ok();

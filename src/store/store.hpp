@@ -129,6 +129,10 @@ class WriteTx : public ReadTx {
   virtual Status revoke_tokens(const std::string& user_id) = 0;
   // Appends to the audit log (append-only: entries are never changed or removed).
   virtual Status append_audit(const AuditEntry& e) = 0;
+  // Notes that a unit's event (by the unit's own event id) is logged: true the first time,
+  // false when it was already (a unit re-sending after a lost acknowledgement).
+  virtual Result<bool> claim_unit_event(const std::string& unit_id, const std::string& event_id,
+                                        std::int64_t at_unix) = 0;
   // Stores a change body once; returns its id for append_to_feed.
   virtual Result<std::int64_t> add_change(const std::string& body, std::int64_t at_unix) = 0;
   // Lists a stored change as the next entry of a feed; returns the seq it got.

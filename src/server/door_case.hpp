@@ -1,0 +1,30 @@
+#pragma once
+// Everything an access decision about one user and one door needs, read in one transaction:
+// shared by GET /v1/access/check, GET /v1/me/doors and the open path.
+
+#include <deque>
+#include <map>
+#include <vector>
+
+#include "core/access.hpp"
+#include "store/store.hpp"
+
+namespace portier {
+
+struct DoorCase {
+  Record door;
+  Record site;
+  Zone zone = nullptr;
+  std::vector<Record> grants;      // the user's grants naming this door or its site
+  std::deque<Schedule> schedules;  // stable storage for GrantRule::schedule
+  std::map<std::string, Record> schedule_records;
+  std::vector<GrantRule> rules;
+
+  // Whether the door's site is locked down (every open denied unless an owner overrides).
+  bool lockdown() const;
+};
+
+Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string& user_id,
+                           const Record& door);
+
+}  // namespace portier

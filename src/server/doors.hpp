@@ -1,0 +1,78 @@
+#pragma once
+// The open path and the units' reports. An open is decided from the truth at that instant
+// (grant, schedule in the site's zone, validity, remaining uses, user enabled, lockdown); a
+// limited grant's use is reserved in the same write transaction, so concurrent opens never
+// pass max_uses, and given back when the door did not open. The command goes to the unit
+// through the bus; the unit's answer (or unit_offline / unit_timeout) completes the request.
+// Every attempt and every unit event is logged in the audit log and pushed live to the
+// organization's consoles.
+
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "bus/bus.hpp"
+#include "store/store.hpp"
+
+namespace portier {
+
+struct DoorsOptions {
+  std::chrono::milliseconds open_timeout{5000};  // how long an open waits for the unit
+};
+
+struct OpenRequest {
+  std::string org_id;
+  std::string user_id;
+  std::string door_id;
+  bool override_lockdown = false;  // honoured for owners only
+  std::string via;                 // "api" or "stream", for the audit log
+};
+
+struct OpenOutcome {
+  int status = 200;
+  // 200: {result: "opened", door_id, unit_id, command_id, grant_id, at};
+  // otherwise {error: {code, message, field, reason?, next_change?}}.
+  boost::json::object body;
+};
+
+// A door unit's report: door_opened, door_closed, door_held_open, door_forced.
+struct UnitEvent {
+  std::string org_id;
+  std::string unit_id;
+  std::string id;  // the unit's own id for it: the same event sent twice is logged once
+  std::string event;
+  std::string door_id;
+  std::string at;  // when it happened, at the unit (RFC 3339)
+  std::string command_id;
+};
+
+class Doors {
+ public:
+  // Runs a blocking task off the network threads (the worker pool).
+  using RunBlocking = std::function<void(std::function<void()>)>;
+  Doors(Store& store, Bus& bus, RunBlocking run_blocking, DoorsOptions options = {});
+
+  // Call on a worker thread (reads and writes the store). `done` is called exactly once,
+  // from any thread.
+  void open(const OpenRequest& req, std::function<void(OpenOutcome)> done);
+
+  // Logs a unit's event once per (unit, id). Call on a worker thread.
+  Status unit_event(const UnitEvent& e);
+  // Logs a unit's connection or disconnection. Call on a worker thread.
+  Status unit_presence(const std::string& org_id, const std::string& unit_id, bool connected);
+
+  static const char* kEvents[4];  // the event names a unit may report
+
+ private:
+  struct Attempt;
+  void finish(std::shared_ptr<Attempt> a, CommandResult r);
+  Status log(WriteTx& tx, const AuditEntry& e);
+
+  Store& store_;
+  Bus& bus_;
+  RunBlocking run_blocking_;
+  DoorsOptions options_;
+};
+
+}  // namespace portier
