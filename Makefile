@@ -8,7 +8,7 @@ SHELL := /bin/bash
 DEB_PACKAGES := build-essential cmake pkg-config git ca-certificates tzdata \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev libsodium-dev \
   libsqlite3-dev libhowardhinnant-date-dev libspdlog-dev libfmt-dev libcli11-dev \
-  libgtest-dev libgmock-dev clang-format-14 openssl
+  libgpiod-dev libgtest-dev libgmock-dev clang-format-14 openssl
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)

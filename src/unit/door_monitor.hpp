@@ -1,0 +1,48 @@
+#pragma once
+// Turns door sensor readings into door events (pure: the caller passes the time):
+//   door_opened     opened within a command's pulse (plus a grace period)
+//   door_forced     opened without a command
+//   door_held_open  still open `held_open_after` after it opened (once per opening)
+//   door_closed     closed again
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace portier::unit {
+
+struct DoorEvent {
+  std::string event;
+  std::string door;
+  std::string command_id;  // door_opened: the command that opened it
+};
+
+class DoorMonitor {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit DoorMonitor(std::chrono::milliseconds held_open_after,
+                       std::chrono::milliseconds grace = std::chrono::seconds(10))
+      : held_open_after_(held_open_after), grace_(grace) {}
+
+  // A command energized the door's relay at `at` for pulse_ms.
+  void pulsed(const std::string& door, const std::string& command_id, Clock::time_point at,
+              int pulse_ms);
+  // The sensor states read at `at`; returns what happened since the last reading. A door
+  // seen for the first time sets its state without an event.
+  std::vector<DoorEvent> observe(const std::map<std::string, bool>& open_now, Clock::time_point at);
+
+ private:
+  struct Door {
+    bool open = false;
+    Clock::time_point opened_at{};
+    bool held_reported = false;
+    std::string command_id;  // the last command
+    Clock::time_point command_until{};
+  };
+  std::chrono::milliseconds held_open_after_, grace_;
+  std::map<std::string, Door> doors_;
+  std::map<std::string, bool> seen_;
+};
+
+}  // namespace portier::unit

@@ -1,0 +1,214 @@
+#include "unit/state.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <sstream>
+
+namespace portier::unit {
+namespace json = boost::json;
+using sqlite::Stmt;
+
+Status save_identity(const std::string& dir, const Identity& id) {
+  ::mkdir(dir.c_str(), 0700);
+  ::chmod(dir.c_str(), 0700);
+  std::string path = dir + "/unit.json", tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    if (!f) return Error{500, "io_error", "cannot write " + tmp, ""};
+    ::chmod(tmp.c_str(), 0600);
+    f << json::serialize(json::object{{"server", id.server},
+                                      {"unit_id", id.unit_id},
+                                      {"credential", id.credential},
+                                      {"ca_file", id.ca_file}});
+    if (!f.flush()) return Error{500, "io_error", "cannot write " + tmp, ""};
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Error{500, "io_error", "cannot replace " + path, ""};
+  return ok();
+}
+
+Result<Identity> load_identity(const std::string& dir) {
+  std::ifstream f(dir + "/unit.json");
+  if (!f)
+    return Error{404, "not_enrolled",
+                 "no unit.json in " + dir + ": enroll first (portier-unit enroll)", ""};
+  std::stringstream ss;
+  ss << f.rdbuf();
+  boost::system::error_code ec;
+  auto v = json::parse(ss.str(), ec);
+  if (ec || !v.is_object()) return Error{422, "bad_state", dir + "/unit.json is not JSON", ""};
+  Identity id;
+  auto get = [&](const char* k) {
+    const auto* x = v.as_object().if_contains(k);
+    return x && x->is_string() ? std::string(x->as_string()) : std::string();
+  };
+  id.server = get("server");
+  id.unit_id = get("unit_id");
+  id.credential = get("credential");
+  id.ca_file = get("ca_file");
+  if (id.server.empty() || id.unit_id.empty() || id.credential.empty())
+    return Error{422, "bad_state", dir + "/unit.json lacks server, unit_id or credential", ""};
+  return id;
+}
+
+Result<std::unique_ptr<State>> State::open(const std::string& dir) {
+  auto s = std::unique_ptr<State>(new State());
+  std::string path = dir + "/state.db";
+  if (auto st = s->db_.open(path); !st) return st.error();
+  ::chmod(path.c_str(), 0600);
+  // Events and commands must survive a power cut: full sync for this small file.
+  if (auto st = s->db_.exec(R"sql(
+PRAGMA synchronous=FULL;
+CREATE TABLE IF NOT EXISTS replica (
+  feed TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (feed, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cursor (feed TEXT PRIMARY KEY, epoch TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS commands (id TEXT PRIMARY KEY, at_unix INTEGER NOT NULL) WITHOUT ROWID;
+)sql");
+      !st)
+    return st.error();
+  return s;
+}
+
+std::map<std::string, client::Replica> State::load() {
+  std::lock_guard lock(mu_);
+  std::map<std::string, client::Replica> out;
+  auto c = db_.prepare("SELECT feed, epoch, seq FROM cursor");
+  if (!c) return out;
+  {
+    Stmt s(*c);
+    while (s.step() == SQLITE_ROW) {
+      auto& r = out[s.text(0)];
+      r.epoch = s.text(1);
+      r.seq = s.int64(2);
+    }
+  }
+  auto p = db_.prepare("SELECT feed, key, record FROM replica");
+  if (!p) return out;
+  Stmt s(*p);
+  while (s.step() == SQLITE_ROW) {
+    auto it = out.find(s.text(0));
+    if (it == out.end()) continue;
+    boost::system::error_code ec;
+    auto v = json::parse(s.text(2), ec);
+    if (!ec && v.is_object()) it->second.records[s.text(1)] = std::move(v.as_object());
+  }
+  return out;
+}
+
+namespace {
+
+void set_cursor(sqlite::Db& db, const std::string& feed, const std::string& epoch,
+                std::int64_t seq) {
+  auto p = db.prepare("INSERT OR REPLACE INTO cursor(feed, epoch, seq) VALUES(?1, ?2, ?3)");
+  if (!p) return;
+  Stmt s(*p);
+  s.bind(1, feed).bind(2, epoch).bind(3, seq);
+  s.step();
+}
+
+}  // namespace
+
+void State::snapshot(const std::string& feed, const client::Replica& r) {
+  std::lock_guard lock(mu_);
+  (void)db_.exec("BEGIN IMMEDIATE");
+  if (auto p = db_.prepare("DELETE FROM replica WHERE feed = ?1")) {
+    Stmt s(*p);
+    s.bind(1, feed);
+    s.step();
+  }
+  if (auto p = db_.prepare("INSERT INTO replica(feed, key, record) VALUES(?1, ?2, ?3)"))
+    for (const auto& [key, rec] : r.records) {
+      Stmt s(*p);
+      s.bind(1, feed).bind(2, key).bind(3, json::serialize(rec));
+      s.step();
+    }
+  set_cursor(db_, feed, r.epoch, r.seq);
+  if (auto st = db_.exec("COMMIT"); !st) spdlog::error("state: saving a snapshot: {}", st.error().message);
+}
+
+void State::change(const std::string& feed, const std::string& epoch, std::int64_t seq,
+                   const std::string& key, const json::object* record) {
+  std::lock_guard lock(mu_);
+  (void)db_.exec("BEGIN IMMEDIATE");
+  if (record) {
+    if (auto p = db_.prepare("INSERT OR REPLACE INTO replica(feed, key, record) VALUES(?1, ?2, ?3)")) {
+      Stmt s(*p);
+      s.bind(1, feed).bind(2, key).bind(3, json::serialize(*record));
+      s.step();
+    }
+  } else if (auto p = db_.prepare("DELETE FROM replica WHERE feed = ?1 AND key = ?2")) {
+    Stmt s(*p);
+    s.bind(1, feed).bind(2, key);
+    s.step();
+  }
+  set_cursor(db_, feed, epoch, seq);
+  if (auto st = db_.exec("COMMIT"); !st) spdlog::error("state: saving a change: {}", st.error().message);
+}
+
+Status State::push_event(const json::object& message) {
+  std::lock_guard lock(mu_);
+  auto p = db_.prepare("INSERT OR IGNORE INTO outbox(event_id, message) VALUES(?1, ?2)");
+  if (!p) return p.error();
+  Stmt s(*p);
+  s.bind(1, std::string(message.at("id").as_string())).bind(2, json::serialize(message));
+  if (int rc = s.step(); rc != SQLITE_DONE) return db_.error(rc, "outbox");
+  return ok();
+}
+
+std::vector<OutboxEvent> State::events(int limit) {
+  std::lock_guard lock(mu_);
+  std::vector<OutboxEvent> out;
+  auto p = db_.prepare("SELECT seq, message FROM outbox ORDER BY seq LIMIT ?1");
+  if (!p) return out;
+  Stmt s(*p);
+  s.bind(1, static_cast<std::int64_t>(limit));
+  while (s.step() == SQLITE_ROW) {
+    boost::system::error_code ec;
+    auto v = json::parse(s.text(1), ec);
+    if (!ec && v.is_object()) out.push_back(OutboxEvent{s.int64(0), std::move(v.as_object())});
+  }
+  return out;
+}
+
+Status State::drop_event(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto p = db_.prepare("DELETE FROM outbox WHERE event_id = ?1");
+  if (!p) return p.error();
+  Stmt s(*p);
+  s.bind(1, id);
+  if (int rc = s.step(); rc != SQLITE_DONE) return db_.error(rc, "outbox");
+  return ok();
+}
+
+std::int64_t State::pending_events() {
+  std::lock_guard lock(mu_);
+  auto p = db_.prepare("SELECT count(*) FROM outbox");
+  if (!p) return 0;
+  Stmt s(*p);
+  return s.step() == SQLITE_ROW ? s.int64(0) : 0;
+}
+
+Result<bool> State::claim_command(const std::string& id, std::int64_t at_unix) {
+  std::lock_guard lock(mu_);
+  // Forget ids older than a week: their commands expired long ago.
+  if (auto p = db_.prepare("DELETE FROM commands WHERE at_unix < ?1")) {
+    Stmt s(*p);
+    s.bind(1, at_unix - 7 * 86400);
+    s.step();
+  }
+  auto p = db_.prepare("INSERT OR IGNORE INTO commands(id, at_unix) VALUES(?1, ?2)");
+  if (!p) return p.error();
+  Stmt s(*p);
+  s.bind(1, id).bind(2, at_unix);
+  if (int rc = s.step(); rc != SQLITE_DONE) return db_.error(rc, "commands");
+  return sqlite3_changes(db_.handle()) == 1;
+}
+
+}  // namespace portier::unit
