@@ -74,6 +74,7 @@ struct Doors::Attempt {
   OpenRequest req;
   std::string site_id, unit_id, grant_id, command_id;
   bool reserved = false;  // a limited grant's use was taken and is given back unless opened
+  bool lockdown_override = false;
   std::function<void(OpenOutcome)> done;
 };
 
@@ -122,7 +123,8 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
                        {"door_id", req.door_id}, {"unit_id", nullptr},   {"command_id", nullptr},
                        {"grant_id", nullptr},    {"via", req.via}};
     if (!a->unit_id.empty()) after["unit_id"] = a->unit_id;
-    if (req.override_lockdown && is_owner && dc->lockdown()) after["lockdown_override"] = true;
+    a->lockdown_override = req.override_lockdown && is_owner && dc->lockdown();
+    if (a->lockdown_override) after["lockdown_override"] = true;
     if (!d.allowed) {
       json::object err{{"code", "access_denied"},
                        {"message", denial_message(d.reason)},
@@ -192,6 +194,7 @@ void Doors::finish(std::shared_ptr<Attempt> a, CommandResult r) {
                      {"unit_id", a->unit_id},      {"command_id", a->command_id},
                      {"grant_id", a->grant_id},    {"via", a->req.via}};
   if (!r.message.empty()) after["message"] = r.message;
+  if (a->lockdown_override) after["lockdown_override"] = true;
   auto st = store_.write([&](WriteTx& tx) -> Status {
     if (a->reserved && !opened) {
       // The door did not open: give the use back.

@@ -1,0 +1,392 @@
+// The open path end to end: a real portierd, real portier-unit processes with the sim driver,
+// people opening over REST and the WebSocket.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "fixture.hpp"
+#include "support/ws.hpp"
+
+namespace portier::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string unit_bin() { return PORTIER_UNIT_BIN; }
+
+// The lines of a file ("" when it does not exist).
+std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::string> out;
+  for (std::string l; std::getline(f, l);)
+    if (!l.empty()) out.push_back(l);
+  return out;
+}
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return pred();
+}
+
+class Doors : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    // A short unit timeout keeps the 504 test quick.
+    server_.stop();
+    server_.start({"--open-timeout-ms", "1500"});
+    std::tie(site_, door_) = site_with_door();
+    unit_ = create("units", {{"name", "Front unit"}, {"door_ids", json::array{door_}}});
+    std::tie(maria_, maria_token_) = person("maria@one.test");
+    grant_ = create("grants", {{"user_id", maria_}, {"door_id", door_}});
+    state_ = dir_.path() + "/unit";
+    enroll(unit_, state_);
+  }
+  void TearDown() override {
+    if (unit_proc_) unit_proc_->signal(SIGCONT);
+  }
+
+  void enroll(const std::string& unit, const std::string& state) {
+    auto r = c().post("/v1/units/" + unit + "/enrollment", json::object{}, owner_);
+    ASSERT_EQ(r.status, 201) << r.raw;
+    auto [rc, out] = run({unit_bin(), "enroll", "--server", url(), "--code",
+                          std::string(r.obj().at("code").as_string()), "--state", state});
+    ASSERT_EQ(rc, 0) << out;
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_.port()); }
+
+  // Starts portier-unit and waits until the server lists it connected.
+  void start_unit(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{unit_bin(), "run", "--state", state_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    unit_proc_ = std::make_unique<Process>(argv);
+    ASSERT_TRUE(eventually([&] { return unit_connected(); })) << "the unit never connected";
+  }
+  bool unit_connected() {
+    auto r = c().get("/v1/devices", owner_);
+    if (r.status != 200) return false;
+    for (const auto& d : r.obj().at("items").as_array())
+      if (d.at("unit_id") == json::value(unit_) && d.at("connected").as_bool()) return true;
+    return false;
+  }
+  std::vector<std::string> pulses() { return lines_of(state_ + "/sim/relay.log"); }
+  Reply open(const std::string& token, const std::string& door = "") {
+    return c().post("/v1/doors/" + (door.empty() ? door_ : door) + "/open", nullptr, token);
+  }
+  // What `portier-unit show` prints: the unit's offline state.
+  json::object show() {
+    auto [rc, out] = run({unit_bin(), "show", "--state", state_});
+    EXPECT_EQ(rc, 0);
+    return rc == 0 ? json::parse(out).as_object() : json::object{};
+  }
+  bool lists(const json::object& state, const char* plural, const std::string& id) {
+    if (!state.contains(plural)) return false;
+    for (const auto& r : state.at(plural).as_array())
+      if (r.at("id") == json::value(id)) return true;
+    return false;
+  }
+  // Audit entries with this action, oldest first.
+  std::vector<json::object> audit(const std::string& action) {
+    auto r = c().get("/v1/audit?limit=500&kind=" + action, owner_);
+    EXPECT_EQ(r.status, 200) << r.raw;
+    std::vector<json::object> out;
+    for (const auto& e : r.obj().at("items").as_array()) out.insert(out.begin(), e.as_object());
+    return out;
+  }
+
+  TempDir dir_;
+  std::string site_, door_, unit_, maria_, maria_token_, grant_, state_;
+  std::unique_ptr<Process> unit_proc_;
+};
+
+TEST_F(Doors, AGrantedOpenPulsesTheRelayOnceAndAnswersOpened) {
+  start_unit();
+  auto r = open(maria_token_);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.obj().at("result"), "opened");
+  EXPECT_EQ(r.obj().at("unit_id"), json::value(unit_));
+  EXPECT_EQ(r.obj().at("grant_id"), json::value(grant_));
+  std::string cmd(r.obj().at("command_id").as_string());
+  auto p = pulses();
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("pulse " + door_ + " 1000ms " + cmd), std::string::npos) << p[0];
+  auto log = audit("door.open");
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].at("after").at("result"), "opened");
+  EXPECT_EQ(log[0].at("after").at("command_id"), json::value(cmd));
+  EXPECT_EQ(log[0].at("actor_id"), json::value(maria_));
+}
+
+TEST_F(Doors, OutsideTheScheduleIsDeniedWithTheReasonAndNeverReachesTheUnit) {
+  // Open all week, except yesterday, today and tomorrow (UTC dates: whatever Madrid's date).
+  json::array closed;
+  auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  for (int d : {-1, 0, 1}) {
+    std::time_t t = std::chrono::system_clock::to_time_t(today + std::chrono::days(d));
+    char buf[16];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&t));
+    closed.push_back(json::object{{"date", buf}, {"closed", true}});
+  }
+  auto sched = create(
+      "schedules",
+      {{"name", "Not these days"},
+       {"windows", json::array{json::object{
+                       {"days", json::array{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}},
+                       {"start", "00:00"},
+                       {"end", "24:00"}}}},
+       {"exceptions", closed}});
+  ASSERT_EQ(c().patch("/v1/grants/" + grant_, json::object{{"schedule_id", sched}}, owner_).status,
+            200);
+  start_unit();
+  auto r = open(maria_token_);
+  ASSERT_EQ(r.status, 403) << r.raw;
+  EXPECT_EQ(r.code(), "access_denied");
+  EXPECT_EQ(r.obj().at("error").at("reason"), "outside_schedule");
+  EXPECT_TRUE(r.obj().at("error").at("next_change").is_string()) << r.raw;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(pulses().empty());
+  auto log = audit("door.open");
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].at("after").at("result"), "denied");
+  EXPECT_EQ(log[0].at("after").at("reason"), "outside_schedule");
+}
+
+TEST_F(Doors, AKilledUnitAnswers409AtOnce) {
+  start_unit();
+  unit_proc_->signal(SIGKILL);
+  unit_proc_->wait(5s);
+  ASSERT_TRUE(eventually([&] { return !unit_connected(); }));
+  auto started = std::chrono::steady_clock::now();
+  auto r = open(maria_token_);
+  EXPECT_EQ(r.status, 409) << r.raw;
+  EXPECT_EQ(r.code(), "unit_offline");
+  // "At once": well under the 1.5 s unit timeout this server waits for a connected unit.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+  EXPECT_EQ(audit("door.open").back().at("after").at("result"), "unit_offline");
+}
+
+TEST_F(Doors, AStoppedUnitTimesOutAndNeverPulsesLate) {
+  start_unit();
+  unit_proc_->signal(SIGSTOP);
+  auto r = open(maria_token_);
+  EXPECT_EQ(r.status, 504) << r.raw;
+  EXPECT_EQ(r.code(), "unit_timeout");
+  unit_proc_->signal(SIGCONT);
+  // Resumed, the unit reads the command, finds it expired and drops it.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(pulses().empty());
+  ASSERT_TRUE(unit_connected());
+  // And it still works.
+  auto again = open(maria_token_);
+  EXPECT_EQ(again.status, 200) << again.raw;
+  EXPECT_EQ(pulses().size(), 1u);
+  auto log = audit("door.open");
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].at("after").at("result"), "unit_timeout");
+  EXPECT_EQ(log[1].at("after").at("result"), "opened");
+}
+
+TEST_F(Doors, MaxUsesIsExactUnderConcurrentOpens) {
+  ASSERT_EQ(c().patch("/v1/grants/" + grant_, json::object{{"max_uses", 3}}, owner_).status, 200);
+  start_unit();
+  std::vector<int> status(12);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < status.size(); ++i)
+    threads.emplace_back([&, i] { status[i] = open(maria_token_).status; });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(std::count(status.begin(), status.end(), 200), 3);
+  EXPECT_EQ(std::count(status.begin(), status.end(), 403), 9);
+  EXPECT_EQ(pulses().size(), 3u);
+  auto g = c().get("/v1/grants/" + grant_, owner_);
+  EXPECT_EQ(g.obj().at("uses"), 3);
+  auto denied = open(maria_token_);
+  EXPECT_EQ(denied.obj().at("error").at("reason"), "uses_exhausted");
+}
+
+TEST_F(Doors, AUseIsCountedOnlyWhenTheDoorOpened) {
+  ASSERT_EQ(c().patch("/v1/grants/" + grant_, json::object{{"max_uses", 1}}, owner_).status, 200);
+  // No unit connected: the open fails and the one use is still there.
+  EXPECT_EQ(open(maria_token_).status, 409);
+  EXPECT_EQ(c().get("/v1/grants/" + grant_, owner_).obj().at("uses"), 0);
+  start_unit();
+  EXPECT_EQ(open(maria_token_).status, 200);
+  EXPECT_EQ(c().get("/v1/grants/" + grant_, owner_).obj().at("uses"), 1);
+}
+
+TEST_F(Doors, RevocationBetweenTwoOpensDeniesTheSecondAndLeavesTheUnitsList) {
+  start_unit();
+  ASSERT_TRUE(eventually([&] { return lists(show(), "users", maria_); }));
+  EXPECT_EQ(open(maria_token_).status, 200);
+  ASSERT_EQ(c().del("/v1/grants/" + grant_, owner_).status, 204);
+  auto r = open(maria_token_);
+  EXPECT_EQ(r.status, 403) << r.raw;
+  EXPECT_EQ(r.obj().at("error").at("reason"), "no_grant");
+  EXPECT_EQ(pulses().size(), 1u);
+  // The unit's offline access list (its local replica) no longer has her.
+  EXPECT_TRUE(eventually([&] { return !lists(show(), "users", maria_); }));
+  EXPECT_FALSE(lists(show(), "grants", grant_));
+}
+
+TEST_F(Doors, LockdownDeniesEveryoneButAnOwnerWhoOverridesAndIsPushedToTheUnit) {
+  std::string owner_id(c().get("/v1/me", owner_).obj().at("user").at("id").as_string());
+  create("grants", {{"user_id", owner_id}, {"door_id", door_}});
+  start_unit();
+  ASSERT_EQ(c().patch("/v1/sites/" + site_, json::object{{"lockdown", true}}, owner_).status, 200);
+  auto r = open(maria_token_);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.obj().at("error").at("reason"), "lockdown");
+  EXPECT_EQ(open(owner_).obj().at("error").at("reason"), "lockdown");
+  // Members cannot override; owners can, and the log says so.
+  auto member_override = c().post("/v1/doors/" + door_ + "/open",
+                                  json::object{{"override_lockdown", true}}, maria_token_);
+  EXPECT_EQ(member_override.status, 403);
+  auto owner_override =
+      c().post("/v1/doors/" + door_ + "/open", json::object{{"override_lockdown", true}}, owner_);
+  EXPECT_EQ(owner_override.status, 200) << owner_override.raw;
+  EXPECT_EQ(audit("door.open").back().at("after").at("lockdown_override"), true);
+  EXPECT_EQ(pulses().size(), 1u);
+  // The unit holds the lockdown in its replica.
+  auto locked = [&](bool want) {
+    auto s = show();
+    for (const auto& site : s.at("sites").as_array())
+      if (site.at("id") == json::value(site_)) return site.at("lockdown").as_bool() == want;
+    return false;
+  };
+  EXPECT_TRUE(eventually([&] { return locked(true); }));
+  ASSERT_EQ(c().patch("/v1/sites/" + site_, json::object{{"lockdown", false}}, owner_).status, 200);
+  EXPECT_EQ(open(maria_token_).status, 200);
+  EXPECT_TRUE(eventually([&] { return locked(false); }));
+}
+
+TEST_F(Doors, EventsDuringAnOutageArriveOnceEachAfterReconnectAcrossAUnitKill) {
+  start_unit({"--held-open-after", "1"});
+  std::string door_file = state_ + "/sim/" + door_ + ".door";
+  auto set_door = [&](const char* s) {
+    std::ofstream(door_file, std::ios::trunc) << s << "\n";
+  };
+  set_door("closed");
+  std::this_thread::sleep_for(400ms);  // the starting state
+  server_.stop();
+  set_door("open");  // forced: no command
+  std::this_thread::sleep_for(1500ms);  // … and held open
+  set_door("closed");
+  ASSERT_TRUE(eventually([&] { return show().at("pending_events").as_int64() == 3; }))
+      << json::serialize(show());
+  // The unit dies before it could upload anything; its buffer survives on disk.
+  unit_proc_->signal(SIGKILL);
+  unit_proc_->wait(5s);
+  server_.restart();
+  start_unit({"--held-open-after", "1"});
+  ASSERT_TRUE(eventually([&] { return show().at("pending_events").as_int64() == 0; }));
+  auto forced = audit("door.forced"), held = audit("door.held_open"), shut = audit("door.closed");
+  ASSERT_EQ(forced.size(), 1u);
+  ASSERT_EQ(held.size(), 1u);
+  ASSERT_EQ(shut.size(), 1u);
+  // In the order they happened.
+  EXPECT_LT(forced[0].at("seq").as_int64(), held[0].at("seq").as_int64());
+  EXPECT_LT(held[0].at("seq").as_int64(), shut[0].at("seq").as_int64());
+  EXPECT_EQ(shut[0].at("after").at("unit_id"), json::value(unit_));
+}
+
+TEST_F(Doors, ARevokedUnitStopsAndCannotReconnect) {
+  start_unit();
+  ASSERT_EQ(c().del("/v1/units/" + unit_, owner_).status, 204);
+  EXPECT_EQ(unit_proc_->wait(10s), 3);
+  auto [rc, out] = run({unit_bin(), "run", "--state", state_}, "", 20s);
+  EXPECT_EQ(rc, 3) << out;
+}
+
+TEST_F(Doors, EnrollmentCodesFailClearlyFromTheUnit) {
+  auto r = c().post("/v1/units/" + unit_ + "/enrollment", json::object{}, owner_);
+  std::string code(r.obj().at("code").as_string());
+  std::string other = dir_.path() + "/other";
+  EXPECT_EQ(run({unit_bin(), "enroll", "--server", url(), "--code", code, "--state", other}).first,
+            0);
+  EXPECT_EQ(run({unit_bin(), "enroll", "--server", url(), "--code", code, "--state", other}).first,
+            1);
+  EXPECT_EQ(
+      run({unit_bin(), "enroll", "--server", url(), "--code", "garbage", "--state", other}).first,
+      1);
+  EXPECT_EQ(run({unit_bin(), "run", "--state", dir_.path() + "/never-enrolled"}).first, 1);
+}
+
+// Apps open over their WebSocket too, and consoles see every attempt live.
+TEST_F(Doors, OpenOverTheStreamAndTheConsoleSeesItLive) {
+  start_unit();
+  RawWs console(server_.port());
+  std::string org(c().get("/v1/me", owner_).obj().at("org").at("id").as_string());
+  console.send_json({{"type", "hello"},
+                     {"token", owner_},
+                     {"feeds", json::array{json::object{{"feed", "org/" + org}}}}});
+  ASSERT_EQ(console.read_json().at("type"), "ready");
+  RawWs app(server_.port());
+  app.send_json({{"type", "hello"}, {"token", maria_token_}});
+  ASSERT_EQ(app.read_json().at("type"), "ready");
+  app.send_json({{"type", "open"}, {"request_id", "r1"}, {"door_id", 42}});
+  auto bad = app.read_json();
+  while (bad.at("type") == "snapshot") bad = app.read_json();
+  EXPECT_EQ(bad.at("code"), "bad_message");
+  app.send_json({{"type", "result"}, {"id", "cmd_x"}, {"result", "opened"}});
+  EXPECT_EQ(app.read_json().at("code"), "bad_message");  // only units send results
+  app.send_json({{"type", "open"}, {"request_id", "r1"}, {"door_id", door_}});
+  json::value res;
+  do res = app.read_json();
+  while (!res.is_null() && res.at("type") != "open_result");
+  ASSERT_FALSE(res.is_null());
+  EXPECT_EQ(res.at("request_id"), "r1");
+  EXPECT_EQ(res.at("status"), 200);
+  EXPECT_EQ(res.at("result"), "opened");
+  EXPECT_EQ(pulses().size(), 1u);
+  bool seen = false;
+  for (int i = 0; i < 50 && !seen; ++i) {
+    auto m = console.read_json(5s);
+    if (m.is_null()) break;
+    seen = m.at("type") == "event" && m.at("event").at("action") == "door.open" &&
+           m.at("event").at("after").at("result") == "opened";
+  }
+  EXPECT_TRUE(seen);
+}
+
+// A unit's event is logged once however often it is sent (a lost event_saved).
+TEST_F(Doors, AReSentEventIsLoggedOnce) {
+  auto cred = json::parse(std::string(std::istreambuf_iterator<char>(
+                                          std::ifstream(state_ + "/unit.json").rdbuf()),
+                                      {}))
+                  .at("credential");
+  RawWs unit(server_.port());
+  unit.send_json({{"type", "hello"}, {"token", cred}});
+  ASSERT_EQ(unit.read_json().at("type"), "ready");
+  json::object ev{{"type", "event"},         {"id", "evt_once"},
+                  {"event", "door_forced"},  {"door", door_},
+                  {"at", "2026-11-27T10:00:00.000Z"}};
+  auto saved = [&] {
+    for (;;) {
+      auto m = unit.read_json();
+      if (m.is_null() || m.at("type") == "event_saved" || m.at("type") == "error") return m;
+    }
+  };
+  unit.send_json(ev);
+  EXPECT_EQ(saved().at("id"), "evt_once");
+  unit.send_json(ev);
+  EXPECT_EQ(saved().at("id"), "evt_once");
+  EXPECT_EQ(audit("door.forced").size(), 1u);
+  // A door of another unit, or an unknown event, is refused and logged nowhere.
+  ev["id"] = "evt_2";
+  ev["door"] = "door_elsewhere";
+  unit.send_json(ev);
+  EXPECT_EQ(saved().at("code"), "bad_door");
+  ev["door"] = door_;
+  ev["event"] = "door_exploded";
+  unit.send_json(ev);
+  EXPECT_EQ(saved().at("code"), "bad_event");
+  EXPECT_EQ(audit("door.forced").size(), 1u);
+}
+
+}  // namespace
+}  // namespace portier::testing
