@@ -32,7 +32,7 @@ build: deps
 	cmake --build --preset default -j $(JOBS)
 
 run: build
-	./build/src/server/portierd serve --data $(DATA) --listen $(LISTEN) --demo
+	./scripts/demo.sh $(DATA) $(LISTEN)
 
 check-format: deps
 	@out=$$(clang-format-14 --dry-run --Werror $(FORMAT_FILES) 2>&1) || { echo "$$out" | head -40; \

@@ -30,7 +30,7 @@ struct UnitCommand {
   std::string unit_id;
   std::string door_id;
   int pulse_ms = 1000;
-  std::string expires_at;  // RFC 3339 with milliseconds, UTC
+  std::string expires_at;                   // RFC 3339 with milliseconds, UTC
   std::chrono::milliseconds timeout{5000};  // how long the sender waits for the result
 };
 

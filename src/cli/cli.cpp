@@ -298,6 +298,12 @@ int run(int argc, char** argv) {
   audit->add_option("--to", to);
   audit->add_option("--limit", limit);
   auto* devices = app.add_subcommand("devices", "devices and what they hold (delivery receipts)");
+  auto* open_cmd = app.add_subcommand("open", "open a door through its unit");
+  std::string open_door;
+  bool override_lockdown = false;
+  open_cmd->add_option("door", open_door, "door id")->required();
+  open_cmd->add_flag("--override-lockdown", override_lockdown,
+                     "owners: open although the site is locked down");
   auto* unit_cred = app.add_subcommand("unit-credential",
                                        "issue a unit's credential (the old one stops working)");
   unit_cred->add_option("id", id)->required();
@@ -391,6 +397,10 @@ int run(int argc, char** argv) {
   }
   if (*me) return call("GET", "/v1/me");
   if (*devices) return call("GET", "/v1/devices");
+  if (*open_cmd)
+    return call("POST", "/v1/doors/" + url_encode(open_door) + "/open",
+                override_lockdown ? json::value(json::object{{"override_lockdown", true}})
+                                  : json::value(nullptr));
   if (*unit_cred)
     return call("POST", "/v1/units/" + url_encode(id) + "/credentials", json::object{});
   if (*check) {

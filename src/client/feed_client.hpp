@@ -118,7 +118,7 @@ class FeedClient {
   std::string stopped_reason_;
   int connections_ = 0;
   int last_close_code_ = 0;
-  int native_socket_ = -1;  // to wake a blocked read on stop()
+  int native_socket_ = -1;                   // to wake a blocked read on stop()
   std::function<void(std::string)> sender_;  // set while a connection is ready
   std::thread thread_;
 };

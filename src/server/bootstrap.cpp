@@ -93,6 +93,7 @@ Result<std::string> seed_demo(Store& store, const std::string& data_dir, Instant
   std::string at = format_rfc3339(now);
   auto unix = now.time_since_epoch().count();
   std::vector<std::string> hashes;
+  std::vector<std::pair<std::string, std::string>> units;  // id, name
   for (size_t i = 1; i < people.size(); ++i) hashes.push_back(hash_password(people[i].password));
   // The owner's organization.
   auto creds = store.find_credentials(people[0].email);
@@ -111,6 +112,13 @@ Result<std::string> seed_demo(Store& store, const std::string& data_dir, Instant
               {{"site_id", *site}, {"name", name}, {"kind", kind}, {"pulse_ms", pulse}}, at, unix);
       if (!d) return d.error();
       doors.push_back(*d);
+    }
+    // Two door units: one on the front door, one on the garage and the gate.
+    for (auto [name, ids] : {std::pair{"Front door unit", json::array{doors[0]}},
+                             std::pair{"Garage and gate unit", json::array{doors[1], doors[2]}}}) {
+      auto u = add(tx, org, *owner, Kind::unit, {{"name", name}, {"door_ids", ids}}, at, unix);
+      if (!u) return u.error();
+      units.emplace_back(*u, name);
     }
     auto hours =
         add(tx, org, *owner, Kind::schedule,
@@ -141,6 +149,22 @@ Result<std::string> seed_demo(Store& store, const std::string& data_dir, Instant
     return ok();
   });
   if (!seeded) return seeded.error();
+  // Enrollment codes for the demo units (make run enrolls and starts them), valid a day.
+  std::string unit_lines;
+  for (const auto& [id, name] : units) {
+    std::string code = new_enrollment_code();
+    if (auto s =
+            store.create_enrollment_code(id, token_hash(normalize_code(code)), unix + 24 * 3600);
+        !s)
+      return s.error();
+    unit_lines += id + " " + code + " " + name + "\n";
+  }
+  {
+    std::string path = data_dir + "/demo-units.txt";
+    std::ofstream out(path, std::ios::trunc);
+    out << unit_lines;
+    ::chmod(path.c_str(), 0600);
+  }
   std::string text;
   for (const auto& p : people)
     text += std::string(p.email) + "  " + p.password + "  (" + p.role + ")\n";

@@ -33,9 +33,9 @@ const char* denial_message(const std::string& reason) {
 }
 
 OpenOutcome failure(int status, const std::string& code, const std::string& message) {
-  return OpenOutcome{status, json::object{{"error", json::object{{"code", code},
-                                                                 {"message", message},
-                                                                 {"field", ""}}}}};
+  return OpenOutcome{
+      status,
+      json::object{{"error", json::object{{"code", code}, {"message", message}, {"field", ""}}}}};
 }
 
 // The live message consoles get for an audit entry.
@@ -119,8 +119,8 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
     auto units = tx.list_by(Kind::unit, org, "door_ids", req.door_id);
     if (!units) return units.error();
     if (!units->empty()) a->unit_id = units->front().id;
-    json::object after{{"result", "denied"},    {"reason", d.reason},   {"user_id", req.user_id},
-                       {"door_id", req.door_id}, {"unit_id", nullptr},   {"command_id", nullptr},
+    json::object after{{"result", "denied"},     {"reason", d.reason}, {"user_id", req.user_id},
+                       {"door_id", req.door_id}, {"unit_id", nullptr}, {"command_id", nullptr},
                        {"grant_id", nullptr},    {"via", req.via}};
     if (!a->unit_id.empty()) after["unit_id"] = a->unit_id;
     a->lockdown_override = req.override_lockdown && is_owner && dc->lockdown();
@@ -189,10 +189,10 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
 
 void Doors::finish(std::shared_ptr<Attempt> a, CommandResult r) {
   bool opened = r.result == "opened";
-  json::object after{{"result", r.result},         {"reason", nullptr},
-                     {"user_id", a->req.user_id},  {"door_id", a->req.door_id},
-                     {"unit_id", a->unit_id},      {"command_id", a->command_id},
-                     {"grant_id", a->grant_id},    {"via", a->req.via}};
+  json::object after{{"result", r.result},        {"reason", nullptr},
+                     {"user_id", a->req.user_id}, {"door_id", a->req.door_id},
+                     {"unit_id", a->unit_id},     {"command_id", a->command_id},
+                     {"grant_id", a->grant_id},   {"via", a->req.via}};
   if (!r.message.empty()) after["message"] = r.message;
   if (a->lockdown_override) after["lockdown_override"] = true;
   auto st = store_.write([&](WriteTx& tx) -> Status {
@@ -202,9 +202,8 @@ void Doors::finish(std::shared_ptr<Attempt> a, CommandResult r) {
       if (!g) return g.error();
       if (*g) {
         auto uses = (*g)->body.find("uses");
-        std::int64_t n = uses != (*g)->body.end() && uses->value().is_int64()
-                             ? uses->value().as_int64()
-                             : 0;
+        std::int64_t n =
+            uses != (*g)->body.end() && uses->value().is_int64() ? uses->value().as_int64() : 0;
         if (n > 0) {
           auto now = std::chrono::floor<std::chrono::seconds>(now_ms());
           Record before = **g, changed = **g;
@@ -220,8 +219,8 @@ void Doors::finish(std::shared_ptr<Attempt> a, CommandResult r) {
         }
       }
     }
-    return log(tx, entry(a->req.org_id, a->req.user_id, "door.open", a->req.door_id, a->site_id,
-                         after));
+    return log(
+        tx, entry(a->req.org_id, a->req.user_id, "door.open", a->req.door_id, a->site_id, after));
   });
   if (!st) spdlog::warn("open {}: logging the result: {}", a->req.door_id, st.error().message);
   if (opened) {
@@ -236,8 +235,9 @@ void Doors::finish(std::shared_ptr<Attempt> a, CommandResult r) {
     return a->done(failure(409, "unit_offline", "the door's unit is not connected"));
   if (r.result == "unit_timeout" || r.result == "expired")
     return a->done(failure(504, "unit_timeout", "the door's unit did not answer in time"));
-  a->done(failure(502, "unit_failed",
-                  "the door's unit could not open it" + (r.message.empty() ? "" : ": " + r.message)));
+  a->done(
+      failure(502, "unit_failed",
+              "the door's unit could not open it" + (r.message.empty() ? "" : ": " + r.message)));
 }
 
 Status Doors::unit_event(const UnitEvent& e) {
@@ -250,7 +250,8 @@ Status Doors::unit_event(const UnitEvent& e) {
       if (*unit)
         if (auto ids = (*unit)->body.find("door_ids");
             ids != (*unit)->body.end() && ids->value().is_array())
-          for (const auto& d : ids->value().as_array()) drives = drives || (d.is_string() && d.as_string() == e.door_id);
+          for (const auto& d : ids->value().as_array())
+            drives = drives || (d.is_string() && d.as_string() == e.door_id);
       if (!drives) return Error{400, "bad_door", "this unit does not drive door " + e.door_id, ""};
     }
     auto fresh = tx.claim_unit_event(e.unit_id, e.id, now.time_since_epoch().count());
@@ -262,13 +263,13 @@ Status Doors::unit_event(const UnitEvent& e) {
       if (!door) return door.error();
       if (*door) site = str_field((*door)->body, "site_id");
     }
-    json::object after{{"event", e.event},
-                       {"event_id", e.id},
-                       {"unit_id", e.unit_id},
-                       {"door_id", e.door_id.empty() ? json::value(nullptr) : json::value(e.door_id)},
-                       {"happened_at", e.at},
-                       {"command_id", e.command_id.empty() ? json::value(nullptr)
-                                                           : json::value(e.command_id)}};
+    json::object after{
+        {"event", e.event},
+        {"event_id", e.id},
+        {"unit_id", e.unit_id},
+        {"door_id", e.door_id.empty() ? json::value(nullptr) : json::value(e.door_id)},
+        {"happened_at", e.at},
+        {"command_id", e.command_id.empty() ? json::value(nullptr) : json::value(e.command_id)}};
     // door_opened → door.opened, …
     std::string action = "door." + e.event.substr(e.event.find('_') + 1);
     return log(tx, entry(e.org_id, e.unit_id, action, e.door_id.empty() ? e.unit_id : e.door_id,
@@ -276,8 +277,7 @@ Status Doors::unit_event(const UnitEvent& e) {
   });
 }
 
-Status Doors::unit_presence(const std::string& org_id, const std::string& unit_id,
-                            bool connected) {
+Status Doors::unit_presence(const std::string& org_id, const std::string& unit_id, bool connected) {
   return store_.write([&](WriteTx& tx) -> Status {
     auto unit = tx.get(Kind::unit, org_id, unit_id);
     if (!unit) return unit.error();

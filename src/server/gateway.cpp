@@ -482,7 +482,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     auto self = this->shared_from_this();
     net::post(gw_->workers, [self, doors, req, request_id] {
       doors->open(req, [self, request_id](OpenOutcome out) {
-        json::object msg{{"type", "open_result"}, {"request_id", request_id}, {"status", out.status}};
+        json::object msg{
+            {"type", "open_result"}, {"request_id", request_id}, {"status", out.status}};
         for (auto& [k, v] : out.body) msg[k] = v;
         self->push(std::make_shared<const std::string>(json::serialize(msg)));
       });
@@ -500,7 +501,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     if (r != "opened" && r != "failed" && r != "expired" && r != "duplicate")
       return send_error("bad_message", "result is opened, failed, expired or duplicate");
     std::string message;
-    if (const auto* m = o.if_contains("message"); m && m->is_string() && m->as_string().size() < 500)
+    if (const auto* m = o.if_contains("message");
+        m && m->is_string() && m->as_string().size() < 500)
       message = m->as_string();
     gw_->resolve(std::string(id->as_string()), who_.id, CommandResult{r, message});
   }
@@ -519,7 +521,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     auto id = text("id", true), event = text("event", true), door = text("door", false),
          at = text("at", true), command = text("command_id", false);
     if (!id || !event || !door || !at || !command || !parse_rfc3339(*at))
-      return send_error("bad_message", "event is {type: \"event\", id, event, door?, at, command_id?}");
+      return send_error("bad_message",
+                        "event is {type: \"event\", id, event, door?, at, command_id?}");
     if (std::find_if(std::begin(Doors::kEvents), std::end(Doors::kEvents),
                      [&](const char* e) { return *event == e; }) == std::end(Doors::kEvents))
       return send_error("bad_event",
@@ -530,12 +533,11 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     auto self = this->shared_from_this();
     net::post(gw_->workers, [self, doors, e] {
       auto st = doors->unit_event(e);
-      std::string msg =
-          st ? json::serialize(json::object{{"type", "event_saved"}, {"id", e.id}})
-             : json::serialize(json::object{{"type", "error"},
-                                            {"code", st.error().code},
-                                            {"message", st.error().message},
-                                            {"id", e.id}});
+      std::string msg = st ? json::serialize(json::object{{"type", "event_saved"}, {"id", e.id}})
+                           : json::serialize(json::object{{"type", "error"},
+                                                          {"code", st.error().code},
+                                                          {"message", st.error().message},
+                                                          {"id", e.id}});
       self->push(std::make_shared<const std::string>(std::move(msg)));
     });
   }
@@ -809,12 +811,12 @@ bool Gateway::on_command(const UnitCommand& cmd, const CommandDone& done) {
       if (!ec) impl->resolve(id, "", CommandResult{"unit_timeout", "no answer in time"});
     });
   });
-  unit->push(std::make_shared<const std::string>(json::serialize(json::object{
-      {"type", "command"},
-      {"id", cmd.id},
-      {"door", cmd.door_id},
-      {"pulse_ms", cmd.pulse_ms},
-      {"expires_at", cmd.expires_at}})));
+  unit->push(std::make_shared<const std::string>(
+      json::serialize(json::object{{"type", "command"},
+                                   {"id", cmd.id},
+                                   {"door", cmd.door_id},
+                                   {"pulse_ms", cmd.pulse_ms},
+                                   {"expires_at", cmd.expires_at}})));
   return true;
 }
 

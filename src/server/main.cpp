@@ -107,7 +107,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   Gateway gateway(*store, workers, devices, gateway_options);
   bus.subscribe(&gateway);
   Doors doors(
-      *store, bus, [&workers](std::function<void()> fn) { boost::asio::post(workers, std::move(fn)); },
+      *store, bus,
+      [&workers](std::function<void()> fn) { boost::asio::post(workers, std::move(fn)); },
       doors_options);
   api.set_doors(&doors);
   gateway.set_doors(&doors);
@@ -115,7 +116,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   metrics.gauge("portier_push_sessions",
                 [&gateway] { return static_cast<double>(gateway.sessions()); });
   HttpServer server(
-      ioc, workers, [&api](const Request& r, Respond respond) { api.handle(r, std::move(respond)); },
+      ioc, workers,
+      [&api](const Request& r, Respond respond) { api.handle(r, std::move(respond)); },
       http_options);
   server.on_upgrade("/v1/stream",
                     [&gateway](std::unique_ptr<Upgrade> up) { gateway.accept(std::move(up)); });

@@ -28,7 +28,11 @@ struct Agent::Impl {
   std::string inflight;            // the outbox event sent and not yet saved
 
   Impl(Identity i, State& s, Driver& d, AgentOptions o)
-      : id(std::move(i)), state(s), driver(d), options(std::move(o)), monitor(options.held_open_after) {}
+      : id(std::move(i)),
+        state(s),
+        driver(d),
+        options(std::move(o)),
+        monitor(options.held_open_after) {}
 
   std::string feed() const { return "unit/" + id.unit_id; }
 
@@ -61,12 +65,11 @@ struct Agent::Impl {
       spdlog::warn("ignoring a malformed command");
       return;
     }
-    auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
+    auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     // Claim the id before anything else: a command runs at most once, even across restarts.
-    auto fresh = state.claim_command(cmd, std::chrono::floor<std::chrono::seconds>(now)
-                                              .time_since_epoch()
-                                              .count());
+    auto fresh = state.claim_command(
+        cmd, std::chrono::floor<std::chrono::seconds>(now).time_since_epoch().count());
     if (!fresh) return result(cmd, "failed", fresh.error().message);
     if (!*fresh) {
       spdlog::warn("command {}: seen before, ignored", cmd);
@@ -99,8 +102,8 @@ struct Agent::Impl {
   }
 
   void record(const DoorEvent& e) {
-    auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
+    auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     json::object m{{"type", "event"},
                    {"id", new_id("evt")},
                    {"event", e.event},
@@ -132,7 +135,9 @@ struct Agent::Impl {
       return;
     }
     if (type == "error" && m.contains("id") && m.at("id").is_string()) {
-      auto code = m.contains("code") && m.at("code").is_string() ? std::string(m.at("code").as_string()) : "";
+      auto code = m.contains("code") && m.at("code").is_string()
+                      ? std::string(m.at("code").as_string())
+                      : "";
       std::string eid(m.at("id").as_string());
       if (code != "store_error" && code != "unavailable" && code != "internal") {
         spdlog::error("event {} refused by the server ({}): dropped", eid, code);

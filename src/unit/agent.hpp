@@ -16,7 +16,7 @@
 namespace portier::unit {
 
 struct AgentOptions {
-  std::string name;  // shown to admins (default: the unit's name on the server)
+  std::string name;                     // shown to admins (default: the unit's name on the server)
   std::chrono::milliseconds poll{100};  // sensor polling
   std::chrono::milliseconds held_open_after{30000};
 };

@@ -24,7 +24,8 @@ TEST(DoorMonitor, OpeningDuringAPulseIsOpenedByThatCommand) {
   DoorMonitor m(30s, 5s);
   m.observe({{"d", false}}, T{});
   m.pulsed("d", "cmd_1", T{} + 1s, 1000);
-  EXPECT_EQ(names(m.observe({{"d", true}}, T{} + 2s)), std::vector<std::string>{"door_opened:cmd_1"});
+  EXPECT_EQ(names(m.observe({{"d", true}}, T{} + 2s)),
+            std::vector<std::string>{"door_opened:cmd_1"});
   EXPECT_EQ(names(m.observe({{"d", false}}, T{} + 3s)), std::vector<std::string>{"door_closed"});
   // The same command does not account for a second opening.
   EXPECT_EQ(names(m.observe({{"d", true}}, T{} + 4s)), std::vector<std::string>{"door_forced"});

@@ -37,11 +37,11 @@ struct GpioLine {
 Result<GpioLine> parse_gpio_line(const std::string& text);
 
 struct DriverConfig {
-  std::string kind = "sim";       // sim | gpio | command
-  std::string sim_dir;            // sim: where relay.log and <door>.door live
+  std::string kind = "sim";                 // sim | gpio | command
+  std::string sim_dir;                      // sim: where relay.log and <door>.door live
   std::map<std::string, GpioLine> relays;   // gpio: door id -> relay line
   std::map<std::string, GpioLine> sensors;  // gpio: door id -> sensor line (high/active = open)
-  std::string command;            // command: the executable
+  std::string command;                      // command: the executable
   std::chrono::milliseconds command_timeout{10000};
 };
 

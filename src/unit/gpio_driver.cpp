@@ -91,8 +91,7 @@ class GpioDriver final : public Driver {
     if (!chip) chip = gpiod_chip_open_lookup(g.chip.c_str());
     if (!chip) return Error{404, "bad_gpio", "cannot open GPIO chip " + g.chip, ""};
     auto* line = gpiod_chip_get_line(chip, g.line);
-    if (!line)
-      return Error{404, "bad_gpio", g.chip + " has no line " + std::to_string(g.line), ""};
+    if (!line) return Error{404, "bad_gpio", g.chip + " has no line " + std::to_string(g.line), ""};
     int flags = g.active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0;
     int rc = output ? gpiod_line_request_output_flags(line, "portier-unit", flags, 0)
                     : gpiod_line_request_input_flags(line, "portier-unit", flags);

@@ -107,7 +107,8 @@ int show(const std::string& dir) {
   for (const char* k : {"unit", "site", "door", "user", "schedule", "grant"})
     by_kind[std::string(k) + "s"] = json::array();
   if (it != replicas.end()) {
-    out["feed"] = json::object{{"feed", feed}, {"epoch", it->second.epoch}, {"seq", it->second.seq}};
+    out["feed"] =
+        json::object{{"feed", feed}, {"epoch", it->second.epoch}, {"seq", it->second.seq}};
     for (const auto& [key, rec] : it->second.records) {
       auto kind = key.substr(0, key.find(':')) + "s";
       if (by_kind.contains(kind)) by_kind[kind].as_array().push_back(rec);
@@ -168,11 +169,13 @@ int main(int argc, char** argv) {
                       "gpio: a door sensor, DOOR_ID=CHIP:LINE[:active-low]; active = open");
   run_cmd->add_option("--command", driver.command,
                       "command: executable run as EXE pulse DOOR_ID PULSE_MS");
-  run_cmd->add_option("--command-timeout-ms", command_timeout_ms,
-                      "command: kill the executable after this long (default 10000)")
+  run_cmd
+      ->add_option("--command-timeout-ms", command_timeout_ms,
+                   "command: kill the executable after this long (default 10000)")
       ->check(CLI::PositiveNumber);
-  run_cmd->add_option("--held-open-after", held_open_seconds,
-                      "seconds a door may stay open before door_held_open (default 30)")
+  run_cmd
+      ->add_option("--held-open-after", held_open_seconds,
+                   "seconds a door may stay open before door_held_open (default 30)")
       ->check(CLI::PositiveNumber);
   run_cmd->add_option("--name", options.name, "the name admins see for this unit's connection");
   auto* show_cmd = app.add_subcommand("show", "print the unit's offline state as JSON");

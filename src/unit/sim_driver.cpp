@@ -23,8 +23,8 @@ class SimDriver final : public Driver {
 
   Status pulse(const std::string& door_id, int pulse_ms, const std::string& command_id) override {
     std::lock_guard lock(mu_);
-    auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
+    auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     std::ofstream f(dir_ + "/relay.log", std::ios::app);
     f << format_rfc3339_ms(now) << " pulse " << door_id << " " << pulse_ms << "ms " << command_id
       << "\n";

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <boost/json.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -12,7 +13,9 @@ namespace json = boost::json;
 using sqlite::Stmt;
 
 Status save_identity(const std::string& dir, const Identity& id) {
-  ::mkdir(dir.c_str(), 0700);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error{500, "io_error", "cannot create " + dir + ": " + ec.message(), ""};
   ::chmod(dir.c_str(), 0700);
   std::string path = dir + "/unit.json", tmp = path + ".tmp";
   {
@@ -130,7 +133,8 @@ void State::snapshot(const std::string& feed, const client::Replica& r) {
       s.step();
     }
   set_cursor(db_, feed, r.epoch, r.seq);
-  if (auto st = db_.exec("COMMIT"); !st) spdlog::error("state: saving a snapshot: {}", st.error().message);
+  if (auto st = db_.exec("COMMIT"); !st)
+    spdlog::error("state: saving a snapshot: {}", st.error().message);
 }
 
 void State::change(const std::string& feed, const std::string& epoch, std::int64_t seq,
@@ -138,7 +142,8 @@ void State::change(const std::string& feed, const std::string& epoch, std::int64
   std::lock_guard lock(mu_);
   (void)db_.exec("BEGIN IMMEDIATE");
   if (record) {
-    if (auto p = db_.prepare("INSERT OR REPLACE INTO replica(feed, key, record) VALUES(?1, ?2, ?3)")) {
+    if (auto p =
+            db_.prepare("INSERT OR REPLACE INTO replica(feed, key, record) VALUES(?1, ?2, ?3)")) {
       Stmt s(*p);
       s.bind(1, feed).bind(2, key).bind(3, json::serialize(*record));
       s.step();
@@ -149,7 +154,8 @@ void State::change(const std::string& feed, const std::string& epoch, std::int64
     s.step();
   }
   set_cursor(db_, feed, epoch, seq);
-  if (auto st = db_.exec("COMMIT"); !st) spdlog::error("state: saving a change: {}", st.error().message);
+  if (auto st = db_.exec("COMMIT"); !st)
+    spdlog::error("state: saving a change: {}", st.error().message);
 }
 
 Status State::push_event(const json::object& message) {

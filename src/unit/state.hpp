@@ -30,7 +30,7 @@ Status save_identity(const std::string& dir, const Identity& id);
 Result<Identity> load_identity(const std::string& dir);
 
 struct OutboxEvent {
-  std::int64_t seq = 0;  // local order
+  std::int64_t seq = 0;         // local order
   boost::json::object message;  // {type: "event", id, event, door, at, command_id?}
 };
 

@@ -60,6 +60,17 @@ TEST_F(Cli, AdminVerbsAndExitCodes) {
   EXPECT_EQ(portier({"sites", "list"}).first, 4);
 }
 
+TEST_F(Cli, OpenReportsTheServersAnswerAsAnExitCode) {
+  auto [site, door] = site_with_door();
+  // No grant: 403 → 5. A grant but no unit on the door: 409 → 7.
+  EXPECT_EQ(portier({"open", door}).first, 5);
+  std::string me(c().get("/v1/me", owner_).obj().at("user").at("id").as_string());
+  create("grants", {{"user_id", me}, {"door_id", door}});
+  auto [rc, out] = portier({"open", door});
+  EXPECT_EQ(rc, 7) << out;
+  EXPECT_EQ(portier({"open", "door_nope"}).first, 6);
+}
+
 TEST_F(Cli, WatchPrintsEachChangeAndSurvivesARestart) {
   auto [site, door] = site_with_door();
   Process watch(argv({"watch"}));

@@ -267,13 +267,11 @@ TEST_F(Doors, LockdownDeniesEveryoneButAnOwnerWhoOverridesAndIsPushedToTheUnit) 
 TEST_F(Doors, EventsDuringAnOutageArriveOnceEachAfterReconnectAcrossAUnitKill) {
   start_unit({"--held-open-after", "1"});
   std::string door_file = state_ + "/sim/" + door_ + ".door";
-  auto set_door = [&](const char* s) {
-    std::ofstream(door_file, std::ios::trunc) << s << "\n";
-  };
+  auto set_door = [&](const char* s) { std::ofstream(door_file, std::ios::trunc) << s << "\n"; };
   set_door("closed");
   std::this_thread::sleep_for(400ms);  // the starting state
   server_.stop();
-  set_door("open");  // forced: no command
+  set_door("open");                     // forced: no command
   std::this_thread::sleep_for(1500ms);  // … and held open
   set_door("closed");
   ASSERT_TRUE(eventually([&] { return show().at("pending_events").as_int64() == 3; }))
@@ -355,15 +353,18 @@ TEST_F(Doors, OpenOverTheStreamAndTheConsoleSeesItLive) {
 
 // A unit's event is logged once however often it is sent (a lost event_saved).
 TEST_F(Doors, AReSentEventIsLoggedOnce) {
-  auto cred = json::parse(std::string(std::istreambuf_iterator<char>(
-                                          std::ifstream(state_ + "/unit.json").rdbuf()),
-                                      {}))
-                  .at("credential");
+  auto cred =
+      json::parse(
+          std::string(std::istreambuf_iterator<char>(std::ifstream(state_ + "/unit.json").rdbuf()),
+                      {}))
+          .at("credential");
   RawWs unit(server_.port());
   unit.send_json({{"type", "hello"}, {"token", cred}});
   ASSERT_EQ(unit.read_json().at("type"), "ready");
-  json::object ev{{"type", "event"},         {"id", "evt_once"},
-                  {"event", "door_forced"},  {"door", door_},
+  json::object ev{{"type", "event"},
+                  {"id", "evt_once"},
+                  {"event", "door_forced"},
+                  {"door", door_},
                   {"at", "2026-11-27T10:00:00.000Z"}};
   auto saved = [&] {
     for (;;) {
