@@ -307,6 +307,11 @@ int run(int argc, char** argv) {
   auto* unit_cred = app.add_subcommand("unit-credential",
                                        "issue a unit's credential (the old one stops working)");
   unit_cred->add_option("id", id)->required();
+  auto* unit_enroll = app.add_subcommand(
+      "unit-enrollment", "issue a single-use code for portier-unit enroll (valid 24 h)");
+  unit_enroll->add_option("id", id)->required();
+  int ttl_seconds = 0;
+  unit_enroll->add_option("--ttl", ttl_seconds, "seconds the code is valid (default 86400)");
   auto* watch_cmd =
       app.add_subcommand("watch", "print each pushed change as it arrives; survives restarts");
   std::vector<std::string> feeds;
@@ -403,6 +408,9 @@ int run(int argc, char** argv) {
                                   : json::value(nullptr));
   if (*unit_cred)
     return call("POST", "/v1/units/" + url_encode(id) + "/credentials", json::object{});
+  if (*unit_enroll)
+    return call("POST", "/v1/units/" + url_encode(id) + "/enrollment",
+                ttl_seconds > 0 ? json::object{{"ttl_seconds", ttl_seconds}} : json::object{});
   if (*check) {
     std::string q = "/v1/access/check?door_id=" + url_encode(door);
     if (!user.empty()) q += "&user_id=" + url_encode(user);

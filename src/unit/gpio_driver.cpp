@@ -3,6 +3,8 @@
 #include <gpiod.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -39,7 +41,8 @@ class GpioDriver final : public Driver {
     for (auto& t : releases_)
       if (t.joinable()) t.join();
     for (auto* l : lines_) gpiod_line_release(l);
-    for (auto& [name, chip] : chips_) gpiod_chip_close(chip);
+    for (auto& [name, chip] : chips_)
+      if (chip) gpiod_chip_close(chip);
   }
   std::string name() const override { return "gpio"; }
 
@@ -89,7 +92,9 @@ class GpioDriver final : public Driver {
   Result<gpiod_line*> request(const GpioLine& g, bool output) {
     auto& chip = chips_[g.chip];
     if (!chip) chip = gpiod_chip_open_lookup(g.chip.c_str());
-    if (!chip) return Error{404, "bad_gpio", "cannot open GPIO chip " + g.chip, ""};
+    if (!chip)
+      return Error{404, "bad_gpio", "cannot open GPIO chip " + g.chip + ": " + std::strerror(errno),
+                   ""};
     auto* line = gpiod_chip_get_line(chip, g.line);
     if (!line) return Error{404, "bad_gpio", g.chip + " has no line " + std::to_string(g.line), ""};
     int flags = g.active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0;

@@ -69,6 +69,11 @@ TEST_F(Cli, OpenReportsTheServersAnswerAsAnExitCode) {
   auto [rc, out] = portier({"open", door});
   EXPECT_EQ(rc, 7) << out;
   EXPECT_EQ(portier({"open", "door_nope"}).first, 6);
+  // An enrollment code for a unit, from the CLI.
+  auto unit = create("units", {{"name", "U"}, {"door_ids", json::array{door}}});
+  std::tie(rc, out) = portier({"unit-enrollment", unit});
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(json::parse(out).at("code").as_string().size(), 14u);
 }
 
 TEST_F(Cli, WatchPrintsEachChangeAndSurvivesARestart) {

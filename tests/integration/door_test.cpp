@@ -65,6 +65,9 @@ class Doors : public ApiTest {
   void start_unit(std::vector<std::string> extra = {}) {
     std::vector<std::string> argv{unit_bin(), "run", "--state", state_};
     argv.insert(argv.end(), extra.begin(), extra.end());
+    start_unit_argv(argv);
+  }
+  void start_unit_argv(const std::vector<std::string>& argv) {
     unit_proc_ = std::make_unique<Process>(argv);
     ASSERT_TRUE(eventually([&] { return unit_connected(); })) << "the unit never connected";
   }
@@ -312,6 +315,46 @@ TEST_F(Doors, EnrollmentCodesFailClearlyFromTheUnit) {
       run({unit_bin(), "enroll", "--server", url(), "--code", "garbage", "--state", other}).first,
       1);
   EXPECT_EQ(run({unit_bin(), "run", "--state", dir_.path() + "/never-enrolled"}).first, 1);
+}
+
+TEST_F(Doors, TheCommandDriverRunsAnExecutableConfiguredInATomlFile) {
+  std::string script = dir_.path() + "/relay.sh", log = dir_.path() + "/relay-calls.log";
+  auto write_script = [&](int exit_code) {
+    std::ofstream(script, std::ios::trunc) << "#!/bin/sh\necho \"$1 $2 $3 $PORTIER_COMMAND_ID\" >> "
+                                           << log << "\nexit " << exit_code << "\n";
+    std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+  };
+  write_script(0);
+  std::string config = dir_.path() + "/unit.toml";
+  std::ofstream(config) << "[run]\nstate = \"" << state_ << "\"\ndriver = \"command\"\ncommand = \""
+                        << script << "\"\n";
+  start_unit_argv({unit_bin(), "--config", config, "run"});
+  auto r = open(maria_token_);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  auto calls = lines_of(log);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0],
+            "pulse " + door_ + " 1000 " + std::string(r.obj().at("command_id").as_string()));
+  // Hardware that fails: 502, and the log says so.
+  write_script(3);
+  auto failed = open(maria_token_);
+  EXPECT_EQ(failed.status, 502) << failed.raw;
+  EXPECT_EQ(failed.code(), "unit_failed");
+  EXPECT_EQ(audit("door.open").back().at("after").at("result"), "failed");
+}
+
+TEST_F(Doors, AMisconfiguredDriverStopsTheUnitWithAClearError) {
+  EXPECT_EQ(run({unit_bin(), "run", "--state", state_, "--driver", "gpio", "--relay",
+                 door_ + "=gpiochip99:1"})
+                .first,
+            1);
+  EXPECT_EQ(
+      run({unit_bin(), "run", "--state", state_, "--driver", "gpio", "--relay", "nonsense"}).first,
+      2);
+  EXPECT_EQ(run({unit_bin(), "run", "--state", state_, "--driver", "command", "--command",
+                 "/nonexistent"})
+                .first,
+            1);
 }
 
 // Apps open over their WebSocket too, and consoles see every attempt live.
