@@ -8,6 +8,7 @@
 #include "core/fields.hpp"
 #include "server/crypto.hpp"
 #include "server/door_case.hpp"
+#include "server/metrics.hpp"
 #include "sync/recorder.hpp"
 
 namespace portier {
@@ -80,6 +81,10 @@ struct Doors::Attempt {
 
 Doors::Doors(Store& store, Bus& bus, RunBlocking run_blocking, DoorsOptions options)
     : store_(store), bus_(bus), run_blocking_(std::move(run_blocking)), options_(options) {}
+
+void Doors::count(const std::string& result) {
+  if (auto* m = metrics_.load()) m->count("portier_door_opens_total", "result=\"" + result + "\"");
+}
 
 Status Doors::log(WriteTx& tx, const AuditEntry& e) {
   if (auto s = tx.append_audit(e); !s) return s;
@@ -180,7 +185,10 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
     if (st.error().status >= 500) spdlog::warn("open {}: {}", req.door_id, st.error().message);
     return a->done(failure(st.error().status, st.error().code, st.error().message));
   }
-  if (!allowed) return a->done(std::move(denied));
+  if (!allowed) {
+    count(denied.status == 403 ? "denied" : "no_unit");
+    return a->done(std::move(denied));
+  }
   bus_.send_command(cmd, [this, a](CommandResult r) {
     // Called on a network thread: the audit write belongs on the worker pool.
     run_blocking_([this, a, r = std::move(r)] { finish(a, r); });
@@ -223,6 +231,7 @@ void Doors::finish(std::shared_ptr<Attempt> a, CommandResult r) {
         tx, entry(a->req.org_id, a->req.user_id, "door.open", a->req.door_id, a->site_id, after));
   });
   if (!st) spdlog::warn("open {}: logging the result: {}", a->req.door_id, st.error().message);
+  count(r.result);
   if (opened) {
     return a->done(OpenOutcome{200, json::object{{"result", "opened"},
                                                  {"door_id", a->req.door_id},

@@ -7,6 +7,7 @@
 // Every attempt and every unit event is logged in the audit log and pushed live to the
 // organization's consoles.
 
+#include <atomic>
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <functional>
@@ -16,6 +17,8 @@
 #include "store/store.hpp"
 
 namespace portier {
+
+class Metrics;
 
 struct DoorsOptions {
   std::chrono::milliseconds open_timeout{5000};  // how long an open waits for the unit
@@ -62,6 +65,9 @@ class Doors {
   // Logs a unit's connection or disconnection. Call on a worker thread.
   Status unit_presence(const std::string& org_id, const std::string& unit_id, bool connected);
 
+  // Counts opens by result (portier_door_opens_total{result}) from now on.
+  void set_metrics(Metrics* m) { metrics_ = m; }
+
   static const char* kEvents[4];  // the event names a unit may report
 
  private:
@@ -73,6 +79,8 @@ class Doors {
   Bus& bus_;
   RunBlocking run_blocking_;
   DoorsOptions options_;
+  std::atomic<Metrics*> metrics_{nullptr};
+  void count(const std::string& result);
 };
 
 }  // namespace portier

@@ -73,6 +73,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   std::set<std::shared_ptr<WsBase>> all;
   std::map<std::string, std::set<WsBase*>> by_feed;
   std::map<std::string, std::set<WsBase*>> by_user, by_unit, by_token;
+  // Each unit's newest session: commands go there (an older one may be a dead link not yet
+  // timed out).
+  std::map<std::string, WsBase*> unit_latest;
 
   void subscribe(WsBase* s, const std::vector<std::string>& feeds, const StreamIdentity& who);
   // Drops a closed session (and its subscriptions, when it had any).
@@ -667,6 +670,7 @@ void Gateway::Impl::subscribe(WsBase* s, const std::vector<std::string>& feeds,
   for (const auto& f : feeds) by_feed[f].insert(s);
   (who.is_unit ? by_unit : by_user)[who.id].insert(s);
   if (!who.is_unit) by_token[who.token_hash].insert(s);
+  if (who.is_unit) unit_latest[who.id] = s;
 }
 
 void Gateway::Impl::device_event(const std::string& device_id) {
@@ -723,6 +727,14 @@ void Gateway::Impl::forget(WsBase* s, bool subscribed, const std::vector<std::st
   for (const auto& f : feeds) drop(by_feed, f);
   drop(who.is_unit ? by_unit : by_user, who.id);
   if (!who.is_unit) drop(by_token, who.token_hash);
+  if (auto it = unit_latest.find(who.id);
+      who.is_unit && it != unit_latest.end() && it->second == s) {
+    auto rest = by_unit.find(who.id);
+    if (rest == by_unit.end())
+      unit_latest.erase(it);
+    else
+      it->second = *rest->second.begin();
+  }
 }
 
 Gateway::Gateway(Store& store, net::thread_pool& workers, DeviceRegistry& devices,
@@ -796,9 +808,9 @@ bool Gateway::on_command(const UnitCommand& cmd, const CommandDone& done) {
   std::shared_ptr<WsBase> unit;
   {
     std::lock_guard lock(impl_->mu);
-    auto it = impl_->by_unit.find(cmd.unit_id);
-    if (it == impl_->by_unit.end() || it->second.empty()) return false;
-    unit = (*it->second.begin())->base_ptr();
+    auto it = impl_->unit_latest.find(cmd.unit_id);
+    if (it == impl_->unit_latest.end()) return false;
+    unit = it->second->base_ptr();
   }
   auto timer = std::make_shared<net::steady_timer>(unit->executor());
   {

@@ -111,6 +111,7 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
       [&workers](std::function<void()> fn) { boost::asio::post(workers, std::move(fn)); },
       doors_options);
   api.set_doors(&doors);
+  doors.set_metrics(&metrics);
   gateway.set_doors(&doors);
   gateway.set_metrics(&metrics);
   metrics.gauge("portier_push_sessions",

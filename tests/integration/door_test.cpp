@@ -124,6 +124,8 @@ TEST_F(Doors, AGrantedOpenPulsesTheRelayOnceAndAnswersOpened) {
   EXPECT_EQ(log[0].at("after").at("result"), "opened");
   EXPECT_EQ(log[0].at("after").at("command_id"), json::value(cmd));
   EXPECT_EQ(log[0].at("actor_id"), json::value(maria_));
+  auto metrics = c().get("/metrics").raw;
+  EXPECT_NE(metrics.find("portier_door_opens_total{result=\"opened\"} 1"), std::string::npos);
 }
 
 TEST_F(Doors, OutsideTheScheduleIsDeniedWithTheReasonAndNeverReachesTheUnit) {
@@ -430,6 +432,20 @@ TEST_F(Doors, AReSentEventIsLoggedOnce) {
   unit.send_json(ev);
   EXPECT_EQ(saved().at("code"), "bad_event");
   EXPECT_EQ(audit("door.forced").size(), 1u);
+  // Malformed messages get errors; the session goes on.
+  ev["event"] = "door_forced";
+  ev["at"] = "yesterday";
+  unit.send_json(ev);
+  EXPECT_EQ(saved().at("code"), "bad_message");
+  unit.send_json({{"type", "result"}, {"id", "cmd_x"}, {"result", "exploded"}});
+  EXPECT_EQ(saved().at("code"), "bad_message");
+  unit.send_json({{"type", "open"}, {"door_id", door_}});  // units do not open doors
+  EXPECT_EQ(saved().at("code"), "bad_message");
+  ev["id"] = "evt_3";
+  ev["at"] = "2026-11-27T10:00:01Z";
+  unit.send_json(ev);
+  EXPECT_EQ(saved().at("id"), "evt_3");
+  EXPECT_EQ(audit("door.forced").size(), 2u);
 }
 
 }  // namespace

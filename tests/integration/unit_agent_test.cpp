@@ -1,0 +1,165 @@
+// portier-unit against a scripted push server: the test plays the server, so it can send what
+// a real one never would — the same command twice, a command already expired, a door that is
+// not the unit's — and check that the relay pulses exactly once, also across a restart.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <gtest/gtest.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "support/process.hpp"
+
+namespace portier::testing {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+// One scripted server connection at a time.
+class FakeServer {
+ public:
+  FakeServer() : acceptor_(ioc_, {net::ip::make_address("127.0.0.1"), 0}) {}
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+
+  // Waits for the unit to connect and send hello; answers ready and a snapshot of its feed
+  // (the unit record driving `door`). False when no unit came in time.
+  bool accept(const std::string& unit_id, const std::string& door) {
+    std::optional<tcp::socket> sock;
+    acceptor_.async_accept([&](beast::error_code ec, tcp::socket s) {
+      if (!ec) sock = std::move(s);
+    });
+    ioc_.restart();
+    ioc_.run_for(std::chrono::seconds(10));
+    if (!sock) return false;
+    ws_ = std::make_unique<websocket::stream<tcp::socket>>(std::move(*sock));
+    ws_->accept();
+    auto hello = read(5s);
+    if (hello.is_null() || hello.at("type") != "hello") return false;
+    std::string feed = "unit/" + unit_id;
+    send({{"type", "ready"},
+          {"session", "sess_fake"},
+          {"identity",
+           {{"kind", "unit"}, {"id", unit_id}, {"org_id", "org_fake"}, {"role", "unit"}}},
+          {"feeds", json::array{json::object{
+                        {"feed", feed}, {"epoch", "e1"}, {"seq", 1}, {"resumed", false}}}}});
+    send({{"type", "snapshot"},
+          {"feed", feed},
+          {"epoch", "e1"},
+          {"seq", 1},
+          {"records",
+           json::array{json::object{
+               {"kind", "unit"},
+               {"record", {{"id", unit_id}, {"name", "U"}, {"door_ids", json::array{door}}}}}}}});
+    return true;
+  }
+  void send(const json::object& m) {
+    ws_->text(true);
+    ws_->write(net::buffer(json::serialize(m)));
+  }
+  // The next message (null on timeout or close).
+  json::value read(std::chrono::milliseconds timeout) {
+    timeval tv{static_cast<time_t>(timeout.count() / 1000),
+               static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+    setsockopt(ws_->next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    beast::flat_buffer buf;
+    beast::error_code ec;
+    ws_->read(buf, ec);
+    if (ec) return nullptr;
+    return json::parse(beast::buffers_to_string(buf.data()));
+  }
+  // The unit's answer to a command (acks skipped).
+  json::value result(std::chrono::milliseconds timeout = 5s) {
+    for (;;) {
+      auto m = read(timeout);
+      if (m.is_null() || m.at("type") == "result") return m;
+    }
+  }
+  void drop() { ws_.reset(); }
+
+ private:
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::unique_ptr<websocket::stream<tcp::socket>> ws_;
+};
+
+std::string in(std::chrono::milliseconds d) {
+  auto t =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() + d);
+  auto secs = std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", std::gmtime(&secs));
+  char ms[8];
+  std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>(t.time_since_epoch().count() % 1000));
+  return std::string(buf) + ms;
+}
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::string> out;
+  for (std::string l; std::getline(f, l);)
+    if (!l.empty()) out.push_back(l);
+  return out;
+}
+
+TEST(UnitAgent, ACommandPulsesOnceEverAndExpiredOrForeignOnesNever) {
+  FakeServer server;
+  TempDir dir;
+  std::string state = dir.path() + "/unit";
+  std::filesystem::create_directories(state);
+  std::ofstream(state + "/unit.json") << json::serialize(
+      json::object{{"server", "http://127.0.0.1:" + std::to_string(server.port())},
+                   {"unit_id", "unit_fake"},
+                   {"credential", "ptu_fake"},
+                   {"ca_file", ""}});
+  auto cmd = [](const std::string& id, const std::string& door, const std::string& expires) {
+    return json::object{{"type", "command"},
+                        {"id", id},
+                        {"door", door},
+                        {"pulse_ms", 700},
+                        {"expires_at", expires}};
+  };
+  {
+    Process unit({PORTIER_UNIT_BIN, "run", "--state", state});
+    ASSERT_TRUE(server.accept("unit_fake", "door_a"));
+    server.send(cmd("cmd_1", "door_a", in(5s)));
+    auto r = server.result();
+    ASSERT_FALSE(r.is_null());
+    EXPECT_EQ(r.at("id"), "cmd_1");
+    EXPECT_EQ(r.at("result"), "opened");
+    server.send(cmd("cmd_1", "door_a", in(5s)));  // the same id again
+    EXPECT_EQ(server.result().at("result"), "duplicate");
+    server.send(cmd("cmd_2", "door_a", in(-1s)));  // already expired
+    EXPECT_EQ(server.result().at("result"), "expired");
+    server.send(cmd("cmd_3", "door_b", in(5s)));  // not this unit's door
+    EXPECT_EQ(server.result().at("result"), "failed");
+    // Garbage does not stop it.
+    server.send({{"type", "command"}, {"id", 7}});
+    server.send(cmd("cmd_4", "door_a", in(5s)));
+    EXPECT_EQ(server.result().at("result"), "opened");
+    unit.signal(SIGKILL);
+    unit.wait(5s);
+  }
+  server.drop();
+  // After a crash, a command id seen before is still refused.
+  Process unit({PORTIER_UNIT_BIN, "run", "--state", state});
+  ASSERT_TRUE(server.accept("unit_fake", "door_a"));
+  server.send(cmd("cmd_1", "door_a", in(5s)));
+  EXPECT_EQ(server.result().at("result"), "duplicate");
+  auto pulses = lines_of(state + "/sim/relay.log");
+  ASSERT_EQ(pulses.size(), 2u);
+  EXPECT_NE(pulses[0].find("pulse door_a 700ms cmd_1"), std::string::npos) << pulses[0];
+  EXPECT_NE(pulses[1].find("pulse door_a 700ms cmd_4"), std::string::npos) << pulses[1];
+}
+
+}  // namespace
+}  // namespace portier::testing
