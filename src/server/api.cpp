@@ -109,6 +109,7 @@ const std::vector<Route>& routes() {
       {"GET", "/v1/audit", list_audit, true},
       {"GET", "/v1/devices", list_devices, true},
       {"POST", "/v1/units/{id}/credentials", unit_credentials, true},
+      {"DELETE", "/v1/units/{id}/credentials", revoke_unit, true},
       {"POST", "/v1/units/{id}/enrollment", unit_enrollment, true},
       {"POST", "/v1/enroll", enroll, false},
       {"POST", "/v1/doors/{id}/open", open_door, true},

@@ -97,6 +97,7 @@ Result<Response> list_audit(Ctx& c);    // audit_routes.cpp
 Result<Response> list_devices(Ctx& c);  // device_routes.cpp
 Result<Response> unit_credentials(Ctx& c);
 Result<Response> unit_enrollment(Ctx& c);
+Result<Response> revoke_unit(Ctx& c);
 Result<Response> enroll(Ctx& c);
 Result<Response> open_door(Ctx& c);  // door_routes.cpp
 

@@ -104,6 +104,20 @@ Result<Response> unit_credentials(Ctx& c) {
   return json_response(201, json::object{{"unit_id", id}, {"token", token}});
 }
 
+Result<Response> revoke_unit(Ctx& c) {
+  const auto& id = c.path.at("id");
+  if (auto s = check_unit_admin(c, id); !s) return s.error();
+  if (auto s = c.api.store().revoke_unit_credential(id); !s) return s.error();
+  c.api.bus().publish_revocation(Revocation{"", id, "", "unit_revoked"});
+  if (auto s = audit_unit(c.api.store(), c.me().org_id, c.me().id, id, "credentials_revoked",
+                          c.api.now());
+      !s)
+    return s.error();
+  Response r;
+  r.status = 204;
+  return r;
+}
+
 Result<Response> unit_enrollment(Ctx& c) {
   const auto& id = c.path.at("id");
   std::int64_t ttl = 24 * 3600;

@@ -543,6 +543,22 @@ Status SqliteStore::set_unit_credential(const std::string& unit_id, const std::s
   return upsert_unit_credential(impl_->writer, unit_id, hash, now_unix);
 }
 
+Status SqliteStore::revoke_unit_credential(const std::string& unit_id) {
+  return write([&](WriteTx&) -> Status {
+    auto& db = impl_->writer;
+    for (const char* sql :
+         {"DELETE FROM unit_credentials WHERE unit_id = ?1",
+          "DELETE FROM enrollment_codes WHERE unit_id = ?1 AND used_unix IS NULL"}) {
+      auto p = db.prepare(sql);
+      if (!p) return p.error();
+      Stmt s(*p);
+      s.bind(1, unit_id);
+      if (auto st = done(db, s); !st) return st;
+    }
+    return ok();
+  });
+}
+
 Status SqliteStore::create_enrollment_code(const std::string& unit_id, const std::string& code_hash,
                                            std::int64_t expires_unix) {
   return write([&](WriteTx&) -> Status {

@@ -29,6 +29,7 @@ class SqliteStore final : public Store {
   Status delete_token(const std::string& hash) override;
   Status set_unit_credential(const std::string& unit_id, const std::string& hash,
                              std::int64_t now_unix) override;
+  Status revoke_unit_credential(const std::string& unit_id) override;
   Result<std::optional<UnitCredential>> find_unit_credential(const std::string& hash) override;
   Status create_enrollment_code(const std::string& unit_id, const std::string& code_hash,
                                 std::int64_t expires_unix) override;

@@ -162,6 +162,8 @@ class Store {
   // Replaces a unit's credential (the old one stops working).
   virtual Status set_unit_credential(const std::string& unit_id, const std::string& hash,
                                      std::int64_t now_unix) = 0;
+  // Kills a unit's credential and its unused enrollment codes (the unit stays, unenrolled).
+  virtual Status revoke_unit_credential(const std::string& unit_id) = 0;
   // Issues an enrollment code for a unit (any unused earlier code of the unit stops working).
   virtual Status create_enrollment_code(const std::string& unit_id, const std::string& code_hash,
                                         std::int64_t expires_unix) = 0;

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <deque>
+#include <iostream>
 #include <mutex>
 
 #include "client/feed_client.hpp"
@@ -120,7 +121,14 @@ struct Agent::Impl {
                     : std::string();
     if (type == "command") return command(m);
     if (type == "ready") {
-      spdlog::info("connected to {} as unit {}", id.server, id.unit_id);
+      bool resumed = false;
+      if (const auto* feeds = m.if_contains("feeds"); feeds && feeds->is_array())
+        for (const auto& f : feeds->as_array())
+          if (f.is_object() && f.as_object().if_contains("resumed"))
+            resumed = f.at("resumed") == true;
+      // One line on standard output per connection, for supervisors and tests.
+      std::cout << "connected to " << id.server << " as unit " << id.unit_id << " ("
+                << (resumed ? "resumed from its cursor" : "snapshot") << ")" << std::endl;
       inflight.clear();  // whatever was in flight is sent again
       return;
     }

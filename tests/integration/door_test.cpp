@@ -299,10 +299,36 @@ TEST_F(Doors, EventsDuringAnOutageArriveOnceEachAfterReconnectAcrossAUnitKill) {
 
 TEST_F(Doors, ARevokedUnitStopsAndCannotReconnect) {
   start_unit();
-  ASSERT_EQ(c().del("/v1/units/" + unit_, owner_).status, 204);
+  // Revoked, the unit keeps its record (and its doors) but its credential is dead.
+  ASSERT_EQ(c().del("/v1/units/" + unit_ + "/credentials", owner_).status, 204);
   EXPECT_EQ(unit_proc_->wait(10s), 3);
   auto [rc, out] = run({unit_bin(), "run", "--state", state_}, "", 20s);
   EXPECT_EQ(rc, 3) << out;
+  EXPECT_EQ(open(maria_token_).code(), "unit_offline");
+  EXPECT_EQ(c().get("/v1/units/" + unit_, owner_).status, 200);
+  // Re-enrolled with a new code, it works again; deleting the unit ends it for good.
+  enroll(unit_, state_);
+  start_unit();
+  EXPECT_EQ(open(maria_token_).status, 200);
+  ASSERT_EQ(c().del("/v1/units/" + unit_, owner_).status, 204);
+  EXPECT_EQ(unit_proc_->wait(10s), 3);
+}
+
+TEST_F(Doors, ARestartedUnitResumesFromItsCursorAndCatchesUp) {
+  start_unit();
+  ASSERT_TRUE(unit_proc_->wait_for_line("(snapshot)", 10s));
+  unit_proc_->signal(SIGTERM);
+  ASSERT_EQ(unit_proc_->wait(10s), 0);
+  // Changed while the unit was down.
+  ASSERT_EQ(c().patch("/v1/doors/" + door_, json::object{{"name", "Renamed"}}, owner_).status, 200);
+  start_unit();
+  EXPECT_TRUE(unit_proc_->wait_for_line("(resumed from its cursor)", 10s));
+  EXPECT_TRUE(eventually([&] {
+    auto state = show();
+    for (const auto& d : state.at("doors").as_array())
+      if (d.at("name") == "Renamed") return true;
+    return false;
+  }));
 }
 
 TEST_F(Doors, EnrollmentCodesFailClearlyFromTheUnit) {
