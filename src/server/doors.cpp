@@ -92,6 +92,22 @@ Status Doors::log(WriteTx& tx, const AuditEntry& e) {
   return ok();
 }
 
+Status Doors::set_uses(WriteTx& tx, const Record& grant, std::int64_t uses) {
+  auto now = std::chrono::floor<std::chrono::seconds>(now_ms());
+  Record changed = grant;
+  changed.body["uses"] = uses;
+  changed.version = grant.version + 1;
+  changed.updated_at = format_rfc3339(now);
+  // Like any write: the grant's new count reaches the feeds that hold it.
+  sync::ChangeRecorder rec(tx, grant.org_id, now.time_since_epoch().count());
+  if (auto s = rec.plan(&grant, &changed); !s) return s;
+  if (auto s = tx.update(changed); !s) return s;
+  auto changes = rec.finish();
+  if (!changes) return changes.error();
+  tx.on_commit([this, changes = std::move(*changes)] { bus_.publish_changes(changes); });
+  return ok();
+}
+
 void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) {
   auto a = std::make_shared<Attempt>();
   a->req = req;
@@ -156,16 +172,7 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
     if (rule != dc->rules.end() && rule->max_uses) {
       auto g = tx.get(Kind::grant, org, d.grant_id);
       if (!g) return g.error();
-      Record before = **g, changed = **g;
-      changed.body["uses"] = rule->uses + 1;
-      changed.version = before.version + 1;
-      changed.updated_at = format_rfc3339(now);
-      sync::ChangeRecorder rec(tx, org, now.time_since_epoch().count());
-      if (auto s = rec.plan(&before, &changed); !s) return s;
-      if (auto s = tx.update(changed); !s) return s;
-      auto changes = rec.finish();
-      if (!changes) return changes.error();
-      tx.on_commit([this, changes = std::move(*changes)] { bus_.publish_changes(changes); });
+      if (auto s = set_uses(tx, **g, rule->uses + 1); !s) return s;
       a->reserved = true;
     }
     a->command_id = new_id("cmd");
@@ -212,19 +219,8 @@ void Doors::finish(std::shared_ptr<Attempt> a, CommandResult r) {
         auto uses = (*g)->body.find("uses");
         std::int64_t n =
             uses != (*g)->body.end() && uses->value().is_int64() ? uses->value().as_int64() : 0;
-        if (n > 0) {
-          auto now = std::chrono::floor<std::chrono::seconds>(now_ms());
-          Record before = **g, changed = **g;
-          changed.body["uses"] = n - 1;
-          changed.version = before.version + 1;
-          changed.updated_at = format_rfc3339(now);
-          sync::ChangeRecorder rec(tx, a->req.org_id, now.time_since_epoch().count());
-          if (auto s = rec.plan(&before, &changed); !s) return s;
-          if (auto s = tx.update(changed); !s) return s;
-          auto changes = rec.finish();
-          if (!changes) return changes.error();
-          tx.on_commit([this, changes = std::move(*changes)] { bus_.publish_changes(changes); });
-        }
+        if (n > 0)
+          if (auto s = set_uses(tx, **g, n - 1); !s) return s;
       }
     }
     return log(

@@ -74,6 +74,8 @@ class Doors {
   struct Attempt;
   void finish(std::shared_ptr<Attempt> a, CommandResult r);
   Status log(WriteTx& tx, const AuditEntry& e);
+  // Writes a grant's use count (through the recorder, so its feeds get the change).
+  Status set_uses(WriteTx& tx, const Record& grant, std::int64_t uses);
 
   Store& store_;
   Bus& bus_;

@@ -335,14 +335,16 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     gw_->subscribe(this, feed_names_, who_);
     gw_->device_event(device_id_);
     presence(true);
-    send(std::make_shared<const std::string>(json::serialize(
-        json::object{{"type", "ready"},
-                     {"session", session_id_},
-                     {"identity", json::object{{"kind", who_.is_unit ? "unit" : "user"},
-                                               {"id", who_.id},
-                                               {"org_id", who_.org_id},
-                                               {"role", who_.role}}},
-                     {"feeds", std::move(feeds)}})));
+    send(std::make_shared<const std::string>(json::serialize(json::object{
+        {"type", "ready"},
+        {"session", session_id_},
+        {"server_time", format_rfc3339_ms(std::chrono::time_point_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now()))},
+        {"identity", json::object{{"kind", who_.is_unit ? "unit" : "user"},
+                                  {"id", who_.id},
+                                  {"org_id", who_.org_id},
+                                  {"role", who_.role}}},
+        {"feeds", std::move(feeds)}})));
     for (const auto& name : feed_names_) {
       if (feeds_[name].next < 0)
         snapshot(name);

@@ -7,6 +7,7 @@
 #include <deque>
 #include <iostream>
 #include <mutex>
+#include <optional>
 
 #include "client/feed_client.hpp"
 #include "core/time.hpp"
@@ -27,6 +28,9 @@ struct Agent::Impl {
   std::condition_variable cv;
   std::deque<json::object> inbox;  // messages from the client thread, handled on run()'s thread
   std::string inflight;            // the outbox event sent and not yet saved
+  // The server's clock at our last ready, against our steady clock: commands expire by the
+  // server's clock even when ours is off.
+  std::optional<std::pair<InstantMs, std::chrono::steady_clock::time_point>> server_clock;
 
   Impl(Identity i, State& s, Driver& d, AgentOptions o)
       : id(std::move(i)),
@@ -77,7 +81,16 @@ struct Agent::Impl {
       return result(cmd, "duplicate", "");
     }
     auto until = parse_rfc3339_ms(expires);
-    if (!until || now > *until) {
+    // Expired by our clock, or by the server's as we reckon it from the last ready: a unit
+    // whose clock runs behind must not pulse after the server gave up waiting.
+    bool expired = !until || now > *until;
+    if (until && server_clock) {
+      auto server_now =
+          server_clock->first + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now() - server_clock->second);
+      expired = expired || server_now > *until;
+    }
+    if (expired) {
       spdlog::warn("command {}: expired at {}, ignored", cmd, expires);
       return result(cmd, "expired", "");
     }
@@ -121,6 +134,9 @@ struct Agent::Impl {
                     : std::string();
     if (type == "command") return command(m);
     if (type == "ready") {
+      if (const auto* t = m.if_contains("server_time"); t && t->is_string())
+        if (auto at = parse_rfc3339_ms(t->as_string()))
+          server_clock.emplace(*at, std::chrono::steady_clock::now());
       bool resumed = false;
       if (const auto* feeds = m.if_contains("feeds"); feeds && feeds->is_array())
         for (const auto& f : feeds->as_array())

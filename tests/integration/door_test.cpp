@@ -16,15 +16,6 @@ using namespace std::chrono_literals;
 
 std::string unit_bin() { return PORTIER_UNIT_BIN; }
 
-// The lines of a file ("" when it does not exist).
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::string> out;
-  for (std::string l; std::getline(f, l);)
-    if (!l.empty()) out.push_back(l);
-  return out;
-}
-
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -78,7 +69,7 @@ class Doors : public ApiTest {
       if (d.at("unit_id") == json::value(unit_) && d.at("connected").as_bool()) return true;
     return false;
   }
-  std::vector<std::string> pulses() { return lines_of(state_ + "/sim/relay.log"); }
+  std::vector<std::string> pulses() { return read_lines(state_ + "/sim/relay.log"); }
   Reply open(const std::string& token, const std::string& door = "") {
     return c().post("/v1/doors/" + (door.empty() ? door_ : door) + "/open", nullptr, token);
   }
@@ -359,7 +350,7 @@ TEST_F(Doors, TheCommandDriverRunsAnExecutableConfiguredInATomlFile) {
   start_unit_argv({unit_bin(), "--config", config, "run"});
   auto r = open(maria_token_);
   ASSERT_EQ(r.status, 200) << r.raw;
-  auto calls = lines_of(log);
+  auto calls = read_lines(log);
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0],
             "pulse " + door_ + " 1000 " + std::string(r.obj().at("command_id").as_string()));

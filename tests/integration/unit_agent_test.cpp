@@ -25,6 +25,17 @@ namespace json = boost::json;
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
 
+std::string in(std::chrono::milliseconds d) {
+  auto t =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() + d);
+  auto secs = std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", std::gmtime(&secs));
+  char ms[8];
+  std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>(t.time_since_epoch().count() % 1000));
+  return std::string(buf) + ms;
+}
+
 // One scripted server connection at a time.
 class FakeServer {
  public:
@@ -33,7 +44,8 @@ class FakeServer {
 
   // Waits for the unit to connect and send hello; answers ready and a snapshot of its feed
   // (the unit record driving `door`). False when no unit came in time.
-  bool accept(const std::string& unit_id, const std::string& door) {
+  bool accept(const std::string& unit_id, const std::string& door,
+              std::chrono::milliseconds clock_ahead = std::chrono::milliseconds(0)) {
     std::optional<tcp::socket> sock;
     acceptor_.async_accept([&](beast::error_code ec, tcp::socket s) {
       if (!ec) sock = std::move(s);
@@ -48,6 +60,7 @@ class FakeServer {
     std::string feed = "unit/" + unit_id;
     send({{"type", "ready"},
           {"session", "sess_fake"},
+          {"server_time", in(clock_ahead)},
           {"identity",
            {{"kind", "unit"}, {"id", unit_id}, {"org_id", "org_fake"}, {"role", "unit"}}},
           {"feeds", json::array{json::object{
@@ -91,25 +104,6 @@ class FakeServer {
   tcp::acceptor acceptor_;
   std::unique_ptr<websocket::stream<tcp::socket>> ws_;
 };
-
-std::string in(std::chrono::milliseconds d) {
-  auto t =
-      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() + d);
-  auto secs = std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", std::gmtime(&secs));
-  char ms[8];
-  std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>(t.time_since_epoch().count() % 1000));
-  return std::string(buf) + ms;
-}
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::string> out;
-  for (std::string l; std::getline(f, l);)
-    if (!l.empty()) out.push_back(l);
-  return out;
-}
 
 TEST(UnitAgent, ACommandPulsesOnceEverAndExpiredOrForeignOnesNever) {
   FakeServer server;
@@ -155,10 +149,20 @@ TEST(UnitAgent, ACommandPulsesOnceEverAndExpiredOrForeignOnesNever) {
   ASSERT_TRUE(server.accept("unit_fake", "door_a"));
   server.send(cmd("cmd_1", "door_a", in(5s)));
   EXPECT_EQ(server.result().at("result"), "duplicate");
-  auto pulses = lines_of(state + "/sim/relay.log");
+  auto pulses = read_lines(state + "/sim/relay.log");
   ASSERT_EQ(pulses.size(), 2u);
   EXPECT_NE(pulses[0].find("pulse door_a 700ms cmd_1"), std::string::npos) << pulses[0];
   EXPECT_NE(pulses[1].find("pulse door_a 700ms cmd_4"), std::string::npos) << pulses[1];
+  unit.signal(SIGKILL);
+  unit.wait(5s);
+  server.drop();
+  // A unit whose clock runs behind the server's: a command the server already gave up on is
+  // expired by the server's clock (from ready), though not yet by the unit's own.
+  Process late({PORTIER_UNIT_BIN, "run", "--state", state});
+  ASSERT_TRUE(server.accept("unit_fake", "door_a", std::chrono::minutes(10)));
+  server.send(cmd("cmd_5", "door_a", in(std::chrono::minutes(5))));
+  EXPECT_EQ(server.result().at("result"), "expired");
+  EXPECT_EQ(read_lines(state + "/sim/relay.log").size(), 2u);
 }
 
 }  // namespace

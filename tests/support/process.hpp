@@ -40,6 +40,9 @@ std::pair<int, std::string> run(const std::vector<std::string>& argv,
                                 const std::string& stdin_text = "",
                                 std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// The non-empty lines of a file (none when it does not exist).
+std::vector<std::string> read_lines(const std::string& path);
+
 // A temporary directory removed at destruction.
 class TempDir {
  public:
