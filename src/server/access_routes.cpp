@@ -37,7 +37,7 @@ Result<Response> access_check(Ctx& c) {
     if (!*door || !view->visible(**door)) return not_found("door");
     auto dc = load_case(tx, c.me().org_id, user_id, **door);
     if (!dc) return dc.error();
-    auto d = decide(!bool_field((*user)->body, "disabled"), dc->rules, dc->zone, at);
+    auto d = decide_case(*dc, !bool_field((*user)->body, "disabled"), at);
     out = json::object{
         {"user_id", user_id},
         {"door_id", door_id},
@@ -106,7 +106,7 @@ Result<Response> my_doors(Ctx& c) {
             {"remaining_uses", remaining}});
       }
       if (!usable) continue;
-      auto d = decide(true, dc->rules, dc->zone, now);
+      auto d = decide_case(*dc, true, now);
       items.push_back(
           json::object{{"id", id},
                        {"door", to_json(dc->door)},

@@ -6,6 +6,15 @@ namespace portier {
 
 bool DoorCase::lockdown() const { return bool_field(site.body, "lockdown"); }
 
+Decision decide_case(const DoorCase& dc, bool user_enabled, Instant at, bool lockdown_overridden) {
+  if (user_enabled && dc.lockdown() && !lockdown_overridden) {
+    Decision d;
+    d.reason = "lockdown";  // lifted by an admin, not by time: no next_change
+    return d;
+  }
+  return decide(user_enabled, dc.rules, dc.zone, at);
+}
+
 Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string& user_id,
                            const Record& door) {
   DoorCase dc;

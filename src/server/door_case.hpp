@@ -27,4 +27,9 @@ struct DoorCase {
 Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string& user_id,
                            const Record& door);
 
+// The decision for the case at an instant: a disabled user first, then a lockdown (unless an
+// owner's override applies), then the grants.
+Decision decide_case(const DoorCase& dc, bool user_enabled, Instant at,
+                     bool lockdown_overridden = false);
+
 }  // namespace portier

@@ -132,11 +132,7 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
                           [](const GrantRule& g) { return !g.max_uses; });
     bool enabled = !bool_field((*user)->body, "disabled");
     bool is_owner = str_field((*user)->body, "role") == "owner";
-    Decision d;
-    if (enabled && dc->lockdown() && !(req.override_lockdown && is_owner))
-      d.reason = "lockdown";
-    else
-      d = decide(enabled, dc->rules, dc->zone, now);
+    auto d = decide_case(*dc, enabled, now, req.override_lockdown && is_owner);
     auto units = tx.list_by(Kind::unit, org, "door_ids", req.door_id);
     if (!units) return units.error();
     if (!units->empty()) a->unit_id = units->front().id;

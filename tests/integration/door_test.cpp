@@ -238,6 +238,13 @@ TEST_F(Doors, LockdownDeniesEveryoneButAnOwnerWhoOverridesAndIsPushedToTheUnit) 
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.obj().at("error").at("reason"), "lockdown");
   EXPECT_EQ(open(owner_).obj().at("error").at("reason"), "lockdown");
+  // The same answer from the access check and from her list of doors.
+  auto check = c().get("/v1/access/check?door_id=" + door_, maria_token_);
+  EXPECT_EQ(check.obj().at("allowed"), false);
+  EXPECT_EQ(check.obj().at("reason"), "lockdown");
+  auto mine = c().get("/v1/me/doors", maria_token_);
+  ASSERT_EQ(mine.obj().at("items").as_array().size(), 1u) << mine.raw;
+  EXPECT_EQ(mine.obj().at("items").at(0).at("reason"), "lockdown");
   // Members cannot override; owners can, and the log says so.
   auto member_override = c().post("/v1/doors/" + door_ + "/open",
                                   json::object{{"override_lockdown", true}}, maria_token_);
