@@ -1,6 +1,7 @@
 #include "server/api.hpp"
 
 #include <spdlog/spdlog.h>
+#include <atomic>
 #include <boost/url.hpp>
 
 #include "server/api_internal.hpp"
@@ -218,8 +219,13 @@ Api::~Api() = default;
 void Api::handle(const Request& req, Respond respond) {
   auto started = std::chrono::steady_clock::now();
   auto route = std::make_shared<std::string>("unmatched");
-  Respond finish = [this, started, route, method = req.method,
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  Respond finish = [this, started, route, answered, method = req.method,
                     respond = std::move(respond)](Response res) {
+    if (answered->exchange(true)) {  // a bug: one request, one response
+      spdlog::error("{} {}: answered twice; the second answer is dropped", method, *route);
+      return;
+    }
     res.route = *route;
     metrics_.observe(*route, method, res.status, std::chrono::steady_clock::now() - started);
     respond(std::move(res));
