@@ -20,6 +20,11 @@ pids+=($!)
 
 # Wait until portierd has seeded the demo (first start) and listens.
 for _ in $(seq 100); do [ -f "$DATA/demo-units.txt" ] && break; sleep 0.1; done
+if [ ! -f "$DATA/demo-units.txt" ]; then
+  echo "no demo units in $DATA (made by an older portierd?): remove $DATA to get them" >&2
+  wait "${pids[0]}"
+  exit
+fi
 while read -r unit code name; do
   [ -n "$unit" ] || continue
   state="$DATA/units/$unit"
