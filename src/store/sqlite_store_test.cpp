@@ -148,6 +148,48 @@ TEST_F(SqliteStoreTest, ADoorHasOneUnit) {
   }));
 }
 
+TEST_F(SqliteStoreTest, AUnitEventIdIsClaimedOnceAndOnlyWithItsTransaction) {
+  ASSERT_TRUE(insert(Kind::unit, "unit_a", R"({"name":"A","door_ids":[]})"));
+  auto claim = [&](const std::string& unit, const std::string& id) {
+    bool fresh = false;
+    auto s = write([&](WriteTx& tx) -> Status {
+      auto r = tx.claim_unit_event(unit, id, 100);
+      if (!r) return r.error();
+      fresh = *r;
+      return ok();
+    });
+    EXPECT_TRUE(s);
+    return fresh;
+  };
+  EXPECT_TRUE(claim("unit_a", "evt_1"));
+  EXPECT_FALSE(claim("unit_a", "evt_1"));
+  EXPECT_TRUE(claim("unit_a", "evt_2"));
+  // A claim in a transaction that rolls back is no claim.
+  EXPECT_FALSE(write([](WriteTx& tx) -> Status {
+    if (auto r = tx.claim_unit_event("unit_a", "evt_3", 100); !r) return r.error();
+    return Error{500, "boom", "boom", ""};
+  }));
+  EXPECT_TRUE(claim("unit_a", "evt_3"));
+}
+
+TEST_F(SqliteStoreTest, RevokingAUnitKillsItsCredentialAndCodes) {
+  ASSERT_TRUE(insert(Kind::unit, "unit_a", R"({"name":"A","door_ids":[]})"));
+  ASSERT_TRUE(store_->set_unit_credential("unit_a", "hash1", 100));
+  ASSERT_TRUE(store_->create_enrollment_code("unit_a", "code1", 1000));
+  ASSERT_TRUE(store_->find_unit_credential("hash1")->has_value());
+  ASSERT_TRUE(store_->revoke_unit_credential("unit_a"));
+  EXPECT_FALSE(store_->find_unit_credential("hash1")->has_value());
+  auto redeemed = store_->redeem_enrollment_code("code1", "hash2", 200);
+  ASSERT_FALSE(redeemed);
+  EXPECT_EQ(redeemed.error().code, "code_invalid");
+  // The unit record stays.
+  ASSERT_TRUE(store_->read([](ReadTx& tx) -> Status {
+    auto u = tx.get(Kind::unit, "org1", "unit_a");
+    if (!u) return u.error();
+    return u->has_value() ? ok() : Status(Error{404, "gone", "gone", ""});
+  }));
+}
+
 TEST_F(SqliteStoreTest, AFailedTransactionLeavesNothing) {
   auto s = write([](WriteTx& tx) {
     if (auto st = tx.insert(Record{Kind::site, "s1", "org1", {{"name", "HQ"}}, 1, "t", "t"}); !st)
