@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "client/feed_client.hpp"
+#include "support/process.hpp"
 #include "support/server.hpp"
 
 namespace portier::testing {
@@ -92,6 +93,40 @@ TEST_F(Tls, TheCliAndTheSdkVerifyTheServer) {
       [](const client::FeedClient& c) { return !c.stopped_reason().empty(); }, 10s));
   EXPECT_EQ(untrusting.stopped_reason().rfind("tls:", 0), 0u) << untrusting.stopped_reason();
   EXPECT_EQ(untrusting.connections(), 0);
+}
+
+// The real deployment: a door unit enrolled and connected over HTTPS/WSS, verifying the server.
+TEST_F(Tls, AUnitEnrollsAndOpensItsDoorOverTls) {
+  std::string ca = dir_.path() + "/ca.pem";
+  auto cli = [&](std::vector<std::string> args) {
+    auto [rc, out] = portier(std::move(args));
+    EXPECT_EQ(rc, 0) << out;
+    return rc == 0 ? boost::json::parse(out) : boost::json::value();
+  };
+  auto [rc, out] = portier(
+      {"login", "--server", url_, "--ca", ca, "--email", "owner@one.test", "--password-stdin"},
+      "owner-password-1\n");
+  ASSERT_EQ(rc, 0) << out;
+  std::string me(cli({"me"}).at("user").at("id").as_string());
+  std::string site(cli({"sites", "create", "name=HQ", "timezone=UTC"}).at("id").as_string());
+  std::string door(cli({"doors", "create", "site_id=" + site, "name=Front"}).at("id").as_string());
+  std::string unit(
+      cli({"units", "create", "name=U", "door_ids:=[\"" + door + "\"]"}).at("id").as_string());
+  cli({"grants", "create", "user_id=" + me, "door_id=" + door});
+  std::string code(cli({"unit-enrollment", unit}).at("code").as_string());
+  std::string state = dir_.path() + "/unit";
+  // Without the CA the unit refuses the server; with it, it enrolls.
+  EXPECT_EQ(
+      run({PORTIER_UNIT_BIN, "enroll", "--server", url_, "--code", code, "--state", state}).first,
+      1);
+  std::tie(rc, out) = run(
+      {PORTIER_UNIT_BIN, "enroll", "--server", url_, "--code", code, "--state", state, "--ca", ca});
+  ASSERT_EQ(rc, 0) << out;
+  Process agent({PORTIER_UNIT_BIN, "run", "--state", state});
+  ASSERT_TRUE(agent.wait_for_line("connected to " + url_, 10s));
+  std::tie(rc, out) = portier({"open", door});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(read_lines(state + "/sim/relay.log").size(), 1u);
 }
 
 }  // namespace
