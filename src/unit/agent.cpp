@@ -135,8 +135,16 @@ struct Agent::Impl {
     if (type == "command") return command(m);
     if (type == "ready") {
       if (const auto* t = m.if_contains("server_time"); t && t->is_string())
-        if (auto at = parse_rfc3339_ms(t->as_string()))
+        if (auto at = parse_rfc3339_ms(t->as_string())) {
           server_clock.emplace(*at, std::chrono::steady_clock::now());
+          auto skew = std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now() - *at);
+          if (std::chrono::abs(skew) > std::chrono::seconds(2))
+            spdlog::warn(
+                "this unit's clock is {} ms {} the server's: commands may be refused as expired; "
+                "synchronize it (NTP)",
+                std::chrono::abs(skew).count(), skew.count() > 0 ? "ahead of" : "behind");
+        }
       bool resumed = false;
       if (const auto* feeds = m.if_contains("feeds"); feeds && feeds->is_array())
         for (const auto& f : feeds->as_array())
