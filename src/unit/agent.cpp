@@ -140,10 +140,9 @@ struct Agent::Impl {
           auto skew = std::chrono::duration_cast<std::chrono::milliseconds>(
               std::chrono::system_clock::now() - *at);
           if (std::chrono::abs(skew) > std::chrono::seconds(2))
-            spdlog::warn(
-                "this unit's clock is {} ms {} the server's: commands may be refused as expired; "
-                "synchronize it (NTP)",
-                std::chrono::abs(skew).count(), skew.count() > 0 ? "ahead of" : "behind");
+            spdlog::warn("this unit's clock is {} ms {} the server's{}; synchronize it (NTP)",
+                         std::chrono::abs(skew).count(), skew.count() > 0 ? "ahead of" : "behind",
+                         skew.count() > 0 ? ": commands may be refused as expired" : "");
         }
       bool resumed = false;
       if (const auto* feeds = m.if_contains("feeds"); feeds && feeds->is_array())
