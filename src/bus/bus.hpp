@@ -50,8 +50,9 @@ class BusListener {
   virtual void on_changes(const std::vector<sync::FeedChange>& changes) = 0;
   // Must not block.
   virtual void on_revocation(const Revocation& r) = 0;
-  // A live event for an organization's consoles (a serialized message). Must not block.
-  virtual void on_event(const std::string& org_id, std::shared_ptr<const std::string> message) = 0;
+  // A live event for the sessions reading a feed ("org/…" consoles, "site/…" scoped admins),
+  // a serialized message. Must not block.
+  virtual void on_event(const std::string& feed, std::shared_ptr<const std::string> message) = 0;
   // Takes the command when this node holds the unit's connection: then it calls done exactly
   // once (the result, or unit_timeout) and returns true. Returns false otherwise. Must not
   // block.
@@ -65,8 +66,8 @@ class Bus {
   virtual void publish_changes(const std::vector<sync::FeedChange>& changes) = 0;
   // Publishes a revocation.
   virtual void publish_revocation(const Revocation& r) = 0;
-  // Publishes a live event for an organization's consoles.
-  virtual void publish_event(const std::string& org_id,
+  // Publishes a live event for the sessions reading a feed.
+  virtual void publish_event(const std::string& feed,
                              std::shared_ptr<const std::string> message) = 0;
   // Delivers a command to the node holding the unit; done is called exactly once, from any
   // thread (with unit_offline at once when no node holds it).
@@ -80,8 +81,7 @@ class LocalBus final : public Bus {
  public:
   void publish_changes(const std::vector<sync::FeedChange>& changes) override;
   void publish_revocation(const Revocation& r) override;
-  void publish_event(const std::string& org_id,
-                     std::shared_ptr<const std::string> message) override;
+  void publish_event(const std::string& feed, std::shared_ptr<const std::string> message) override;
   void send_command(const UnitCommand& cmd, CommandDone done) override;
   void subscribe(BusListener* listener) override;
 

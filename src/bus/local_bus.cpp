@@ -13,10 +13,9 @@ void LocalBus::publish_revocation(const Revocation& r) {
   for (auto* l : listeners_) l->on_revocation(r);
 }
 
-void LocalBus::publish_event(const std::string& org_id,
-                             std::shared_ptr<const std::string> message) {
+void LocalBus::publish_event(const std::string& feed, std::shared_ptr<const std::string> message) {
   std::lock_guard lock(mu_);
-  for (auto* l : listeners_) l->on_event(org_id, message);
+  for (auto* l : listeners_) l->on_event(feed, message);
 }
 
 void LocalBus::send_command(const UnitCommand& cmd, CommandDone done) {

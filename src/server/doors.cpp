@@ -39,11 +39,11 @@ OpenOutcome failure(int status, const std::string& code, const std::string& mess
       json::object{{"error", json::object{{"code", code}, {"message", message}, {"field", ""}}}}};
 }
 
-// The live message consoles get for an audit entry.
-std::shared_ptr<const std::string> event_message(const AuditEntry& e) {
+// The live message a feed's consoles get for an audit entry.
+std::shared_ptr<const std::string> event_message(const AuditEntry& e, const std::string& feed) {
   return std::make_shared<const std::string>(json::serialize(json::object{
       {"type", "event"},
-      {"feed", "org/" + e.org_id},
+      {"feed", feed},
       {"event",
        json::object{{"at", e.at},
                     {"action", e.action},
@@ -88,7 +88,13 @@ void Doors::count(const std::string& result) {
 
 Status Doors::log(WriteTx& tx, const AuditEntry& e) {
   if (auto s = tx.append_audit(e); !s) return s;
-  tx.on_commit([this, msg = event_message(e), org = e.org_id] { bus_.publish_event(org, msg); });
+  // The organization's consoles, and the admins of the entry's site.
+  std::vector<std::pair<std::string, std::shared_ptr<const std::string>>> out;
+  for (auto feed : {"org/" + e.org_id, e.site_id.empty() ? "" : "site/" + e.site_id})
+    if (!feed.empty()) out.emplace_back(feed, event_message(e, feed));
+  tx.on_commit([this, out = std::move(out)] {
+    for (const auto& [feed, msg] : out) bus_.publish_event(feed, msg);
+  });
   return ok();
 }
 

@@ -795,11 +795,11 @@ void Gateway::Impl::resolve(const std::string& command_id, const std::string& un
   done(std::move(r));
 }
 
-void Gateway::on_event(const std::string& org_id, std::shared_ptr<const std::string> message) {
+void Gateway::on_event(const std::string& feed, std::shared_ptr<const std::string> message) {
   std::vector<std::shared_ptr<WsBase>> consoles;
   {
     std::lock_guard lock(impl_->mu);
-    auto it = impl_->by_feed.find("org/" + org_id);
+    auto it = impl_->by_feed.find(feed);
     if (it == impl_->by_feed.end()) return;
     for (auto* s : it->second) consoles.push_back(s->base_ptr());
   }

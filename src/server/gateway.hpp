@@ -54,7 +54,7 @@ class Gateway final : public BusListener {
 
   void on_changes(const std::vector<sync::FeedChange>& changes) override;
   void on_revocation(const Revocation& r) override;
-  void on_event(const std::string& org_id, std::shared_ptr<const std::string> message) override;
+  void on_event(const std::string& feed, std::shared_ptr<const std::string> message) override;
   bool on_command(const UnitCommand& cmd, const CommandDone& done) override;
 
   struct Impl;

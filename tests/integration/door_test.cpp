@@ -392,6 +392,21 @@ TEST_F(Doors, OpenOverTheStreamAndTheConsoleSeesItLive) {
                      {"token", owner_},
                      {"feeds", json::array{json::object{{"feed", "org/" + org}}}}});
   ASSERT_EQ(console.read_json().at("type"), "ready");
+  // An admin scoped to the site watches her site's feed; one scoped elsewhere, his.
+  auto [site_admin, site_admin_token] =
+      person("site-admin@one.test", "admin", {{"site_ids", json::array{site_}}});
+  auto other_site = create("sites", {{"name", "Elsewhere"}, {"timezone", "UTC"}});
+  auto [other_admin, other_admin_token] =
+      person("other-admin@one.test", "admin", {{"site_ids", json::array{other_site}}});
+  RawWs site_console(server_.port()), other_console(server_.port());
+  site_console.send_json({{"type", "hello"},
+                          {"token", site_admin_token},
+                          {"feeds", json::array{json::object{{"feed", "site/" + site_}}}}});
+  ASSERT_EQ(site_console.read_json().at("type"), "ready");
+  other_console.send_json({{"type", "hello"},
+                           {"token", other_admin_token},
+                           {"feeds", json::array{json::object{{"feed", "site/" + other_site}}}}});
+  ASSERT_EQ(other_console.read_json().at("type"), "ready");
   RawWs app(server_.port());
   app.send_json({{"type", "hello"}, {"token", maria_token_}});
   ASSERT_EQ(app.read_json().at("type"), "ready");
@@ -409,14 +424,19 @@ TEST_F(Doors, OpenOverTheStreamAndTheConsoleSeesItLive) {
   EXPECT_EQ(res.at("status"), 200);
   EXPECT_EQ(res.at("result"), "opened");
   EXPECT_EQ(pulses().size(), 1u);
-  bool seen = false;
-  for (int i = 0; i < 50 && !seen; ++i) {
-    auto m = console.read_json(5s);
-    if (m.is_null()) break;
-    seen = m.at("type") == "event" && m.at("event").at("action") == "door.open" &&
-           m.at("event").at("after").at("result") == "opened";
-  }
-  EXPECT_TRUE(seen);
+  auto sees_the_open = [](RawWs& ws, const std::string& feed, std::chrono::milliseconds wait) {
+    for (int i = 0; i < 50; ++i) {
+      auto m = ws.read_json(wait);
+      if (m.is_null()) return false;
+      if (m.at("type") == "event" && m.at("event").at("action") == "door.open" &&
+          m.at("event").at("after").at("result") == "opened")
+        return m.at("feed") == json::value(feed);
+    }
+    return false;
+  };
+  EXPECT_TRUE(sees_the_open(console, "org/" + org, 5s));
+  EXPECT_TRUE(sees_the_open(site_console, "site/" + site_, 5s));
+  EXPECT_FALSE(sees_the_open(other_console, "site/" + other_site, 500ms));
 }
 
 // A unit's event is logged once however often it is sent (a lost event_saved).

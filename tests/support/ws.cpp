@@ -1,8 +1,5 @@
 #include "support/ws.hpp"
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <cstdio>
 #include <cstdlib>
 
@@ -50,12 +47,25 @@ void RawWs::send_binary(const std::string& data) {
 
 std::optional<std::string> RawWs::read(std::chrono::milliseconds timeout) {
   if (closed_) return std::nullopt;
-  timeval tv{static_cast<time_t>(timeout.count() / 1000),
-             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-  setsockopt(impl_->ws.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  // A read with a deadline: asynchronous, run for at most `timeout` (a blocking read would wait
+  // for ever on a quiet connection: Asio retries after SO_RCVTIMEO). Past the deadline the
+  // connection is cut, like any other failed read.
   beast::flat_buffer buf;
   beast::error_code ec;
-  impl_->ws.read(buf, ec);
+  bool done = false;
+  impl_->ws.async_read(buf, [&](beast::error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  impl_->ioc.restart();
+  impl_->ioc.run_for(timeout);
+  if (!done) {
+    beast::error_code ignore;
+    impl_->ws.next_layer().close(ignore);
+    impl_->ioc.restart();
+    impl_->ioc.run();
+    ec = beast::error::timeout;
+  }
   if (ec) {
     if (std::getenv("PORTIER_WS_DEBUG")) fprintf(stderr, "ws read: %s\n", ec.message().c_str());
     closed_ = true;
