@@ -13,10 +13,9 @@ Result<Response> open_door(Ctx& c) {
     if (!body) return body.error();
     for (const auto& [k, v] : *body) {
       if (k != "override_lockdown")
-        return bad_request("unknown_field", "unknown field " + std::string(k), std::string(k));
+        return invalid(std::string(k), "unknown_field", "unknown field " + std::string(k));
       if (!v.is_bool())
-        return bad_request("invalid_field", "override_lockdown is true or false",
-                           "override_lockdown");
+        return invalid("override_lockdown", "invalid_field", "override_lockdown is true or false");
       override_lockdown = v.as_bool();
     }
   }

@@ -153,6 +153,24 @@ TEST_F(Doors, OutsideTheScheduleIsDeniedWithTheReasonAndNeverReachesTheUnit) {
   EXPECT_EQ(log[0].at("after").at("reason"), "outside_schedule");
 }
 
+TEST_F(Doors, ABadOpenRequestIsRefusedAndChangesNothing) {
+  start_unit();
+  auto path = "/v1/doors/" + door_ + "/open";
+  auto r = c().post(path, json::object{{"override_lockdown", "yes"}}, maria_token_);
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.code(), "invalid_field");
+  r = c().post(path, json::object{{"door", door_}}, maria_token_);
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.code(), "unknown_field");
+  r = c().request("POST", path, nullptr, maria_token_, "application/json", std::string("{oops"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.code(), "bad_json");
+  EXPECT_EQ(c().post("/v1/doors/door_nope/open", nullptr, maria_token_).status, 404);
+  EXPECT_EQ(c().post(path, nullptr, "ptk_forged").status, 401);
+  EXPECT_TRUE(pulses().empty());
+  EXPECT_TRUE(audit("door.open").empty());
+}
+
 TEST_F(Doors, AKilledUnitAnswers409AtOnce) {
   start_unit();
   unit_proc_->signal(SIGKILL);
