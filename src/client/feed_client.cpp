@@ -59,6 +59,16 @@ Replica FeedClient::replica(const std::string& feed) const {
   return it == replicas_.end() ? Replica{} : it->second;
 }
 
+std::optional<json::object> FeedClient::record(const std::string& feed,
+                                               const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = replicas_.find(feed);
+  if (it == replicas_.end()) return std::nullopt;
+  auto rec = it->second.records.find(key);
+  if (rec == it->second.records.end()) return std::nullopt;
+  return rec->second;
+}
+
 std::vector<std::string> FeedClient::feeds() const {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;

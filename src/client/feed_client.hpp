@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -82,6 +83,8 @@ class FeedClient {
   bool send(const boost::json::object& message);
 
   Replica replica(const std::string& feed) const;
+  // One record of a feed's replica ("kind:id"), without copying the rest.
+  std::optional<boost::json::object> record(const std::string& feed, const std::string& key) const;
   std::vector<std::string> feeds() const;
   bool connected() const;
   // Why the client stopped trying ("revoked: user_disabled", "unauthorized"), or "".

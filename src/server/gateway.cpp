@@ -87,6 +87,8 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   }
   // Tells the organization's consoles (org/ feed sessions) what a device now holds.
   void device_event(const std::string& device_id);
+  // Sends a message outside any feed's sequence to every session reading the feed.
+  void push_to_feed(const std::string& feed, const std::shared_ptr<const std::string>& message);
 
   void forget(WsBase* s, bool subscribed, const std::vector<std::string>& feeds,
               const StreamIdentity& who);
@@ -679,13 +681,10 @@ void Gateway::Impl::device_event(const std::string& device_id) {
   auto d = devices.get(device_id);
   if (!d) return;
   std::string org_feed = "org/" + d->org_id;
-  std::vector<std::shared_ptr<WsBase>> consoles;
   json::array feeds;
   {
     std::lock_guard lock(mu);
-    auto it = by_feed.find(org_feed);
-    if (it == by_feed.end()) return;
-    for (auto* s : it->second) consoles.push_back(s->base_ptr());
+    if (!by_feed.count(org_feed)) return;  // no console is watching
     for (const auto& [name, f] : d->feeds) {
       auto h = heads.find(name);
       std::int64_t latest = h == heads.end() ? f.acked_seq : h->second;
@@ -708,7 +707,19 @@ void Gateway::Impl::device_event(const std::string& device_id) {
            {"connected", d->connections > 0},
            {"last_seen", format_rfc3339(d->last_seen)},
            {"feeds", std::move(feeds)}}}}));
-  for (auto& s : consoles) s->push(msg);
+  push_to_feed(org_feed, msg);
+}
+
+void Gateway::Impl::push_to_feed(const std::string& feed,
+                                 const std::shared_ptr<const std::string>& message) {
+  std::vector<std::shared_ptr<WsBase>> targets;
+  {
+    std::lock_guard lock(mu);
+    auto it = by_feed.find(feed);
+    if (it == by_feed.end()) return;
+    for (auto* s : it->second) targets.push_back(s->base_ptr());
+  }
+  for (auto& s : targets) s->push(message);
 }
 
 void Gateway::Impl::forget(WsBase* s, bool subscribed, const std::vector<std::string>& feeds,
@@ -796,14 +807,7 @@ void Gateway::Impl::resolve(const std::string& command_id, const std::string& un
 }
 
 void Gateway::on_event(const std::string& feed, std::shared_ptr<const std::string> message) {
-  std::vector<std::shared_ptr<WsBase>> consoles;
-  {
-    std::lock_guard lock(impl_->mu);
-    auto it = impl_->by_feed.find(feed);
-    if (it == impl_->by_feed.end()) return;
-    for (auto* s : it->second) consoles.push_back(s->base_ptr());
-  }
-  for (auto& s : consoles) s->push(message);
+  impl_->push_to_feed(feed, message);
 }
 
 bool Gateway::on_command(const UnitCommand& cmd, const CommandDone& done) {

@@ -28,6 +28,7 @@ struct Agent::Impl {
   std::condition_variable cv;
   std::deque<json::object> inbox;  // messages from the client thread, handled on run()'s thread
   std::string inflight;            // the outbox event sent and not yet saved
+  bool outbox_checked = false;     // the outbox was found empty, and nothing was added since
   // The server's clock at our last ready, against our steady clock: commands expire by the
   // server's clock even when ours is off.
   std::optional<std::pair<InstantMs, std::chrono::steady_clock::time_point>> server_clock;
@@ -44,10 +45,9 @@ struct Agent::Impl {
   // The doors this unit drives, from its replica.
   std::vector<std::string> doors() const {
     std::vector<std::string> out;
-    auto r = client->replica(feed());
-    auto it = r.records.find("unit:" + id.unit_id);
-    if (it == r.records.end()) return out;
-    if (const auto* ids = it->second.if_contains("door_ids"); ids && ids->is_array())
+    auto unit = client->record(feed(), "unit:" + id.unit_id);
+    if (!unit) return out;
+    if (const auto* ids = unit->if_contains("door_ids"); ids && ids->is_array())
       for (const auto& d : ids->as_array())
         if (d.is_string()) out.emplace_back(d.as_string());
     return out;
@@ -109,9 +109,12 @@ struct Agent::Impl {
 
   // Sends the oldest unsaved event, one at a time, so the server logs them in order.
   void flush() {
-    if (!inflight.empty()) return;
+    if (!inflight.empty() || outbox_checked) return;
     auto next = state.events(1);
-    if (next.empty()) return;
+    if (next.empty()) {
+      outbox_checked = true;  // no query every poll while there is nothing to send
+      return;
+    }
     if (client->send(next[0].message)) inflight = next[0].message.at("id").as_string();
   }
 
@@ -126,6 +129,7 @@ struct Agent::Impl {
     if (!e.command_id.empty()) m["command_id"] = e.command_id;
     spdlog::info("door {}: {}", e.door, e.event);
     if (auto s = state.push_event(m); !s) spdlog::error("event lost: {}", s.error().message);
+    outbox_checked = false;
   }
 
   void handle(const json::object& m) {

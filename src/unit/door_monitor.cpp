@@ -14,8 +14,8 @@ std::vector<DoorEvent> DoorMonitor::observe(const std::map<std::string, bool>& o
   std::vector<DoorEvent> out;
   for (const auto& [name, open] : open_now) {
     auto& d = doors_[name];
-    if (!seen_.count(name)) {  // first reading: the state we start from
-      seen_[name] = true;
+    if (!d.read) {  // first reading: the state we start from
+      d.read = true;
       d.open = open;
       d.opened_at = at;
       d.held_reported = false;

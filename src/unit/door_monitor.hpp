@@ -34,6 +34,7 @@ class DoorMonitor {
 
  private:
   struct Door {
+    bool read = false;  // a sensor reading has been seen
     bool open = false;
     Clock::time_point opened_at{};
     bool held_reported = false;
@@ -42,7 +43,6 @@ class DoorMonitor {
   };
   std::chrono::milliseconds held_open_after_, grace_;
   std::map<std::string, Door> doors_;
-  std::map<std::string, bool> seen_;
 };
 
 }  // namespace portier::unit

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <iostream>
+#include <optional>
 
 #include "client/rest.hpp"
 #include "server/crypto.hpp"
@@ -54,17 +55,22 @@ int enroll(const std::string& server, const std::string& code, const std::string
   return 0;
 }
 
-int run(const std::string& dir, DriverConfig driver_config, AgentOptions options) {
+// The unit's identity and state from its directory; prints why not for `verb`.
+std::optional<std::pair<Identity, std::unique_ptr<State>>> open_unit(const std::string& dir,
+                                                                     const char* verb) {
   auto id = load_identity(dir);
-  if (!id) {
-    std::cerr << "portier-unit run: " << id.error().message << "\n";
-    return 1;
-  }
-  auto state = State::open(dir);
+  auto state = id ? State::open(dir) : Result<std::unique_ptr<State>>(id.error());
   if (!state) {
-    std::cerr << "portier-unit run: " << state.error().message << "\n";
-    return 1;
+    std::cerr << "portier-unit " << verb << ": " << state.error().message << "\n";
+    return std::nullopt;
   }
+  return std::make_pair(std::move(*id), std::move(*state));
+}
+
+int run(const std::string& dir, DriverConfig driver_config, AgentOptions options) {
+  auto unit = open_unit(dir, "run");
+  if (!unit) return 1;
+  auto& [identity, state] = *unit;
   if (driver_config.sim_dir.empty()) driver_config.sim_dir = dir + "/sim";
   auto driver = make_driver(driver_config);
   if (!driver) {
@@ -75,9 +81,9 @@ int run(const std::string& dir, DriverConfig driver_config, AgentOptions options
   sa.sa_handler = [](int) { g_stop = true; };
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
-  spdlog::info("unit {}: driver {}, server {}, {} event(s) waiting to be sent", id->unit_id,
-               (*driver)->name(), id->server, (*state)->pending_events());
-  Agent agent(*id, **state, **driver, options);
+  spdlog::info("unit {}: driver {}, server {}, {} event(s) waiting to be sent", identity.unit_id,
+               (*driver)->name(), identity.server, state->pending_events());
+  Agent agent(identity, *state, **driver, options);
   auto why = agent.run(g_stop);
   if (why.empty()) {
     spdlog::info("stopped");
@@ -89,19 +95,12 @@ int run(const std::string& dir, DriverConfig driver_config, AgentOptions options
 }
 
 int show(const std::string& dir) {
-  auto id = load_identity(dir);
-  if (!id) {
-    std::cerr << "portier-unit show: " << id.error().message << "\n";
-    return 1;
-  }
-  auto state = State::open(dir);
-  if (!state) {
-    std::cerr << "portier-unit show: " << state.error().message << "\n";
-    return 1;
-  }
-  auto replicas = (*state)->load();
-  std::string feed = "unit/" + id->unit_id;
-  json::object out{{"unit_id", id->unit_id}, {"server", id->server}};
+  auto unit = open_unit(dir, "show");
+  if (!unit) return 1;
+  auto& [identity, state] = *unit;
+  auto replicas = state->load();
+  std::string feed = "unit/" + identity.unit_id;
+  json::object out{{"unit_id", identity.unit_id}, {"server", identity.server}};
   auto it = replicas.find(feed);
   json::object by_kind;
   for (const char* k : {"unit", "site", "door", "user", "schedule", "grant"})
@@ -117,7 +116,7 @@ int show(const std::string& dir) {
     out["feed"] = nullptr;
   }
   for (auto& [k, v] : by_kind) out[k] = v;
-  out["pending_events"] = (*state)->pending_events();
+  out["pending_events"] = state->pending_events();
   std::cout << json::serialize(out) << "\n";
   return 0;
 }
