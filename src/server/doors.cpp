@@ -186,8 +186,10 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
     cmd.pulse_ms = pulse != dc->door.body.end() && pulse->value().is_int64()
                        ? static_cast<int>(pulse->value().as_int64())
                        : 1000;
-    cmd.timeout = options_.open_timeout;
+    // The unit acts only before expires_at; we wait past it, so a door that opened is never
+    // reported as a timeout, and a 504 means the door did not and will not open.
     cmd.expires_at = format_rfc3339_ms(now_ms() + options_.open_timeout);
+    cmd.timeout = options_.open_timeout + options_.answer_grace;
     return ok();
   });
   if (!st) {

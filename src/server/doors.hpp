@@ -21,7 +21,10 @@ namespace portier {
 class Metrics;
 
 struct DoorsOptions {
-  std::chrono::milliseconds open_timeout{5000};  // how long an open waits for the unit
+  // A command expires this long after the open was decided; the server waits that long plus
+  // answer_grace for the unit's answer (one sent just before the expiry is still in flight).
+  std::chrono::milliseconds open_timeout{5000};
+  std::chrono::milliseconds answer_grace{1000};
 };
 
 struct OpenRequest {

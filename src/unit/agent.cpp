@@ -83,12 +83,12 @@ struct Agent::Impl {
     auto until = parse_rfc3339_ms(expires);
     // Expired by our clock, or by the server's as we reckon it from the last ready: a unit
     // whose clock runs behind must not pulse after the server gave up waiting.
-    bool expired = !until || now > *until;
+    bool expired = !until || now >= *until;
     if (until && server_clock) {
       auto server_now =
           server_clock->first + std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::steady_clock::now() - server_clock->second);
-      expired = expired || server_now > *until;
+      expired = expired || server_now >= *until;
     }
     if (expired) {
       spdlog::warn("command {}: expired at {}, ignored", cmd, expires);
