@@ -104,6 +104,8 @@ const std::vector<Route>& routes() {
       {"GET", "/healthz", healthz, false},
       {"POST", "/v1/auth/login", login, false},
       {"POST", "/v1/auth/logout", logout, true},
+      {"POST", "/v1/auth/code", sign_in_with_code, false},
+      {"POST", "/v1/import", import_rows, true},
       {"GET", "/v1/me", me, true},
       {"GET", "/v1/me/doors", my_doors, true},
       {"GET", "/v1/access/check", access_check, true},

@@ -82,6 +82,10 @@ std::string now_text(const Ctx& c);
 Status commit_changes(WriteTx& tx, Ctx& c, sync::ChangeRecorder& rec,
                       std::optional<Revocation> revoke = std::nullopt);
 
+// Appends the audit entry of an admin's change to a record ("created", "updated", "deleted").
+Status audit_change(WriteTx& tx, const Ctx& c, const std::string& action, const Record& r,
+                    const json::value& before, const json::value& after);
+
 // Route handlers, by file.
 Result<Response> login(Ctx& c);  // auth_routes.cpp
 Result<Response> logout(Ctx& c);
@@ -99,6 +103,8 @@ Result<Response> unit_credentials(Ctx& c);
 Result<Response> unit_enrollment(Ctx& c);
 Result<Response> revoke_unit(Ctx& c);
 Result<Response> enroll(Ctx& c);
-Result<Response> open_door(Ctx& c);  // door_routes.cpp
+Result<Response> open_door(Ctx& c);    // door_routes.cpp
+Result<Response> import_rows(Ctx& c);  // import_routes.cpp
+Result<Response> sign_in_with_code(Ctx& c);
 
 }  // namespace portier::api

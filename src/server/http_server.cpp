@@ -104,12 +104,29 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void do_read() {
     if (server_->draining) return do_close();
     parser_.emplace();
-    parser_->body_limit(server_->options.max_body_bytes);
+    // The larger limit until the target is known (Beast checks a Content-Length against it as
+    // the header completes); then the route's own.
+    parser_->body_limit(
+        std::max(server_->options.max_body_bytes, server_->options.large_body_bytes));
     parser_->header_limit(16 * 1024);
     lowest().expires_after(server_->options.idle_timeout);
     reading_ = true;
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
+    // The header first: a few routes (a batch import) take larger bodies than the rest.
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (ec) return self->on_read(ec, n);
+                              std::string_view target = self->parser_->get().target();
+                              const auto& o = self->server_->options;
+                              if (o.large_body_path.empty() ||
+                                  target.substr(0, target.find('?')) != o.large_body_path) {
+                                auto length = self->parser_->content_length();
+                                if (length && *length > o.max_body_bytes)
+                                  return self->on_read(http::error::body_limit, n);
+                                self->parser_->body_limit(o.max_body_bytes);
+                              }
+                              http::async_read(self->stream_, self->buffer_, *self->parser_,
+                                               beast::bind_front_handler(&Session::on_read, self));
+                            });
   }
 
   void on_read(beast::error_code ec, std::size_t) {

@@ -23,6 +23,9 @@ struct Upgrade;
 
 struct HttpOptions {
   std::size_t max_body_bytes = 1 << 20;
+  // One route may take larger bodies (the batch import).
+  std::string large_body_path = "/v1/import";
+  std::size_t large_body_bytes = 32 << 20;
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds drain_timeout{10};
   std::string tls_cert;  // PEM chain; with tls_key, every connection speaks TLS (HTTPS, WSS)

@@ -45,8 +45,10 @@ std::string audit_site(const Record& r, ReadTx& tx) {
   }
 }
 
-Status audit(WriteTx& tx, const Ctx& c, const std::string& action, const Record& r,
-             const json::value& before, const json::value& after) {
+}  // namespace
+
+Status audit_change(WriteTx& tx, const Ctx& c, const std::string& action, const Record& r,
+                    const json::value& before, const json::value& after) {
   AuditEntry e;
   e.org_id = c.me().org_id;
   e.at = now_text(c);
@@ -59,6 +61,8 @@ Status audit(WriteTx& tx, const Ctx& c, const std::string& action, const Record&
   e.after = after;
   return tx.append_audit(e);
 }
+
+namespace {
 
 // The password field of a users body, hashed outside the write lock (argon2id is slow).
 Result<std::optional<std::string>> take_password(Kind kind, json::object& body, bool required) {
@@ -185,7 +189,7 @@ Result<Response> create_record(Ctx& c) {
     if (*password)
       if (auto s = tx.set_password(r.id, **password); !s) return s;
     out = to_json(r);
-    if (auto s = audit(tx, c, "created", r, nullptr, out); !s) return s;
+    if (auto s = audit_change(tx, c, "created", r, nullptr, out); !s) return s;
     return commit_changes(tx, c, rec);
   });
   if (!st) return st.error();
@@ -247,7 +251,7 @@ Result<Response> update_record(Ctx& c) {
                                         : "rights_changed"};
     }
     out = to_json(after);
-    if (auto s = audit(tx, c, "updated", after, to_json(before), out); !s) return s;
+    if (auto s = audit_change(tx, c, "updated", after, to_json(before), out); !s) return s;
     return commit_changes(tx, c, rec, revoke);
   });
   if (!st) return st.error();
@@ -269,7 +273,7 @@ Result<Response> delete_record(Ctx& c) {
       if (!gs) return gs.error();
       for (const auto& g : *gs) {
         if (auto s = rec.write(&g, nullptr); !s) return s;
-        if (auto s = audit(tx, c, "deleted", g, to_json(g), nullptr); !s) return s;
+        if (auto s = audit_change(tx, c, "deleted", g, to_json(g), nullptr); !s) return s;
       }
     } else if (auto s = check_unreferenced(r, tx); !s) {
       return s;
@@ -287,11 +291,12 @@ Result<Response> delete_record(Ctx& c) {
         after.version = m.version + 1;
         after.updated_at = now_text(c);
         if (auto s = rec.write(&m, &after); !s) return s;
-        if (auto s = audit(tx, c, "updated", after, to_json(m), to_json(after)); !s) return s;
+        if (auto s = audit_change(tx, c, "updated", after, to_json(m), to_json(after)); !s)
+          return s;
       }
     }
     if (auto s = rec.write(&r, nullptr); !s) return s;
-    if (auto s = audit(tx, c, "deleted", r, to_json(r), nullptr); !s) return s;
+    if (auto s = audit_change(tx, c, "deleted", r, to_json(r), nullptr); !s) return s;
     std::optional<Revocation> revoke;
     if (kind == Kind::user) revoke = Revocation{r.id, "", "", "user_deleted"};
     if (kind == Kind::unit) revoke = Revocation{"", r.id, "", "unit_deleted"};

@@ -51,6 +51,13 @@ class Stmt {
                            static_cast<size_t>(sqlite3_column_bytes(s_, col)))
              : std::string();
   }
+  // The text of a column, valid until the next step (empty for NULL).
+  std::string_view view(int col) const {
+    auto p = sqlite3_column_text(s_, col);
+    return p ? std::string_view(reinterpret_cast<const char*>(p),
+                                static_cast<size_t>(sqlite3_column_bytes(s_, col)))
+             : std::string_view();
+  }
   std::int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
   bool is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
 
@@ -65,8 +72,8 @@ class Db {
   Db& operator=(const Db&) = delete;
   ~Db();
 
-  // Opens the file with WAL, foreign keys and a busy timeout.
-  Status open(const std::string& path);
+  // Opens the file with WAL, foreign keys, a busy timeout and a page cache of cache_kib.
+  Status open(const std::string& path, int cache_kib = 16 * 1024);
   // Runs SQL with no result rows (may hold several statements).
   Status exec(const char* sql);
   // The cached statement for this SQL text, prepared on first use.

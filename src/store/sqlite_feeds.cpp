@@ -128,10 +128,17 @@ Result<std::vector<FeedEntry>> FeedTx::read(const std::string& feed, std::int64_
 }
 
 Result<FeedShared::Feed*> FeedTx::feed(const std::string& name) {
-  if (auto it = dirty_.find(name); it != dirty_.end()) return &it->second;
-  if (auto it = shared_.feeds.find(name); it != shared_.feeds.end())
-    return &dirty_.emplace(name, it->second).first->second;
+  if (tx_ == 0) tx_ = ++shared_.transactions;
+  if (auto it = shared_.feeds.find(name); it != shared_.feeds.end()) {
+    auto& f = it->second;
+    if (f.saved_in != tx_) {
+      undo_.emplace_back(&it->first, f);
+      f.saved_in = tx_;
+    }
+    return &f;
+  }
   FeedShared::Feed f;
+  f.saved_in = tx_;
   {
     auto p = db_.prepare(
         "SELECT id, MAX(base_seq, IFNULL((SELECT MAX(seq) FROM feed_entries e"
@@ -141,8 +148,11 @@ Result<FeedShared::Feed*> FeedTx::feed(const std::string& name) {
     s.bind(1, name);
     int rc = s.step();
     if (rc == SQLITE_ROW) {
-      f = FeedShared::Feed{s.int64(0), s.int64(1)};
-      return &dirty_.emplace(name, f).first->second;
+      f.id = s.int64(0);
+      f.head = s.int64(1);
+      auto it = shared_.feeds.emplace(name, f).first;
+      undo_.emplace_back(&it->first, std::nullopt);
+      return &it->second;
     }
     if (rc != SQLITE_DONE) return db_.error(rc, "read feed");
   }
@@ -152,7 +162,9 @@ Result<FeedShared::Feed*> FeedTx::feed(const std::string& name) {
   s.bind(1, name);
   if (auto st = step_done(db_, s, "add feed"); !st) return st.error();
   f.id = sqlite3_last_insert_rowid(db_.handle());
-  return &dirty_.emplace(name, f).first->second;
+  auto it = shared_.feeds.emplace(name, f).first;
+  undo_.emplace_back(&it->first, std::nullopt);
+  return &it->second;
 }
 
 Result<std::int64_t> FeedTx::list(const std::string& name, std::int64_t change_id) {
@@ -202,7 +214,9 @@ Result<std::optional<std::vector<std::int64_t>>> FeedTx::append(
   return Out();
 }
 
-Result<std::pair<std::vector<Appended>, bool>> FeedTx::fan_out(std::size_t max_entries) {
+Result<std::pair<std::vector<Appended>, bool>> FeedTx::fan_out(std::size_t max_entries,
+                                                               const std::function<bool()>& yield) {
+  constexpr std::size_t kStep = 128;  // entries between looks at yield()
   std::vector<Appended> out;
   std::map<std::int64_t, std::shared_ptr<const std::string>> bodies;
   auto body_of = [&](std::int64_t change_id) -> Result<std::shared_ptr<const std::string>> {
@@ -217,7 +231,7 @@ Result<std::pair<std::vector<Appended>, bool>> FeedTx::fan_out(std::size_t max_e
     bodies.emplace(change_id, body);
     return body;
   };
-  while (out.size() < max_entries) {
+  while (out.size() < max_entries && !(out.size() >= kStep && yield())) {
     std::int64_t id = 0, done = 0, total = 0;
     {
       auto p = db_.prepare("SELECT id, done, total FROM fanout_jobs ORDER BY id LIMIT 1");
@@ -234,8 +248,8 @@ Result<std::pair<std::vector<Appended>, bool>> FeedTx::fan_out(std::size_t max_e
     if (!job) return job.error();
     if (static_cast<std::int64_t>((*job)->entries.size()) != total)
       return Error{500, "store_corrupt", "fan-out job " + std::to_string(id) + " is corrupt", ""};
-    auto end =
-        std::min<std::int64_t>(total, done + static_cast<std::int64_t>(max_entries - out.size()));
+    auto end = std::min<std::int64_t>(
+        total, done + static_cast<std::int64_t>(std::min(kStep, max_entries - out.size())));
     for (auto i = done; i < end; ++i) {
       const auto& e = (*job)->entries[static_cast<std::size_t>(i)];
       auto seq = list(e.feed, e.change_id);
@@ -258,18 +272,28 @@ Result<std::pair<std::vector<Appended>, bool>> FeedTx::fan_out(std::size_t max_e
   return std::make_pair(std::move(out), *more);
 }
 
+void FeedTx::rolled_back() {
+  for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+    if (it->second)
+      shared_.feeds.find(*it->first)->second = *it->second;
+    else
+      shared_.feeds.erase(shared_.feeds.find(*it->first));
+  }
+  undo_.clear();
+  finished_jobs_.clear();
+}
+
 void FeedTx::committed() {
-  for (auto& [name, f] : dirty_) shared_.feeds[name] = f;
-  dirty_.clear();
+  undo_.clear();
   for (auto id : finished_jobs_) shared_.forget_job(id);
   finished_jobs_.clear();
 }
 
-Status prune_feeds(Db& db, std::mutex& lock, std::int64_t keep_count,
-                   std::int64_t older_than_unix) {
+Status prune_feeds(Db& db, const std::function<std::unique_lock<std::mutex>()>& lock,
+                   std::int64_t keep_count, std::int64_t older_than_unix) {
   // One short transaction each: the write lock is never held for long.
   auto in_tx = [&](const std::function<Status()>& fn) -> Status {
-    std::lock_guard guard(lock);
+    auto guard = lock();
     if (auto s = db.exec("BEGIN IMMEDIATE"); !s) return s;
     Status st = fn();
     if (st) st = db.exec("COMMIT");

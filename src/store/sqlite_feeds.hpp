@@ -10,6 +10,7 @@
 // with the records it shows is labelled with the seq those records reach.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,8 +38,10 @@ class FeedShared {
   struct Feed {
     std::int64_t id = 0;
     std::int64_t head = 0;
+    std::uint64_t saved_in = 0;  // the write transaction that saved it for a rollback
   };
   std::unordered_map<std::string, Feed> feeds;
+  std::uint64_t transactions = 0;
   // Entries a write may list itself (more are queued).
   std::size_t inline_max = 256;
 
@@ -62,12 +65,16 @@ class FeedTx {
   Result<std::vector<FeedEntry>> read(const std::string& feed, std::int64_t after_seq, int limit);
   // Writer only: see WriteTx::append.
   Result<std::optional<std::vector<std::int64_t>>> append(const std::vector<FeedAppend>& entries);
-  // Writer only: lists up to max_entries queued entries; returns them and whether more remain.
-  Result<std::pair<std::vector<Appended>, bool>> fan_out(std::size_t max_entries);
+  // Writer only: lists up to max_entries queued entries, stopping early (after a few) once
+  // yield() says so; returns them and whether more remain.
+  Result<std::pair<std::vector<Appended>, bool>> fan_out(std::size_t max_entries,
+                                                         const std::function<bool()>& yield);
   // Whether this transaction queued a job.
   bool queued() const { return queued_; }
-  // After the commit: what this transaction learned of feeds becomes shared.
+  // After the commit: what this transaction did to feeds stays.
   void committed();
+  // After a rollback: feeds are as they were before the transaction.
+  void rolled_back();
 
  private:
   Result<FeedShared::Feed*> feed(const std::string& name);
@@ -77,12 +84,17 @@ class FeedTx {
   Db& db_;
   FeedShared& shared_;
   const std::string& epoch_;
-  std::unordered_map<std::string, FeedShared::Feed> dirty_;
+  // Feeds as they were before this transaction first touched them (nullopt: unknown then), by
+  // their key in FeedShared::feeds (its nodes stay put until a rollback erases them).
+  std::vector<std::pair<const std::string*, std::optional<FeedShared::Feed>>> undo_;
+  std::uint64_t tx_ = 0;
   std::vector<std::int64_t> finished_jobs_;
   bool queued_ = false;
 };
 
-// Drops old feed entries (see Store::prune_feeds) in short transactions, each under `lock`.
-Status prune_feeds(Db& db, std::mutex& lock, std::int64_t keep_count, std::int64_t older_than_unix);
+// Drops old feed entries (see Store::prune_feeds) in short transactions, each holding what
+// lock() returns (the store's write lock).
+Status prune_feeds(Db& db, const std::function<std::unique_lock<std::mutex>()>& lock,
+                   std::int64_t keep_count, std::int64_t older_than_unix);
 
 }  // namespace portier::sqlite

@@ -1,9 +1,13 @@
 #include "store/sqlite_store.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
+#include "store/sqlite_checkpointer.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_feeds.hpp"
 #include "store/sqlite_schema.hpp"
@@ -206,6 +210,9 @@ class Tx final : public WriteTx {
       sql = "SELECT " + select_columns("u") +
             " FROM units u JOIN unit_doors ud ON ud.unit_id = u.id"
             " WHERE u.org_id = ?1 AND ud.door_id = ?2";
+    } else if (kind == Kind::group && field == "name") {
+      sql = "SELECT " + select_columns() +
+            " FROM groups WHERE org_id = ?1 AND name = ?2 COLLATE NOCASE";
     } else if (kind == Kind::user && field == "group_ids") {
       sql = "SELECT " + select_columns("u") +
             " FROM users u JOIN user_groups ug ON ug.user_id = u.id"
@@ -278,6 +285,31 @@ class Tx final : public WriteTx {
     }
   }
 
+  Result<GrantTargets> grant_targets(const GrantMatch& m) override {
+    auto p = db_.prepare("SELECT g.user_id, g.group_id, g.door_id, g.site_id FROM grants g" +
+                         grant_where(m));
+    if (!p) return p.error();
+    Stmt s(*p);
+    bind_match(s, m);
+    GrantTargets out;
+    std::vector<std::string>* lists[] = {&out.users, &out.groups, &out.doors, &out.sites};
+    for (;;) {
+      int rc = s.step();
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return db_.error(rc, "read grants");
+      for (int col = 0; col < 4; ++col) {
+        auto v = s.view(col);
+        auto& list = *lists[col];
+        if (!v.empty() && (list.empty() || list.back() != v)) list.emplace_back(v);
+      }
+    }
+    for (auto* list : lists) {
+      std::sort(list->begin(), list->end());
+      list->erase(std::unique(list->begin(), list->end()), list->end());
+    }
+    return out;
+  }
+
   Result<bool> grant_exists(const GrantMatch& m) override {
     auto p = db_.prepare("SELECT EXISTS(SELECT 1 FROM grants g" + grant_where(m) + ")");
     if (!p) return p.error();
@@ -304,6 +336,16 @@ class Tx final : public WriteTx {
   Result<std::vector<FeedEntry>> read_feed(const std::string& feed, std::int64_t after_seq,
                                            int limit) override {
     return feeds_.read(feed, after_seq, limit);
+  }
+
+  Status add_signin_code(const std::string& code_hash, const std::string& user_id,
+                         std::int64_t expires_unix) override {
+    auto p =
+        db_.prepare("INSERT INTO signin_codes(hash, user_id, expires_unix) VALUES(?1, ?2, ?3)");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, code_hash).bind(2, user_id).bind(3, expires_unix);
+    return done(db_, s);
   }
 
   Result<std::int64_t> add_change(const std::string& body, std::int64_t at_unix) override {
@@ -493,7 +535,16 @@ class Tx final : public WriteTx {
 struct SqliteStore::Impl {
   std::string epoch;
   std::mutex write_mu;
+  std::atomic<int> writers_waiting{0};
+  // Takes the write lock, counted as waiting until it has it: the fan-out yields to waiters.
+  std::unique_lock<std::mutex> lock_writer() {
+    writers_waiting.fetch_add(1);
+    std::unique_lock lock(write_mu);
+    writers_waiting.fetch_sub(1);
+    return lock;
+  }
   Db writer;
+  sqlite::Checkpointer checkpointer;  // stops before the writer closes
   sqlite::FeedShared feeds;
   std::function<void()> queued_listener;  // set before serving
   std::mutex pool_mu;
@@ -526,6 +577,7 @@ struct SqliteStore::Impl {
     if (st) {
       if (auto c = db.exec("COMMIT"); !c) {
         (void)db.exec("ROLLBACK");
+        tx.feeds().rolled_back();
         return c;
       }
       tx.feeds().committed();
@@ -534,6 +586,7 @@ struct SqliteStore::Impl {
       return st;
     }
     (void)db.exec("ROLLBACK");
+    tx.feeds().rolled_back();
     return st;
   }
 };
@@ -544,7 +597,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
                                                        SqliteOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->feeds.inline_max = options.inline_fanout;
-  if (auto s = impl->writer.open(path); !s) return s.error();
+  if (auto s = impl->writer.open(path, 64 * 1024); !s) return s.error();
   // Migrate: user_version is the number of migrations applied.
   int version = 0;
   {
@@ -594,6 +647,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     if (auto s = db->open(path); !s) return s.error();
     impl->idle_readers.push_back(std::move(db));
   }
+  if (auto s = impl->checkpointer.start(path, impl->writer); !s) return s.error();
   auto store = std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
   if (auto s = store->optimize(); !s) return s.error();
   return store;
@@ -603,7 +657,7 @@ SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteStore::~SqliteStore() = default;
 
 Status SqliteStore::write(const std::function<Status(WriteTx&)>& fn) {
-  std::lock_guard lock(impl_->write_mu);
+  auto lock = impl_->lock_writer();
   return impl_->in_tx(impl_->writer, "BEGIN IMMEDIATE", [&](Tx& tx) { return fn(tx); });
 }
 
@@ -617,7 +671,14 @@ Result<bool> SqliteStore::fan_out(std::size_t max_entries,
   bool more = false;
   auto st = write([&](WriteTx& wtx) -> Status {
     auto& tx = static_cast<Tx&>(wtx);
-    auto r = tx.feeds().fan_out(max_entries);
+    // One transaction while nobody else waits to write (fewer commits: each one rewrites the
+    // pages the entries touched), and never long.
+    auto started = std::chrono::steady_clock::now();
+    auto yield = [&] {
+      return impl_->writers_waiting.load() > 0 ||
+             std::chrono::steady_clock::now() - started > std::chrono::milliseconds(25);
+    };
+    auto r = tx.feeds().fan_out(max_entries, yield);
     if (!r) return r.error();
     more = r->second;
     if (!r->first.empty())
@@ -630,21 +691,21 @@ Result<bool> SqliteStore::fan_out(std::size_t max_entries,
 }
 
 void SqliteStore::on_queued(std::function<void()> fn) {
-  std::lock_guard lock(impl_->write_mu);
+  auto lock = impl_->lock_writer();
   impl_->queued_listener = std::move(fn);
 }
 
 Status SqliteStore::optimize() {
   // Statistics from a bounded sample: cheap on any size, enough for the planner to prefer the
   // selective index of each lookup.
-  std::lock_guard lock(impl_->write_mu);
+  auto lock = impl_->lock_writer();
   return impl_->writer.exec("PRAGMA analysis_limit=1000; ANALYZE;");
 }
 
 std::vector<std::string> SqliteStore::statements() {
   std::vector<std::string> out;
   {
-    std::lock_guard lock(impl_->write_mu);
+    auto lock = impl_->lock_writer();
     out = impl_->writer.statements();
   }
   std::lock_guard lock(impl_->pool_mu);
@@ -671,7 +732,7 @@ Result<std::optional<Credentials>> SqliteStore::find_credentials(const std::stri
 
 Status SqliteStore::create_token(const std::string& hash, const std::string& user_id,
                                  std::int64_t expires_unix) {
-  std::lock_guard lock(impl_->write_mu);
+  auto lock = impl_->lock_writer();
   auto& db = impl_->writer;
   auto p = db.prepare("INSERT INTO tokens(hash, user_id, expires_at) VALUES(?1, ?2, ?3)");
   if (!p) return p.error();
@@ -697,7 +758,7 @@ Result<std::optional<TokenInfo>> SqliteStore::find_token(const std::string& hash
 }
 
 Status SqliteStore::delete_token(const std::string& hash) {
-  std::lock_guard lock(impl_->write_mu);
+  auto lock = impl_->lock_writer();
   auto& db = impl_->writer;
   auto p = db.prepare("DELETE FROM tokens WHERE hash = ?1");
   if (!p) return p.error();
@@ -725,7 +786,7 @@ Status upsert_unit_credential(Db& db, const std::string& unit_id, const std::str
 
 Status SqliteStore::set_unit_credential(const std::string& unit_id, const std::string& hash,
                                         std::int64_t now_unix) {
-  std::lock_guard lock(impl_->write_mu);
+  auto lock = impl_->lock_writer();
   return upsert_unit_credential(impl_->writer, unit_id, hash, now_unix);
 }
 
@@ -802,6 +863,48 @@ Result<UnitCredential> SqliteStore::redeem_enrollment_code(const std::string& co
   return out;
 }
 
+Result<TokenInfo> SqliteStore::redeem_signin_code(const std::string& code_hash,
+                                                  const std::string& token_hash,
+                                                  std::int64_t token_expires_unix,
+                                                  std::int64_t now_unix) {
+  TokenInfo out;
+  auto st = write([&](WriteTx&) -> Status {
+    auto& db = impl_->writer;
+    {
+      auto p = db.prepare(
+          "SELECT c.user_id, u.org_id, c.expires_unix, c.used_unix FROM signin_codes c"
+          " JOIN users u ON u.id = c.user_id WHERE c.hash = ?1");
+      if (!p) return p.error();
+      Stmt s(*p);
+      s.bind(1, code_hash);
+      int rc = s.step();
+      if (rc == SQLITE_DONE)
+        return Error{404, "code_invalid", "no such sign-in code; ask an admin for a new one",
+                     "code"};
+      if (rc != SQLITE_ROW) return db.error(rc, "read sign-in code");
+      if (!s.is_null(3))
+        return Error{409, "code_used", "this sign-in code was already used", "code"};
+      if (s.int64(2) <= now_unix)
+        return Error{410, "code_expired", "this sign-in code has expired", "code"};
+      out = TokenInfo{s.text(0), s.text(1), token_expires_unix};
+    }
+    for (const char* sql : {"UPDATE signin_codes SET used_unix = ?2 WHERE hash = ?1",
+                            "INSERT INTO tokens(hash, user_id, expires_at) VALUES(?3, ?4, ?5)"}) {
+      auto p = db.prepare(sql);
+      if (!p) return p.error();
+      Stmt s(*p);
+      if (sql[0] == 'U')
+        s.bind(1, code_hash).bind(2, now_unix);
+      else
+        s.bind(3, token_hash).bind(4, out.user_id).bind(5, token_expires_unix);
+      if (auto r = done(db, s); !r) return r;
+    }
+    return ok();
+  });
+  if (!st) return st.error();
+  return out;
+}
+
 Result<std::optional<UnitCredential>> SqliteStore::find_unit_credential(const std::string& hash) {
   auto lease = impl_->lease();
   auto& db = *lease.db;
@@ -852,7 +955,8 @@ Result<std::vector<AuditEntry>> SqliteStore::list_audit(const AuditQuery& q) {
 }
 
 Status SqliteStore::prune_feeds(std::int64_t keep_count, std::int64_t older_than_unix) {
-  return sqlite::prune_feeds(impl_->writer, impl_->write_mu, keep_count, older_than_unix);
+  return sqlite::prune_feeds(
+      impl_->writer, [this] { return impl_->lock_writer(); }, keep_count, older_than_unix);
 }
 
 }  // namespace portier

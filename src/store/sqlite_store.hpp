@@ -38,6 +38,9 @@ class SqliteStore final : public Store {
                              std::int64_t now_unix) override;
   Status revoke_unit_credential(const std::string& unit_id) override;
   Result<std::optional<UnitCredential>> find_unit_credential(const std::string& hash) override;
+  Result<TokenInfo> redeem_signin_code(const std::string& code_hash, const std::string& token_hash,
+                                       std::int64_t token_expires_unix,
+                                       std::int64_t now_unix) override;
   Status create_enrollment_code(const std::string& unit_id, const std::string& code_hash,
                                 std::int64_t expires_unix) override;
   Result<UnitCredential> redeem_enrollment_code(const std::string& code_hash,

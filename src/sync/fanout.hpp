@@ -20,7 +20,7 @@ class FanOut {
   // publish gets each batch right after it commits (under the store's write lock: it must not
   // block).
   using Publish = std::function<void(std::vector<FeedChange>)>;
-  FanOut(Store& store, Publish publish, std::size_t batch = 500);
+  FanOut(Store& store, Publish publish, std::size_t batch = 20000);
   ~FanOut();
   FanOut(const FanOut&) = delete;
   FanOut& operator=(const FanOut&) = delete;

@@ -9,7 +9,17 @@ namespace {
 
 using T = FeedId::Type;
 
-std::string feed_name(T type, const std::string& id) { return FeedId{type, id}.name(); }
+std::string feed_name(T type, const std::string& id) {
+  const char* prefix = type == T::user   ? "user/"
+                       : type == T::unit ? "unit/"
+                       : type == T::site ? "site/"
+                                         : "org/";
+  std::string out;
+  out.reserve(5 + id.size());
+  out += prefix;
+  out += id;
+  return out;
+}
 
 GrantRef grant_ref(const Record& r) {
   return GrantRef{r.id,
@@ -163,33 +173,50 @@ Status Membership::target_feeds(const Grant& g, std::set<std::string>& out) {
 
 // --- holders ---
 
-Status Membership::holders(const Record& r, std::set<std::string>& out) {
-  // The feeds of the grants matching m: their users' feeds, and the unit and site feeds of
-  // their targets.
-  auto via_grants = [&](const GrantMatch& m, bool users) -> Status {
-    auto gs = grants(m);
-    if (!gs) return gs.error();
-    for (const auto& ref : *gs) {
-      auto g = expand(ref);
-      if (!g) return g.error();
-      if (users)
-        for (const auto& u : g->users) out.insert(feed_name(T::user, u));
-      if (auto s = target_feeds(*g, out); !s) return s;
+Status Membership::grant_holders(const GrantMatch& m, bool users, std::vector<std::string>& out) {
+  auto t = tx_.grant_targets(m);
+  if (!t) return t.error();
+  if (users) {
+    out.reserve(out.size() + t->users.size());
+    for (const auto& u : t->users) out.push_back(feed_name(T::user, u));
+    for (const auto& g : t->groups) {
+      auto ms = members(g);
+      if (!ms) return ms.error();
+      for (const auto& u : *ms) out.push_back(feed_name(T::user, u));
     }
-    return ok();
-  };
+  }
+  std::set<std::string> doors(t->doors.begin(), t->doors.end());
+  std::set<std::string> sites(t->sites.begin(), t->sites.end());
+  for (const auto& s : t->sites) {
+    auto ds = doors_of_site(s);
+    if (!ds) return ds.error();
+    doors.insert(ds->begin(), ds->end());
+  }
+  for (const auto& d : doors) {
+    auto site = site_of_door(d);
+    if (!site) return site.error();
+    if (!site->empty()) sites.insert(*site);
+    auto units = units_of_door(d);
+    if (!units) return units.error();
+    for (const auto& u : *units) out.push_back(feed_name(T::unit, u));
+  }
+  for (const auto& s : sites) out.push_back(feed_name(T::site, s));
+  return ok();
+}
+
+Status Membership::holders(const Record& r, std::vector<std::string>& out) {
   // Only the users' feeds of the grants matching m.
   auto users_of = [&](const GrantMatch& m) -> Status {
     auto gs = grants(m);
     if (!gs) return gs.error();
     for (const auto& ref : *gs) {
       if (!ref.user_id.empty()) {
-        out.insert(feed_name(T::user, ref.user_id));
+        out.push_back(feed_name(T::user, ref.user_id));
         continue;
       }
       auto ms = members(ref.group_id);
       if (!ms) return ms.error();
-      for (const auto& u : *ms) out.insert(feed_name(T::user, u));
+      for (const auto& u : *ms) out.push_back(feed_name(T::user, u));
     }
     return ok();
   };
@@ -197,53 +224,56 @@ Status Membership::holders(const Record& r, std::set<std::string>& out) {
     case Kind::grant: {
       auto g = expand(grant_ref(r));
       if (!g) return g.error();
-      for (const auto& u : g->users) out.insert(feed_name(T::user, u));
-      return target_feeds(*g, out);
+      for (const auto& u : g->users) out.push_back(feed_name(T::user, u));
+      std::set<std::string> feeds;
+      if (auto s = target_feeds(*g, feeds); !s) return s;
+      out.insert(out.end(), feeds.begin(), feeds.end());
+      return ok();
     }
     case Kind::schedule:
-      return via_grants(GrantMatch{.schedule_id = r.id}, true);
+      return grant_holders(GrantMatch{.schedule_id = r.id}, true, out);
     case Kind::door: {
       auto site = str_field(r.body, "site_id");
-      out.insert(feed_name(T::site, site));
+      out.push_back(feed_name(T::site, site));
       auto units = units_of_door(r.id);
       if (!units) return units.error();
-      for (const auto& u : *units) out.insert(feed_name(T::unit, u));
+      for (const auto& u : *units) out.push_back(feed_name(T::unit, u));
       if (auto s = users_of(GrantMatch{.door_id = r.id}); !s) return s;
       return users_of(GrantMatch{.site_id = site});
     }
     case Kind::site: {
-      out.insert(feed_name(T::site, r.id));
+      out.push_back(feed_name(T::site, r.id));
       auto doors = doors_of_site(r.id);
       if (!doors) return doors.error();
       for (const auto& d : *doors) {
         auto units = units_of_door(d);
         if (!units) return units.error();
-        for (const auto& u : *units) out.insert(feed_name(T::unit, u));
+        for (const auto& u : *units) out.push_back(feed_name(T::unit, u));
       }
       if (auto s = users_of(GrantMatch{.site_id = r.id}); !s) return s;
       return users_of(GrantMatch{.door_site = r.id});
     }
     case Kind::unit: {
-      out.insert(feed_name(T::unit, r.id));
+      out.push_back(feed_name(T::unit, r.id));
       for (const auto& d : id_list(&r, "door_ids")) {
         auto site = site_of_door(d);
         if (!site) return site.error();
-        if (!site->empty()) out.insert(feed_name(T::site, *site));
+        if (!site->empty()) out.push_back(feed_name(T::site, *site));
       }
       return ok();
     }
     case Kind::user: {
-      out.insert(feed_name(T::user, r.id));
-      if (auto s = via_grants(GrantMatch{.user_id = r.id}, false); !s) return s;
+      out.push_back(feed_name(T::user, r.id));
+      if (auto s = grant_holders(GrantMatch{.user_id = r.id}, false, out); !s) return s;
       for (const auto& g : id_list(&r, "group_ids"))
-        if (auto s = via_grants(GrantMatch{.group_id = g}, false); !s) return s;
+        if (auto s = grant_holders(GrantMatch{.group_id = g}, false, out); !s) return s;
       return ok();
     }
     case Kind::group: {
       auto ms = members(r.id);
       if (!ms) return ms.error();
-      for (const auto& u : *ms) out.insert(feed_name(T::user, u));
-      return via_grants(GrantMatch{.group_id = r.id}, false);
+      for (const auto& u : *ms) out.push_back(feed_name(T::user, u));
+      return grant_holders(GrantMatch{.group_id = r.id}, false, out);
     }
   }
   return ok();

@@ -35,8 +35,9 @@ class Membership {
  public:
   Membership(ReadTx& tx, std::string org_id) : tx_(tx), org_(std::move(org_id)) {}
 
-  // Adds the feeds (not org/) that hold this record (as it is now in the store) to out.
-  Status holders(const Record& r, std::set<std::string>& out);
+  // Adds the feeds (not org/) that hold this record (as it is now in the store) to out (maybe
+  // more than once).
+  Status holders(const Record& r, std::vector<std::string>& out);
   // Whether the feed holds the record (kind, id) now.
   Result<bool> contains(const FeedId& feed, Kind kind, const std::string& id);
   // Adds the pairs whose membership may change when a record goes from before to after
@@ -55,6 +56,9 @@ class Membership {
   Result<Grant> expand(const GrantRef& g);
   // The unit and site feeds a grant reaches through its target (doors, site).
   Status target_feeds(const Grant& g, std::set<std::string>& out);
+  // The feeds of every grant matching m: their users' feeds (when users is set) and the unit
+  // and site feeds of their targets; each distinct target is looked up once.
+  Status grant_holders(const GrantMatch& m, bool users, std::vector<std::string>& out);
   // Adds a grant's own pairs and those of what it names to the feeds that hold it.
   Status grant_candidates(const GrantRef& ref, std::set<FeedKey>& out);
 

@@ -1,6 +1,8 @@
 #include "sync/recorder.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <unordered_map>
 
 namespace portier::sync {
 namespace json = boost::json;
@@ -45,33 +47,37 @@ Status ChangeRecorder::write(const Record* before, const Record* after) {
 }
 
 Result<std::vector<FeedChange>> ChangeRecorder::finish() {
-  // What each feed gets: records to put (kind order: what a grant names comes first) and
+  // What each feed gets: records to put (in kind order: what a grant names comes first) and
   // records to delete (sent after the puts, grants first).
   struct Changes {
-    std::map<RecordKey, const Record*> puts;
-    std::set<RecordKey> deletes;
+    std::vector<std::pair<RecordKey, const Record*>> puts;
+    std::vector<RecordKey> deletes;
   };
-  std::map<std::string, Changes> feeds;
+  std::unordered_map<std::string, Changes> feeds;
   std::map<RecordKey, Record> loaded;  // records that entered a feed without being written
   Membership m(tx_, org_);
   // The organization feed holds everything: its changes are the writes themselves.
   auto& org = feeds[FeedId{FeedId::Type::org, org_}.name()];
+  std::vector<std::string> holders;
   for (const auto& [key, rec] : written_) {
     if (!rec) {
-      org.deletes.insert(key);
+      org.deletes.push_back(key);
       continue;
     }
-    org.puts[key] = &*rec;
-    std::set<std::string> holders;
+    org.puts.emplace_back(key, &*rec);
+    holders.clear();
     if (auto s = m.holders(*rec, holders); !s) return s.error();
-    for (const auto& f : holders) feeds[f].puts[key] = &*rec;
+    std::sort(holders.begin(), holders.end());
+    holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
+    feeds.reserve(feeds.size() + holders.size());
+    for (auto& f : holders) feeds[std::move(f)].puts.emplace_back(key, &*rec);
   }
   for (const auto& [pair, was] : held_) {
     const auto& [feed, key] = pair;
     auto now = m.contains(*FeedId::parse(feed), key.first, key.second);
     if (!now) return now.error();
     if (was && !*now) {
-      feeds[feed].deletes.insert(key);
+      feeds[feed].deletes.push_back(key);
     } else if (!was && *now && !written_.count(key)) {
       auto it = loaded.find(key);
       if (it == loaded.end()) {
@@ -80,7 +86,7 @@ Result<std::vector<FeedChange>> ChangeRecorder::finish() {
         if (!*r) continue;
         it = loaded.emplace(key, std::move(**r)).first;
       }
-      feeds[feed].puts[key] = &it->second;
+      feeds[feed].puts.emplace_back(key, &it->second);
     }
   }
   // Each distinct change is stored and serialized once, whatever number of feeds it reaches.
@@ -99,7 +105,11 @@ Result<std::vector<FeedChange>> ChangeRecorder::finish() {
   };
   std::vector<FeedAppend> entries;
   std::vector<std::shared_ptr<const std::string>> bodies;
-  for (const auto& [feed, c] : feeds) {
+  for (auto& [feed, c] : feeds) {
+    std::sort(c.puts.begin(), c.puts.end());
+    c.puts.erase(std::unique(c.puts.begin(), c.puts.end()), c.puts.end());
+    std::sort(c.deletes.begin(), c.deletes.end());
+    c.deletes.erase(std::unique(c.deletes.begin(), c.deletes.end()), c.deletes.end());
     for (const auto& [key, rec] : c.puts) {
       auto ch = change(key, rec);
       if (!ch) return ch.error();
