@@ -367,9 +367,11 @@ void HttpServer::Impl::admit(tcp::socket socket) {
   auto ep = socket.remote_endpoint(ec);
   std::string address = ec ? std::string() : ep.address().to_string();
   const char* refused = nullptr;
+  // Read before taking mu: the gateway's count takes its own lock, never nested in ours.
+  std::size_t push = upgraded ? upgraded() : 0;
   {
     std::lock_guard lock(mu);
-    std::size_t total = sessions.size() + (upgraded ? upgraded() : 0);
+    std::size_t total = sessions.size() + push;
     auto& mine = per_address[address];
     if (total >= options.max_connections)
       refused = "total";
