@@ -77,6 +77,14 @@ json::object page_of(const std::vector<json::object>& items_by_id, const Page& p
 
 std::string now_text(const Ctx& c);
 
+// At most `max` bytes of UTF-8 text, cut between characters.
+std::string truncate_utf8(std::string_view s, std::size_t max);
+// Appends an authentication entry (login, logout, lockout, enrollment) to the audit log; org
+// "" keeps it server-wide (no organization sees it). A failure to write is logged: it does
+// not change the answer.
+void audit_auth(const Ctx& c, const std::string& org, const std::string& actor,
+                const std::string& action, const std::string& entity, json::value after);
+
 // Finishes the recorder's changes in this transaction and publishes them (and a revocation)
 // on the bus once it commits.
 Status commit_changes(WriteTx& tx, Ctx& c, sync::ChangeRecorder& rec,

@@ -180,4 +180,34 @@ Status check_write(const Actor& a, Kind kind, const json::object* before, const 
   return ok();
 }
 
+Status check_user_change(const Actor& a, const std::string& user_id, bool sets_password,
+                         ReadTx& tx) {
+  if (!a.scoped()) return ok();
+  if (sets_password && user_id != a.id)
+    return forbidden("only an organization-wide admin sets another user's password");
+  // Her grants and her groups' grants: changing or removing her changes those too.
+  auto grants = tx.list_by(Kind::grant, a.org_id, "user_id", user_id);
+  if (!grants) return grants.error();
+  auto groups = tx.refs_of(Kind::user, user_id, "group_ids");
+  if (!groups) return groups.error();
+  for (const auto& group : *groups) {
+    auto more = tx.list_by(Kind::grant, a.org_id, "group_id", group);
+    if (!more) return more.error();
+    grants->insert(grants->end(), more->begin(), more->end());
+  }
+  for (const auto& g : *grants) {
+    auto site = str_field(g.body, "site_id");
+    if (site.empty()) {
+      auto d = tx.get(Kind::door, a.org_id, str_field(g.body, "door_id"));
+      if (!d) return d.error();
+      if (*d) site = str_field((**d).body, "site_id");
+    }
+    if (!a.manages_site(site))
+      return forbidden(
+          "this member has grants on sites you do not manage; ask an "
+          "organization-wide admin");
+  }
+  return ok();
+}
+
 }  // namespace portier::api

@@ -224,6 +224,8 @@ Result<Response> update_record(Ctx& c) {
     if (!fields) return fields.error();
     if (auto s = check_write(c.me(), kind, &before.body, &*fields, tx); !s) return s;
     if (kind == Kind::user)
+      if (auto s = check_user_change(c.me(), before.id, password->has_value(), tx); !s) return s;
+    if (kind == Kind::user)
       if (auto s = keep_an_owner(c, before, &*fields, tx); !s) return s;
     Record after = before;
     after.body = std::move(*fields);
@@ -265,6 +267,8 @@ Result<Response> delete_record(Ctx& c) {
     if (!found) return found.error();
     const Record& r = *found;
     if (auto s = check_write(c.me(), kind, &r.body, nullptr, tx); !s) return s;
+    if (kind == Kind::user)
+      if (auto s = check_user_change(c.me(), r.id, false, tx); !s) return s;
     sync::ChangeRecorder rec(tx, r.org_id, unix_now(c));
     if (kind == Kind::user) {
       if (auto s = keep_an_owner(c, r, nullptr, tx); !s) return s;

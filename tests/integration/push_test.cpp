@@ -93,8 +93,11 @@ TEST_F(Push, JoiningAGroupBringsItsDoorsToTheAppAndTheUnit) {
         return c.replica("unit/" + unit).records.count("user:" + maria_);
       },
       10s));
-  // And a fresh snapshot holds exactly what the changes built.
-  EXPECT_EQ(fresh(maria_token_, feed).records, app->replica(feed).records);
+  // And a fresh snapshot holds exactly what the changes built (once the app is at its seq).
+  auto snapshot = fresh(maria_token_, feed);
+  ASSERT_TRUE(
+      app->wait_for([&](const FeedClient& c) { return c.replica(feed).seq >= snapshot.seq; }, 10s));
+  EXPECT_EQ(snapshot.records, app->replica(feed).records);
 }
 
 // The story: an admin moves Maria's schedule end from 20:00 to 18:00; her app holds 18:00
