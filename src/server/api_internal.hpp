@@ -99,6 +99,7 @@ Result<Response> unit_credentials(Ctx& c);
 Result<Response> unit_enrollment(Ctx& c);
 Result<Response> revoke_unit(Ctx& c);
 Result<Response> enroll(Ctx& c);
-Result<Response> open_door(Ctx& c);  // door_routes.cpp
+Result<Response> open_door(Ctx& c);        // door_routes.cpp
+Result<Response> change_password(Ctx& c);  // me_routes.cpp
 
 }  // namespace portier::api
