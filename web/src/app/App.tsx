@@ -317,9 +317,9 @@ export function App() {
   return (
     <div class="app">
       <header class="bar">
-        <span class="brand">
+        <h1 class="brand">
           <span class="logo" aria-hidden="true" /> My doors
-        </span>
+        </h1>
         <button type="button" class="link" onClick={() => setSettings(!settings)} aria-expanded={settings}>
           {a.session.name}
         </button>

@@ -179,10 +179,19 @@ class AppState {
   }
 
   async changePassword(current: string, next: string): Promise<void> {
-    const res = await this.api.changePassword(current, next);
-    // Every other session of mine was ended; this device goes on with the new token.
     const s = this.session;
     if (!s) return;
+    // The change revokes every session of hers, this socket's too: that is not a sign-out
+    // here, so this socket is closed first and a new one opened with the new token.
+    this.push?.stop();
+    this.push = null;
+    let res;
+    try {
+      res = await this.api.changePassword(current, next);
+    } catch (e) {
+      await this.start();
+      throw e;
+    }
     await this.begin({ ...s, token: res.token });
   }
 

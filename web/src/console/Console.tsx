@@ -1,6 +1,6 @@
 // The console's shell: sign-in, navigation (a sidebar on a desk, a menu on a phone), the
 // live status, and the route to each view.
-import type { ComponentChildren } from 'preact';
+import { Fragment, type ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../lib/api';
 import { dateTime } from '../lib/time';
@@ -199,7 +199,8 @@ export function Console() {
       </nav>
       <main id="main">
         {route ? (
-          route.view()
+          // Keyed by route: a view's search, page and open dialog do not leak into the next.
+          <Fragment key={route.path}>{route.view()}</Fragment>
         ) : (
           <section class="view">
             <h1>Not found</h1>

@@ -265,7 +265,7 @@ export function ResourceView<K extends Kind>(p: { spec: KindSpec<K> }) {
     return all
       .filter((r) => !q || spec.searchText(r).toLowerCase().includes(q))
       .sort((a, b) => spec.searchText(a).localeCompare(spec.searchText(b)));
-  }, [s.version, query]);
+  }, [s.version, query, spec]);
   const pages = Math.max(1, Math.ceil(rows.length / PAGE));
   const cur = Math.min(page, pages - 1);
   const shown = rows.slice(cur * PAGE, cur * PAGE + PAGE);

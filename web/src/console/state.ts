@@ -87,7 +87,7 @@ class ConsoleState {
         this.changed();
       },
       onDevice: (d) => {
-        this.devices.set(d.id, d);
+        this.devices.set(deviceKey(d), d);
         this.changed();
       },
       onRevoked: (reason) => {
@@ -114,7 +114,7 @@ class ConsoleState {
       this.events = [...this.events, ...old].slice(0, 300);
     }
     if (devices.status === 'fulfilled')
-      for (const d of devices.value.items) if (!this.devices.has(d.id)) this.devices.set(d.id, d);
+      for (const d of devices.value.items) if (!this.devices.has(deviceKey(d))) this.devices.set(deviceKey(d), d);
     this.features = {
       groups: groups.status === 'fulfilled',
       import: groups.status === 'fulfilled',
@@ -146,6 +146,12 @@ export function isLiveAction(action: string): boolean {
     action === 'unit.connected' ||
     action === 'unit.disconnected'
   );
+}
+
+// Device ids are chosen by devices (every portier-unit says "agent"): they are unique per
+// identity, not across the organization.
+export function deviceKey(d: Device): string {
+  return `${d.user_id ?? ''}/${d.unit_id ?? ''}/${d.id}`;
 }
 
 function deviceId(): string {

@@ -9,7 +9,7 @@ import { ResourceView, type KindSpec } from './ResourceView';
 import { ScheduleEditor } from './ScheduleEditor';
 import { REASON_TEXT, anyName, nameOf } from './names';
 import { doorSpec, scheduleColumns, siteSpec, unitColumns } from './specs';
-import { state, useConsole } from './state';
+import { deviceKey, state, useConsole } from './state';
 import { SyncBadge } from './sync';
 
 // One line for a live event.
@@ -305,7 +305,7 @@ export function DevicesView() {
             </thead>
             <tbody>
               {list.map((d) => (
-                <tr key={d.id}>
+                <tr key={deviceKey(d)}>
                   <td data-label="Device">{d.name || d.id}</td>
                   <td data-label="Kind">{d.kind}</td>
                   <td data-label="Of">{d.user_id ? nameOf(s.push, 'user', d.user_id) : nameOf(s.push, 'unit', d.unit_id)}</td>

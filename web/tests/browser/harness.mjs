@@ -55,30 +55,36 @@ export class Server {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  async start(extra = []) {
-    const args = ['serve', '--data', this.dir, '--listen', `127.0.0.1:${this.port}`, '--demo', '--web-root', WEB_ROOT, ...extra];
+  // Starts portierd (on the port it had, after a stop); `webRoot` overrides the built pages.
+  async start({ webRoot = WEB_ROOT } = {}) {
+    const args = ['serve', '--data', this.dir, '--listen', `127.0.0.1:${this.port}`, '--demo', '--web-root', webRoot];
     const proc = spawn(PORTIERD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(proc);
-    proc.on('exit', () => children.delete(proc));
+    this.proc = proc;
+    let stderr = '';
     proc.stderr.on('data', (d) => {
+      stderr += d;
       if (process.env.PORTIER_TEST_VERBOSE) process.stderr.write(d);
     });
-    this.proc = proc;
     const lines = createInterface({ input: proc.stdout });
-    await waitFor(
-      () =>
-        new Promise((resolve, reject) => {
-          lines.on('line', (l) => {
-            const m = /^(\S+@\S+)\s+(\S+)\s+\((\w+)\)$/.exec(l);
-            if (m) this.logins[/** @type {string} */ (m[1])] = /** @type {string} */ (m[2]);
-            const lm = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(l);
-            if (lm) resolve((this.port = Number(lm[1])));
-          });
-          proc.on('exit', (code) => reject(new Error(`portierd exited with ${code}`)));
-        }),
-      'portierd to listen',
-      15000,
-    );
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`portierd did not listen within 15 s: ${stderr}`)), 15000);
+      lines.on('line', (l) => {
+        const m = /^(\S+@\S+)\s+(\S+)\s+\((\w+)\)$/.exec(l);
+        if (m) this.logins[/** @type {string} */ (m[1])] = /** @type {string} */ (m[2]);
+        const lm = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(l);
+        if (lm) {
+          this.port = Number(lm[1]);
+          clearTimeout(timer);
+          resolve(undefined);
+        }
+      });
+      proc.on('exit', (code) => {
+        children.delete(proc);
+        clearTimeout(timer);
+        reject(new Error(`portierd exited with ${code}: ${stderr}`));
+      });
+    });
     return this;
   }
 
@@ -159,6 +165,7 @@ export async function launch() {
 export async function newPage(browser, opts = {}) {
   const context = await browser.newContext(opts);
   const page = await context.newPage();
+  page.setDefaultTimeout(5000);
   page.problems = [];
   page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
