@@ -23,6 +23,7 @@
 #include "server/static_files.hpp"
 #include "server/upgrade.hpp"
 #include "store/sqlite_store.hpp"
+#include "sync/fanout.hpp"
 
 namespace {
 
@@ -107,6 +108,11 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   api.set_devices(&devices);
   Gateway gateway(*store, workers, devices, gateway_options);
   bus.subscribe(&gateway);
+  // Large fan-outs are listed in their feeds here, in short transactions (the write that made
+  // them has committed; doors keep opening meanwhile).
+  sync::FanOut fanout(
+      *store, [&bus](std::vector<sync::FeedChange> changes) { bus.publish_changes(changes); });
+  fanout.start();
   Doors doors(
       *store, bus,
       [&workers](std::function<void()> fn) { boost::asio::post(workers, std::move(fn)); },
@@ -148,6 +154,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
         auto cutoff = now() - retention.max_age;
         if (auto s = store->prune_feeds(retention.keep, cutoff.time_since_epoch().count()); !s)
           spdlog::warn("pruning feeds: {}", s.error().message);
+        // Fresh statistics as the data grows, so every lookup keeps its index.
+        if (auto s = store->optimize(); !s) spdlog::warn("optimizing: {}", s.error().message);
       });
       schedule_prune();
     });
@@ -180,6 +188,7 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   ioc.run();
   for (auto& t : io) t.join();
   workers.join();
+  fanout.stop();
   spdlog::info("stopped");
   return 0;
 }

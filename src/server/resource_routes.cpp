@@ -111,6 +111,9 @@ Status check_unreferenced(const Record& r, ReadTx& tx) {
     case Kind::schedule:
       refs = {{Kind::grant, "schedule_id"}};
       break;
+    case Kind::group:
+      refs = {{Kind::grant, "group_id"}};
+      break;
     default:
       return ok();
   }
@@ -178,8 +181,7 @@ Result<Response> create_record(Ctx& c) {
     Record r{kind, new_id(kind_id_prefix(kind)), c.me().org_id, std::move(*fields), 1, now, now};
     if (kind == Kind::grant) r.body["uses"] = 0;
     sync::ChangeRecorder rec(tx, r.org_id, unix_now(c));
-    if (auto s = rec.plan(nullptr, &r); !s) return s;
-    if (auto s = tx.insert(r); !s) return s;
+    if (auto s = rec.write(nullptr, &r); !s) return s;
     if (*password)
       if (auto s = tx.set_password(r.id, **password); !s) return s;
     out = to_json(r);
@@ -225,8 +227,7 @@ Result<Response> update_record(Ctx& c) {
     after.version = before.version + 1;
     after.updated_at = now_text(c);
     sync::ChangeRecorder rec(tx, after.org_id, unix_now(c));
-    if (auto s = rec.plan(&before, &after); !s) return s;
-    if (auto s = tx.update(after); !s) return s;
+    if (auto s = rec.write(&before, &after); !s) return s;
     std::optional<Revocation> revoke;
     if (kind == Kind::user) {
       auto d = after.body.find("disabled");
@@ -261,24 +262,35 @@ Result<Response> delete_record(Ctx& c) {
     const Record& r = *found;
     if (auto s = check_write(c.me(), kind, &r.body, nullptr, tx); !s) return s;
     sync::ChangeRecorder rec(tx, r.org_id, unix_now(c));
-    std::vector<Record> grants;
     if (kind == Kind::user) {
       if (auto s = keep_an_owner(c, r, nullptr, tx); !s) return s;
       // A person removed loses her grants with her.
       auto gs = tx.list_by(Kind::grant, r.org_id, "user_id", r.id);
       if (!gs) return gs.error();
-      grants = std::move(*gs);
+      for (const auto& g : *gs) {
+        if (auto s = rec.write(&g, nullptr); !s) return s;
+        if (auto s = audit(tx, c, "deleted", g, to_json(g), nullptr); !s) return s;
+      }
     } else if (auto s = check_unreferenced(r, tx); !s) {
       return s;
     }
-    for (const auto& g : grants)
-      if (auto s = rec.plan(&g, nullptr); !s) return s;
-    if (auto s = rec.plan(&r, nullptr); !s) return s;
-    for (const auto& g : grants) {
-      if (auto s = tx.remove(Kind::grant, g.id); !s) return s;
-      if (auto s = audit(tx, c, "deleted", g, to_json(g), nullptr); !s) return s;
+    if (kind == Kind::group) {
+      // Its members leave it first (each an update of the member, in the audit log).
+      auto members = tx.list_by(Kind::user, r.org_id, "group_ids", r.id);
+      if (!members) return members.error();
+      for (const auto& m : *members) {
+        Record after = m;
+        json::array kept;
+        for (const auto& g : m.body.at("group_ids").as_array())
+          if (g.as_string() != r.id) kept.push_back(g);
+        after.body["group_ids"] = std::move(kept);
+        after.version = m.version + 1;
+        after.updated_at = now_text(c);
+        if (auto s = rec.write(&m, &after); !s) return s;
+        if (auto s = audit(tx, c, "updated", after, to_json(m), to_json(after)); !s) return s;
+      }
     }
-    if (auto s = tx.remove(kind, r.id); !s) return s;
+    if (auto s = rec.write(&r, nullptr); !s) return s;
     if (auto s = audit(tx, c, "deleted", r, to_json(r), nullptr); !s) return s;
     std::optional<Revocation> revoke;
     if (kind == Kind::user) revoke = Revocation{r.id, "", "", "user_deleted"};

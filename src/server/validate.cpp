@@ -224,7 +224,7 @@ Result<json::object> validate(Kind kind, const json::object& body, const std::st
       return f.result();
     }
     case Kind::user: {
-      Fields f(body, {"email", "name", "role", "site_ids", "disabled"});
+      Fields f(body, {"email", "name", "role", "site_ids", "group_ids", "disabled"});
       f.text("email", true, 254);
       if (f.ok() && !plausible_email(body.at("email").as_string()))
         f.fail("email", "invalid_field", "email is an address like maria@example.com");
@@ -236,7 +236,14 @@ Result<json::object> validate(Kind kind, const json::object& body, const std::st
         if (!role || role->as_string() != "admin")
           f.fail("site_ids", "invalid_field", "only admins are scoped to sites");
       }
+      f.refs("group_ids", Kind::group, org, tx);
       f.boolean("disabled", false);
+      return f.result();
+    }
+    case Kind::group: {
+      Fields f(body, {"name", "description"});
+      f.text("name", true);
+      f.text("description", false, 1000);
       return f.result();
     }
     case Kind::schedule: {
@@ -256,9 +263,14 @@ Result<json::object> validate(Kind kind, const json::object& body, const std::st
       return r;
     }
     case Kind::grant: {
-      Fields f(body, {"user_id", "door_id", "site_id", "schedule_id", "valid_from", "valid_until",
-                      "max_uses"});
-      f.ref("user_id", Kind::user, true, org, tx);
+      Fields f(body, {"user_id", "group_id", "door_id", "site_id", "schedule_id", "valid_from",
+                      "valid_until", "max_uses"});
+      bool user = f.find("user_id") != nullptr, group = f.find("group_id") != nullptr;
+      if (user == group)
+        f.fail(user ? "group_id" : "user_id", "invalid_field",
+               "a grant names either a user_id or a group_id (all its members), not both");
+      f.ref("user_id", Kind::user, false, org, tx);
+      f.ref("group_id", Kind::group, false, org, tx);
       bool door = f.find("door_id") != nullptr, site = f.find("site_id") != nullptr;
       if (door == site)
         f.fail(door ? "site_id" : "door_id", "invalid_field",

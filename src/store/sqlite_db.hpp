@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.hpp"
 
@@ -73,6 +74,12 @@ class Db {
   // The error for the connection's last failure, mapped to a stable code.
   Error error(int rc, std::string_view doing) const;
   sqlite3* handle() const { return db_; }
+  // The SQL of every statement prepared on this connection.
+  std::vector<std::string> statements() const {
+    std::vector<std::string> out;
+    for (const auto& [sql, s] : cache_) out.push_back(sql);
+    return out;
+  }
 
  private:
   sqlite3* db_ = nullptr;
