@@ -291,9 +291,34 @@ function PasswordForm(p: { onDone: () => void }) {
   );
 }
 
+const CODE_TEXT: Record<string, string> = {
+  code_used: 'This sign-in link was already used. Ask whoever sent it for a new one.',
+  code_expired: 'This sign-in link has expired. Ask whoever sent it for a new one.',
+  code_invalid: 'This sign-in link is not valid (mistyped, or withdrawn).',
+  user_disabled: 'This account is disabled.',
+  rate_limited: 'Too many attempts; wait a few minutes and open the link again.',
+};
+
+// A sign-in link (/app/#code=…): the code is in the fragment, so it never reaches a server
+// log or a Referer; it is taken off the address at once.
+function useSignInLink(a: ReturnType<typeof useApp>) {
+  useEffect(() => {
+    const m = /(?:^#|&)code=([^&]+)/.exec(location.hash);
+    if (!m) return;
+    history.replaceState(null, '', location.pathname + location.search);
+    const code = decodeURIComponent(m[1] as string);
+    a.signInWithCode(code).catch((e) => {
+      a.signedOutReason =
+        e instanceof ApiError ? (CODE_TEXT[e.code] ?? e.message) : "The server cannot be reached; open the link again when you're online.";
+      a.changed();
+    });
+  }, []);
+}
+
 export function App() {
   const a = useApp();
   const [settings, setSettings] = useState(false);
+  useSignInLink(a);
   useEffect(() => {
     if (a.session && !a.push) void a.start();
     const nudge = () => a.push?.nudge();

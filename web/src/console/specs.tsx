@@ -182,12 +182,23 @@ export const groupSpec: KindSpec<'group'> = {
   singular: 'Group',
   columns: [
     { label: 'Name', render: (r: Group) => r.name },
-    { label: 'Members', render: (r: Group) => all('user').filter((u) => u.group_ids?.includes(r.id)).length },
+    { label: 'Description', render: (r: Group) => r.description ?? '' },
+    {
+      label: 'Members',
+      render: (r: Group) => {
+        const m = all('user').filter((u) => u.group_ids?.includes(r.id));
+        return m.length > 4 ? `${m.slice(0, 4).map((u) => u.name).join(', ')} and ${m.length - 4} more` : m.map((u) => u.name).join(', ') || '—';
+      },
+    },
+    { label: 'Grants', render: (r: Group) => all('grant').filter((g) => g.group_id === r.id).length },
   ],
   searchText: (r) => r.name,
-  fields: [{ name: 'name', label: 'Name', type: 'text' }],
-  initial: () => ({ name: '' }),
-  fromRecord: (r) => ({ name: r.name }),
+  fields: [
+    { name: 'name', label: 'Name', type: 'text' },
+    { name: 'description', label: 'Description', type: 'text', optional: true },
+  ],
+  initial: () => ({ name: '', description: '' }),
+  fromRecord: (r) => ({ name: r.name, description: r.description ?? '' }),
 };
 
 export const scheduleColumns: KindSpec<'schedule'>['columns'] = [

@@ -102,11 +102,12 @@ class ConsoleState {
 
   // What the feed does not carry: recent events, devices, and which optional APIs exist.
   private async loadSide(): Promise<void> {
-    const [audit, devices, groups, invitations] = await Promise.allSettled([
+    const [audit, devices, groups, invitations, importRoute] = await Promise.allSettled([
       this.api.audit({ limit: 100 }),
       this.api.devices(),
       this.api.list('group', 1),
       this.api.request('GET', '/v1/invitations?limit=1'),
+      this.api.request('GET', '/v1/import'),
     ]);
     if (audit.status === 'fulfilled') {
       const live = new Set(this.events.map((e) => e.at + e.action + e.entity_id));
@@ -117,7 +118,8 @@ class ConsoleState {
       for (const d of devices.value.items) if (!this.devices.has(deviceKey(d))) this.devices.set(deviceKey(d), d);
     this.features = {
       groups: groups.status === 'fulfilled',
-      import: groups.status === 'fulfilled',
+      // POST only: a 405 says the route is there.
+      import: importRoute.status === 'rejected' && importRoute.reason instanceof ApiError && importRoute.reason.status === 405,
       invitations: invitations.status === 'fulfilled',
     };
     this.changed();

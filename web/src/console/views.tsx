@@ -142,27 +142,45 @@ export function LockdownToggle(p: { site: Site }) {
   );
 }
 
+// Remote open, as the signed-in admin (her grants decide, like anyone's). During a lockdown
+// an owner may override it, after saying so.
 function OpenButton(p: { door: Door }) {
+  const s = useConsole();
   const [busy, setBusy] = useState(false);
+  const [asking, setAsking] = useState(false);
+  const site = s.push?.get('site', p.door.site_id);
+  const open = async (override: boolean) => {
+    setBusy(true);
+    try {
+      await state.api.open(p.door.id, override);
+      toast(`${p.door.name} opened`, 'ok');
+    } catch (e) {
+      const reason = e instanceof ApiError && e.reason ? `: ${REASON_TEXT[e.reason] ?? e.reason}` : '';
+      toast(`${p.door.name} did not open — ${errorText(e)}${reason}`, 'error');
+    } finally {
+      setBusy(false);
+    }
+  };
   return (
-    <button
-      type="button"
-      disabled={busy}
-      onClick={async () => {
-        setBusy(true);
-        try {
-          await state.api.open(p.door.id, state.me?.user.role === 'owner');
-          toast(`${p.door.name} opened`, 'ok');
-        } catch (e) {
-          const reason = e instanceof ApiError && e.reason ? `: ${REASON_TEXT[e.reason] ?? e.reason}` : '';
-          toast(`${p.door.name} did not open — ${errorText(e)}${reason}`, 'error');
-        } finally {
-          setBusy(false);
-        }
-      }}
-    >
-      Open
-    </button>
+    <>
+      <button
+        type="button"
+        disabled={busy}
+        onClick={() => (site?.lockdown && s.me?.user.role === 'owner' ? setAsking(true) : void open(false))}
+      >
+        Open
+      </button>
+      {asking && (
+        <Confirm
+          title={`Open ${p.door.name} during the lockdown?`}
+          message={`${site?.name ?? 'The site'} is locked down. As an owner you may override it for this one open; it is logged as an override.`}
+          confirm="Open anyway"
+          danger
+          onConfirm={() => open(true)}
+          onClose={() => setAsking(false)}
+        />
+      )}
+    </>
   );
 }
 
@@ -485,6 +503,7 @@ export function AuditView() {
               <option value="user">users</option>
               <option value="grant">grants</option>
               <option value="schedule">schedules</option>
+              <option value="group">groups</option>
               <option value="site">sites</option>
             </select>
           )}

@@ -260,6 +260,7 @@ export class PushClient {
     this.flushQueued = true;
     this.flushing = this.flushing.then(async () => {
       this.flushQueued = false;
+      if (this.stopped) return; // signed out: nothing more is saved
       const snapshot = [...this.feeds.values()]
         .filter((f) => f.epoch !== null)
         .map((f) => ({ feed: f.feed, epoch: f.epoch as string, seq: f.seq, records: [...f.records.values()] }));

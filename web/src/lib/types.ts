@@ -42,6 +42,7 @@ export interface User extends Meta {
 
 export interface Group extends Meta {
   name: string;
+  description?: string;
 }
 
 export interface Window {
@@ -137,10 +138,12 @@ export interface AccessCheck {
   reason: Reason;
   next_change: string | null;
   grant_id: string | null;
+  group_id?: string | null;
 }
 
 export interface MyDoorGrant {
   grant_id: string;
+  group_id?: string | null;
   schedule: Pick<Schedule, 'id' | 'name' | 'windows' | 'exceptions'> | null;
   valid_from?: string | null;
   valid_until?: string | null;

@@ -103,6 +103,13 @@ test('grants: a use limit of zero', () =>
     await d.getByLabel('Use limit').fill('0');
   }, 'Use limit', /./));
 
+test('groups: a name another group has', async () => {
+  assert.equal((await server.api('POST', '/v1/groups', { name: 'Night staff' }, owner)).status, 201);
+  await refused('Groups', create('New group'), async (d) => {
+    await d.getByLabel('Name').fill('night STAFF');
+  }, 'Name', /already exists/);
+});
+
 test('a user named <img src=x onerror=alert(1)> is shown as text everywhere', async () => {
   const evil = '<img src=x onerror=alert(1)>';
   const u = await server.api('POST', '/v1/users', { email: 'evil@demo.portier.dev', name: evil, password: 'evil-password-1' }, owner);

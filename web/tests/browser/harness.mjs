@@ -165,7 +165,7 @@ export async function launch() {
 export async function newPage(browser, opts = {}) {
   const context = await browser.newContext(opts);
   const page = await context.newPage();
-  page.setDefaultTimeout(5000);
+  page.setDefaultTimeout(8000);
   page.problems = [];
   page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {

@@ -29,7 +29,7 @@ test("a disabled user's app returns to sign-in with the reason", async () => {
   await appLogin(phone, server, JOAN);
   const r = await server.api('PATCH', `/v1/users/${users[JOAN]}`, { disabled: true }, owner);
   assert.equal(r.status, 200);
-  await phone.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: 3000 });
+  await phone.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: 8000 });
   assert.match(await phone.locator('[data-reason]').innerText(), /account was disabled/);
   await shot(phone, 'app-signed-out-disabled');
   // Nothing of hers is left showing.
@@ -41,7 +41,7 @@ test('a console whose admin is disabled returns to sign-in, saying why', async (
   const page = await newPage(browser, { viewport: { width: 1280, height: 800 } });
   await consoleLogin(page, server, 'eve@demo.portier.dev');
   await server.api('PATCH', `/v1/users/${users['eve@demo.portier.dev']}`, { disabled: true }, owner);
-  await page.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: 3000 });
+  await page.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: 8000 });
   assert.match(await page.locator('[data-reason]').innerText(), /account was disabled/);
   assert.deepEqual(page.problems, []);
 });
@@ -73,10 +73,10 @@ test('a password changed in the app: this phone goes on, her other devices are s
   await phone.getByLabel('Current password').fill(server.logins[MARIA]);
   await phone.getByRole('button', { name: 'Change password' }).click();
   await phone.getByText('Password changed').waitFor();
-  await other.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: 3000 });
+  await other.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: 8000 });
   assert.match(await other.locator('[data-reason]').innerText(), /password was changed/);
   assert.equal((await server.api('GET', '/v1/me', undefined, apiToken)).status, 401);
-  await phone.locator('.indicator[data-state="live"]').waitFor({ timeout: 3000 });
+  await phone.locator('.indicator[data-state="live"]').waitFor({ timeout: 8000 });
   assert.equal(await phone.getByRole('button', { name: 'Sign in' }).count(), 0);
   const login = await server.api('POST', '/v1/auth/login', { email: MARIA, password: 'a-new-secret-9' });
   assert.equal(login.status, 200);

@@ -119,12 +119,30 @@ test("revoke Maria's grant in the console: the door leaves her app live; an open
   await admin.getByRole('searchbox').fill('Maria');
   await admin.locator('tr', { hasText: 'Garage' }).getByRole('button', { name: 'Delete' }).click();
   await admin.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
-  await waitFor(async () => (await card('Garage').count()) === 0, 'the garage to leave the app', 3000);
+  await waitFor(async () => (await card('Garage').count()) === 0, 'the garage to leave the app', 5000);
   await card('Front door').waitFor(); // her other door stays
   const r = await server.api('POST', `/v1/doors/${ids.garage}/open`, {}, maria);
   assert.equal(r.status, 403);
   assert.equal(r.body.error.code, 'access_denied');
   assert.equal(r.body.error.reason, 'no_grant');
+  assert.deepEqual(phone.problems, []);
+  assert.deepEqual(admin.problems, []);
+});
+
+test("a group grant made in the console reaches a member's app live", async () => {
+  const g = await server.api('POST', '/v1/groups', { name: 'Night staff' }, owner);
+  assert.equal(g.status, 201);
+  assert.equal((await server.api('PATCH', `/v1/users/${ids.maria}`, { group_ids: [g.body.id] }, owner)).status, 200);
+  await admin.getByRole('link', { name: 'Grants' }).click();
+  await admin.getByRole('searchbox').fill('');
+  await admin.getByRole('button', { name: 'New grant' }).click();
+  const d = admin.getByRole('dialog');
+  await d.getByLabel('For').selectOption({ label: 'a group' });
+  await d.getByLabel('Group').selectOption({ label: 'Night staff' });
+  await d.getByLabel('Door').selectOption({ label: 'Parking gate (HQ)' });
+  await d.getByRole('button', { name: 'Create' }).click();
+  await card('Parking gate').getByText('Any time').waitFor({ timeout: 2000 });
+  await admin.locator('tr', { hasText: 'group Night staff' }).waitFor();
   assert.deepEqual(phone.problems, []);
   assert.deepEqual(admin.problems, []);
 });
