@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
-import { MARIA, PHONE, Server, appLogin, consoleLogin, launch, newPage, shot } from './harness.mjs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { MARIA, PHONE, Server, UNIT, appLogin, consoleLogin, launch, newPage, shot } from './harness.mjs';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const server = new Server();
@@ -66,6 +68,12 @@ test('console pages at desk width', async () => {
   await page.locator('.enroll-code').waitFor();
   await shot(page, 'console-enrollment');
   found.push(...(await audit(page, 'enrollment code')));
+  // The command line shown works as it is (with a state directory of this test's).
+  const cmd = (await page.locator('pre.cmd').innerText()).trim().split(/\s+/);
+  assert.equal(cmd[0], 'portier-unit');
+  const state = join(server.dir, 'enrolled-from-console');
+  const r = spawnSync(UNIT, [...cmd.slice(1, -1), state]);
+  assert.equal(r.status, 0, String(r.stderr));
   await page.keyboard.press('Escape');
   assert.deepEqual(found, []);
   assert.deepEqual(page.problems, []);
