@@ -129,6 +129,21 @@ test("revoke Maria's grant in the console: the door leaves her app live; an open
   assert.deepEqual(admin.problems, []);
 });
 
+test('the open button says why not, and when next', async () => {
+  const doors = await server.list('doors', owner);
+  ids.gate = doors.find((d) => d.name === 'Parking gate').id;
+  const tomorrow = new Date(Date.now() + 86400_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const g = await server.api('POST', '/v1/grants', { user_id: ids.maria, door_id: ids.gate, valid_from: tomorrow }, owner);
+  assert.equal(g.status, 201);
+  await card('Parking gate').locator('[data-verdict="denied"]', { hasText: 'your access has not started yet · next window:' }).waitFor();
+  const before = server.pulses().length;
+  await card('Parking gate').getByRole('button', { name: 'Open Parking gate' }).click();
+  await card('Parking gate').getByText(/^Not allowed now: your access has not started yet\. Next window: \w{3} /).waitFor();
+  assert.equal(server.pulses().length, before);
+  assert.equal((await server.api('DELETE', `/v1/grants/${g.body.id}`, undefined, owner)).status, 204);
+  await waitFor(async () => (await card('Parking gate').count()) === 0, 'the gate to leave the app');
+});
+
 test("a group grant made in the console reaches a member's app live", async () => {
   const g = await server.api('POST', '/v1/groups', { name: 'Night staff' }, owner);
   assert.equal(g.status, 201);
@@ -143,6 +158,20 @@ test("a group grant made in the console reaches a member's app live", async () =
   await d.getByRole('button', { name: 'Create' }).click();
   await card('Parking gate').getByText('Any time').waitFor({ timeout: 2000 });
   await admin.locator('tr', { hasText: 'group Night staff' }).waitFor();
+  await card('Parking gate').locator('[data-verdict="allowed"]').waitFor();
+  // Its unit stopped: the app says the unit is offline, at once.
+  const units = await server.list('units', owner);
+  const gateUnit = units.find((u) => u.door_ids.includes(ids.gate)).id;
+  const proc = server.units.find((u) => u.id === gateUnit).proc;
+  const exited = new Promise((r) => proc.on('exit', r));
+  proc.kill('SIGTERM');
+  await exited;
+  await waitFor(async () => {
+    const d = await server.api('GET', '/v1/devices', undefined, owner);
+    return !d.body.items.some((x) => x.unit_id === gateUnit && x.connected);
+  }, 'the gate unit to be offline');
+  await card('Parking gate').getByRole('button', { name: 'Open Parking gate' }).click();
+  await card('Parking gate').getByText("The door's unit is offline: it did not open.").waitFor();
   assert.deepEqual(phone.problems, []);
   assert.deepEqual(admin.problems, []);
 });
