@@ -110,6 +110,17 @@ test('groups: a name another group has', async () => {
   }, 'Name', /already exists/);
 });
 
+test('units: revoking a credential asks first, then revokes it', async () => {
+  await page.getByRole('link', { name: 'Units', exact: true }).click();
+  await page.locator('tr', { hasText: 'Front door unit' }).getByRole('button', { name: 'Revoke credential' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  const audit = async () => (await server.api('GET', '/v1/audit?kind=unit.credentials_revoked', undefined, owner)).body.items.length;
+  assert.equal(await audit(), 0);
+  await page.locator('tr', { hasText: 'Front door unit' }).getByRole('button', { name: 'Revoke credential' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+  await waitFor(async () => (await audit()) === 1, 'the revocation in the audit log');
+});
+
 test('a user named <img src=x onerror=alert(1)> is shown as text everywhere', async () => {
   const evil = '<img src=x onerror=alert(1)>';
   const u = await server.api('POST', '/v1/users', { email: 'evil@demo.portier.dev', name: evil, password: 'evil-password-1' }, owner);

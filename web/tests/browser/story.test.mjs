@@ -3,7 +3,7 @@
 // an open from the app pulses the sim unit once and shows in the console's live list; a
 // revoked grant leaves her app live and her next open is refused.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MARIA, OUT, OWNER, PHONE, Server, appLogin, consoleLogin, launch, newPage, shot, waitFor } from './harness.mjs';
@@ -127,6 +127,45 @@ test("revoke Maria's grant in the console: the door leaves her app live; an open
   assert.equal(r.body.error.reason, 'no_grant');
   assert.deepEqual(phone.problems, []);
   assert.deepEqual(admin.problems, []);
+});
+
+test('a lockdown set in the console (after confirming) reaches the app at once', async () => {
+  await admin.getByRole('link', { name: 'Live' }).click();
+  await admin.getByRole('button', { name: 'Lock down' }).click();
+  await admin.getByRole('dialog').getByRole('button', { name: 'Lock down' }).click();
+  await card('Front door').getByText('HQ is locked down.').waitFor({ timeout: 2000 });
+  await card('Front door').locator('[data-verdict="denied"]', { hasText: 'the site is locked down' }).waitFor();
+  await admin.getByRole('button', { name: 'Locked down — lift' }).click();
+  await admin.getByRole('dialog').getByRole('button', { name: 'Lift lockdown' }).click();
+  await waitFor(async () => (await card('Front door').getByText('HQ is locked down.').count()) === 0, 'the lockdown to lift in the app', 2000);
+  const sites = await server.list('sites', owner);
+  assert.equal(sites[0].lockdown, false);
+});
+
+test("the access check answers why not, and when that changes, in the site's time", async () => {
+  await admin.getByRole('link', { name: 'Access check' }).click();
+  await admin.getByLabel('Person').selectOption({ label: 'Maria' });
+  await admin.getByLabel('Door').selectOption({ label: 'Front door (HQ)' });
+  await admin.getByLabel('At (Europe/Madrid)').fill('2030-01-07T12:00'); // a Monday
+  await admin.getByRole('button', { name: 'Check' }).click();
+  const v = admin.locator('.verdict');
+  await v.waitFor();
+  const text = await v.innerText();
+  assert.match(text, /Maria may not open Front door/);
+  assert.match(text, /7 Jan 2030, 12:00 \(Europe\/Madrid\) — outside the schedule/);
+  assert.match(text, /This changes 7 Jan 2030, 18:00 \(Europe\/Madrid\)/);
+});
+
+test('the audit log exports what it shows as CSV, with names', async () => {
+  await admin.getByRole('link', { name: 'Audit log' }).click();
+  await admin.getByLabel('What').selectOption({ label: 'open attempts' });
+  await admin.locator('tbody tr').first().waitFor();
+  const [download] = await Promise.all([admin.waitForEvent('download'), admin.getByRole('button', { name: 'Export CSV' }).click()]);
+  const csv = readFileSync(await download.path(), 'utf8').trim().split('\r\n');
+  assert.equal(csv[0], 'seq,at,action,actor,actor_id,entity,entity_id,site,before,after');
+  assert.ok(csv.length >= 2);
+  assert.ok(csv.slice(1).every((l) => l.includes(',door.open,')));
+  assert.ok(csv.some((l) => l.includes(',Maria,') && l.includes(',Garage,')));
 });
 
 test('the open button says why not, and when next', async () => {
