@@ -263,6 +263,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     req.body = std::move(msg.body());
     req.content_type = std::string(msg[http::field::content_type]);
     req.authorization = std::string(msg[http::field::authorization]);
+    req.accept_encoding = std::string(msg[http::field::accept_encoding]);
     req.peer = peer_;
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
