@@ -111,8 +111,8 @@ Result<Response> unit_credentials(Ctx& c);
 Result<Response> unit_enrollment(Ctx& c);
 Result<Response> revoke_unit(Ctx& c);
 Result<Response> enroll(Ctx& c);
-Result<Response> open_door(Ctx& c);        // door_routes.cpp
-Result<Response> import_rows(Ctx& c);      // import_routes.cpp
+Result<Response> open_door(Ctx& c);    // door_routes.cpp
+Result<Response> import_rows(Ctx& c);  // import_routes.cpp
 Result<Response> sign_in_with_code(Ctx& c);
 Result<Response> change_password(Ctx& c);  // me_routes.cpp
 
