@@ -382,6 +382,9 @@ void HttpServer::Impl::pause_accepting(const beast::error_code& ec) {
 
 void HttpServer::Impl::admit(tcp::socket socket) {
   beast::error_code ec;
+  // Small frames go out at once: a push right after another small frame would otherwise wait
+  // for the client's delayed ACK (~40 ms).
+  socket.set_option(tcp::no_delay(true), ec);
   auto ep = socket.remote_endpoint(ec);
   std::string address = ec ? std::string() : ep.address().to_string();
   const char* refused = nullptr;
