@@ -179,7 +179,7 @@ void bind_match(Stmt& s, const GrantMatch& m) {
 class Tx final : public WriteTx {
  public:
   Tx(Db& db, sqlite::FeedShared& feeds, const std::string& epoch)
-      : db_(db), feeds_(db, feeds, epoch) {}
+      : db_(db), shared_(feeds), feeds_(db, feeds, epoch) {}
 
   Result<std::optional<Record>> get(Kind kind, const std::string& org_id,
                                     const std::string& id) override {
@@ -365,6 +365,9 @@ class Tx final : public WriteTx {
   sqlite::FeedTx& feeds() { return feeds_; }
 
   void on_commit(std::function<void()> fn) override { commit_hooks_.push_back(std::move(fn)); }
+  std::uint64_t feeds_version() override { return shared_.version.load(); }
+  void moved_feeds() override { moved_ = true; }
+  bool moved() const { return moved_; }
   std::vector<std::function<void()>>& commit_hooks() { return commit_hooks_; }
 
   Status insert_org(const Org& org) override {
@@ -526,7 +529,9 @@ class Tx final : public WriteTx {
   }
 
   Db& db_;
+  sqlite::FeedShared& shared_;
   sqlite::FeedTx feeds_;
+  bool moved_ = false;
   std::vector<std::function<void()>> commit_hooks_;
 };
 
@@ -581,6 +586,7 @@ struct SqliteStore::Impl {
         return c;
       }
       tx.feeds().committed();
+      if (tx.moved()) feeds.version.fetch_add(1);
       for (auto& hook : tx.commit_hooks()) hook();
       if (tx.feeds().queued() && queued_listener) queued_listener();
       return st;

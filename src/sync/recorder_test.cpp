@@ -44,10 +44,18 @@ class RecorderTest : public ::testing::Test {
 
   // Runs writes in one transaction; returns the changes (listed at once, or fanned out after
   // the commit), applied to the replicas. A failed transaction must change nothing.
-  std::vector<FeedChange> run(const std::vector<Write>& writes, bool expect_ok = true) {
+  std::vector<FeedChange> run(const std::vector<Write>& writes, bool expect_ok = true,
+                              std::optional<Prefetched> prefetched = std::nullopt) {
     std::vector<FeedChange> out;
+    // A single write uses holders looked up before its transaction, as the API does.
+    if (!prefetched && writes.size() == 1) {
+      auto p = prefetch_holders(*store_, "o", writes[0].kind, writes[0].id);
+      EXPECT_TRUE(p.ok());
+      if (p.ok()) prefetched = std::move(*p);
+    }
     auto st = store_->write([&](WriteTx& tx) -> Status {
       ChangeRecorder rec(tx, "o", 0);
+      if (prefetched) rec.use(*prefetched);
       for (const auto& w : writes) {
         auto before = tx.get(w.kind, "o", w.id);
         if (!before) return before.error();
@@ -202,6 +210,21 @@ TEST_F(RecorderTest, AGroupGrantReachesEveryMemberAndTheUnitLearnsThem) {
   put(Kind::user, "maria", {{"email", "m@x.y"}, {"name", "Maria"}, {"group_ids", json::array{}}});
   EXPECT_EQ(replicas_["unit/n1"].records.count("user:maria"), 0u);
   EXPECT_EQ(replicas_["user/maria"].records.count("grant:g1"), 0u);
+  for (const char* f : {"user/maria", "user/joan", "unit/n1", "site/s1", "org/o"})
+    expect_converged(f);
+}
+
+TEST_F(RecorderTest, HoldersLookedUpBeforeAnotherWriteMovedFeedsAreNotUsed) {
+  put(Kind::grant, "g1", {{"user_id", "maria"}, {"door_id", "d1"}, {"schedule_id", "sc"}});
+  auto stale = prefetch_holders(*store_, "o", Kind::schedule, "sc");
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(std::count(stale->feeds.begin(), stale->feeds.end(), "user/joan"), 0);
+  // Meanwhile Joan gets the schedule too: the holders above are stale.
+  put(Kind::grant, "g2", {{"user_id", "joan"}, {"site_id", "s1"}, {"schedule_id", "sc"}});
+  auto changes =
+      run({Write{Kind::schedule, "sc", {{"name", "Renamed"}, {"windows", json::array{}}}}}, true,
+          *stale);
+  EXPECT_TRUE(feeds_of(changes).count("user/joan"));
   for (const char* f : {"user/maria", "user/joan", "unit/n1", "site/s1", "org/o"})
     expect_converged(f);
 }
