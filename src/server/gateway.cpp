@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <vector>
 
 #include "server/crypto.hpp"
@@ -103,7 +104,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
 
   // Who listens to what. Sessions register after their hello and leave when they close.
   mutable std::mutex mu;
-  std::set<std::shared_ptr<WsBase>> all;
+  std::unordered_map<WsBase*, std::shared_ptr<WsBase>> all;  // O(1) to leave
   std::map<std::string, std::set<WsBase*>> by_feed;
   std::map<std::string, std::set<WsBase*>> by_user, by_unit, by_token;
   // Each unit's newest session: commands go there (an older one may be a dead link not yet
@@ -147,7 +148,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
   WsSession(Inner&& stream, std::shared_ptr<Gateway::Impl> gw)
       : ws_(std::move(stream)),
         gw_(std::move(gw)),
-        hello_timer_(std::in_place, ws_.get_executor()) {}
+        hello_timer_(std::make_unique<net::steady_timer>(ws_.get_executor())) {}
 
   void start(beast::http::request<beast::http::string_body> req) {
     beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
@@ -211,12 +212,16 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     do_read();
   }
 
+  // Reads a message a little at a time: a whole-message read sets aside a 1.5 KiB buffer while
+  // it waits, in every idle session; client messages are a few hundred bytes.
   void do_read() {
-    ws_.async_read(in_, beast::bind_front_handler(&WsSession::on_read, this->shared_from_this()));
+    ws_.async_read_some(in_, 256,
+                        beast::bind_front_handler(&WsSession::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec) return on_closed();  // closed, reset, too big (Beast answered 1009), idle timeout
+    if (!ws_.is_message_done()) return do_read();
     std::string text = beast::buffers_to_string(in_.data());
     in_.consume(in_.size());
     in_.shrink_to_fit();  // an idle session keeps no read buffer
@@ -650,7 +655,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     close_code_ = code;
     gw_->count("portier_push_closes_total", "code=\"" + std::to_string(code) + "\"");
     close_reason_ = std::move(reason);
-    close_timer_.emplace(ws_.get_executor());
+    close_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
     close_timer_->expires_after(std::chrono::seconds(5));
     close_timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec) return;
@@ -687,8 +692,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
 
   websocket::stream<Inner> ws_;
   std::shared_ptr<Gateway::Impl> gw_;
-  std::optional<net::steady_timer> hello_timer_;  // until the hello
-  std::optional<net::steady_timer> close_timer_;  // once closing
+  std::unique_ptr<net::steady_timer> hello_timer_;  // until the hello
+  std::unique_ptr<net::steady_timer> close_timer_;  // once closing
   beast::flat_buffer in_;
   bool hello_done_ = false, hello_pending_ = false, registered_ = false;
   bool writing_ = false, closing_ = false, close_sent_ = false, finished_ = false;
@@ -763,11 +768,7 @@ void Gateway::Impl::push_to_feed(const std::string& feed,
 void Gateway::Impl::forget(WsBase* s, bool subscribed, const std::vector<std::string>& feeds,
                            const StreamIdentity& who) {
   std::lock_guard lock(mu);
-  for (auto it = all.begin(); it != all.end(); ++it)
-    if (it->get() == s) {
-      all.erase(it);
-      break;
-    }
+  all.erase(s);
   if (!subscribed) return;
   auto drop = [&](std::map<std::string, std::set<WsBase*>>& m, const std::string& key) {
     auto it = m.find(key);
@@ -806,7 +807,7 @@ void Gateway::accept(std::unique_ptr<Upgrade> up) {
         auto s = std::make_shared<WsSession<Inner>>(std::move(stream), impl_);
         {
           std::lock_guard lock(impl_->mu);
-          impl_->all.insert(s);
+          impl_->all.emplace(s.get(), s);
         }
         s->start(std::move(up->request));
       },
@@ -818,7 +819,7 @@ void Gateway::stop() {
   std::vector<std::shared_ptr<WsBase>> live;
   {
     std::lock_guard lock(impl_->mu);
-    live.assign(impl_->all.begin(), impl_->all.end());
+    for (const auto& [raw, s] : impl_->all) live.push_back(s);
   }
   for (auto& s : live)
     s->end("", static_cast<std::uint16_t>(websocket::close_code::going_away), "shutting_down");
