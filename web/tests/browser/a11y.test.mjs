@@ -46,7 +46,7 @@ test('console pages at desk width', async () => {
   await page.goto(server.url + '/');
   const found = await audit(page, 'sign-in');
   await consoleLogin(page, server);
-  for (const view of ['Live', 'Doors', 'Sites', 'Units', 'Users', 'Schedules', 'Grants', 'Devices', 'Access check', 'Audit log']) {
+  for (const view of ['Live', 'Doors', 'Sites', 'Units', 'Users', 'Schedules', 'Grants', 'Invitations', 'Devices', 'Access check', 'Audit log']) {
     await page.getByRole('link', { name: view, exact: true }).click();
     await page.getByRole('heading', { level: 1, name: view }).waitFor();
     found.push(...(await audit(page, view)));
@@ -56,6 +56,7 @@ test('console pages at desk width', async () => {
     ['Schedules', 'New schedule'],
     ['Grants', 'New grant'],
     ['Users', 'New user'],
+    ['Invitations', 'Invite a guest'],
   ]) {
     await page.getByRole('link', { name: view, exact: true }).click();
     await page.getByRole('button', { name: button }).click();
@@ -106,5 +107,10 @@ test('app pages', async () => {
   found.push(...(await audit(phone, 'app schedule')));
   await phone.getByRole('button', { name: 'Maria' }).click();
   found.push(...(await audit(phone, 'app settings')));
+  // A sign-in link that does not work: its own page.
+  const other = await newPage(browser, PHONE);
+  await other.goto(server.url + '/app/#code=psi_not-a-code');
+  await other.getByRole('heading', { name: "This link can't sign you in" }).waitFor();
+  found.push(...(await audit(other, 'app link problem')));
   assert.deepEqual(found, []);
 });
