@@ -228,8 +228,21 @@ class AppState {
     localStorage.removeItem(SESSION_KEY);
     if (s) void this.forget(s.user_id);
     this.signedOutReason = reason ? revokeText(reason) : null;
-    // A guest has no password: her page says what happened, not "sign in".
-    this.linkProblem = reason === 'invitation_ended' ? INVITATION_ENDED : null;
+    // A guest has no password: her page says what happened and what to do, not "sign in".
+    // A token refused as unknown (the app was closed or offline when her invitation ended,
+    // so she missed the reason) is, for a guest, an ended or withdrawn invitation.
+    this.linkProblem =
+      reason === 'invitation_ended'
+        ? INVITATION_ENDED
+        : s?.guest && reason
+          ? {
+              title: 'You are signed out',
+              text:
+                reason === 'unauthorized'
+                  ? 'Your invitation has ended or was withdrawn. If you still need to get in, ask whoever invited you for a new link.'
+                  : `${revokeText(reason)} If you still need to get in, ask whoever invited you for a new link.`,
+            }
+          : null;
     this.changed();
   }
 

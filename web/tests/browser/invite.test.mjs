@@ -179,3 +179,23 @@ test('a new link for an active guest works once; an ended one cannot get one', a
   assert.deepEqual(admin.problems, []);
   await page.context().close();
 });
+
+test("a guest whose app was closed when her invitation ended is told so when she opens it", async () => {
+  const until = new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const cy = await server.api('POST', '/v1/invitations', { name: 'Cy Guest', email: 'cy@guest.test', door_ids: [ids.front], valid_until: until }, owner);
+  assert.equal(cy.status, 201);
+  const page = await newPage(browser, PHONE);
+  await page.goto(`${server.url}${cy.body.link.path}`);
+  await page.locator('li.door').first().waitFor();
+  await page.locator('.indicator[data-state="live"]').waitFor();
+  const context = page.context();
+  await page.close();
+  assert.equal((await server.api('DELETE', `/v1/invitations/${cy.body.id}`, undefined, owner)).status, 204);
+  // The same phone (its stored session), later: the server refuses her token.
+  const again = await context.newPage();
+  await again.goto(`${server.url}/app/`);
+  await again.getByRole('heading', { name: 'You are signed out' }).waitFor();
+  await again.getByText(/Your invitation has ended or was withdrawn/).waitFor();
+  assert.equal(await again.getByLabel('Password').count(), 0);
+  await context.close();
+});
