@@ -20,6 +20,7 @@
 #include "server/doors.hpp"
 #include "server/gateway.hpp"
 #include "server/http_server.hpp"
+#include "server/invitation_sweeper.hpp"
 #include "server/static_files.hpp"
 #include "server/upgrade.hpp"
 #include "store/sqlite_store.hpp"
@@ -115,6 +116,10 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   sync::FanOut fanout(
       *store, [&bus](std::vector<sync::FeedChange> changes) { bus.publish_changes(changes); });
   fanout.start();
+  // Guests' invitations end on time: when a guest's last grant runs out, her sessions close.
+  InvitationSweeper invitations(*store, bus);
+  bus.subscribe(&invitations);
+  invitations.start();
   Doors doors(
       *store, bus,
       [&workers](std::function<void()> fn) { boost::asio::post(workers, std::move(fn)); },
@@ -192,6 +197,7 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   ioc.run();
   for (auto& t : io) t.join();
   workers.join();
+  invitations.stop();
   fanout.stop();
   spdlog::info("stopped");
   return 0;

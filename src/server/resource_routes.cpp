@@ -257,6 +257,11 @@ Result<Response> update_record(Ctx& c) {
                             : *password ? "credentials_changed"
                                         : "rights_changed"};
     }
+    if (kind == Kind::grant) {  // a guest's last grant ended early: so does her invitation
+      auto ended = end_invitation_after(tx, c, before.body, &after.body);
+      if (!ended) return ended.error();
+      revoke = std::move(*ended);
+    }
     out = to_json(after);
     if (auto s = audit_change(tx, c, "updated", after, to_json(before), out); !s) return s;
     return commit_changes(tx, c, rec, revoke);
@@ -309,6 +314,11 @@ Result<Response> delete_record(Ctx& c) {
     std::optional<Revocation> revoke;
     if (kind == Kind::user) revoke = Revocation{r.id, "", "", "user_deleted"};
     if (kind == Kind::unit) revoke = Revocation{"", r.id, "", "unit_deleted"};
+    if (kind == Kind::grant) {  // a guest's last grant: her invitation ends with it
+      auto ended = end_invitation_after(tx, c, r.body, nullptr);
+      if (!ended) return ended.error();
+      revoke = std::move(*ended);
+    }
     return commit_changes(tx, c, rec, revoke);
   });
   if (!st) return st.error();

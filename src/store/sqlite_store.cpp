@@ -345,6 +345,44 @@ class Tx final : public WriteTx {
     return feeds_.read(feed, after_seq, limit);
   }
 
+  Result<std::vector<std::pair<std::string, std::string>>> guests_signed_in(
+      std::int64_t now_unix) override {
+    // The partial index users_guests (migration 8) holds the guests alone.
+    auto p = db_.prepare(
+        "SELECT u.org_id, u.id FROM users u WHERE json_extract(u.body, '$.guest') = 1 AND ("
+        "EXISTS(SELECT 1 FROM tokens t WHERE t.user_id = u.id) OR "
+        "EXISTS(SELECT 1 FROM signin_codes c WHERE c.user_id = u.id AND c.used_unix IS NULL"
+        " AND c.expires_unix > ?1))");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, now_unix);
+    std::vector<std::pair<std::string, std::string>> out;
+    for (;;) {
+      int rc = s.step();
+      if (rc == SQLITE_DONE) return out;
+      if (rc != SQLITE_ROW) return db_.error(rc, "read guests");
+      out.emplace_back(s.text(0), s.text(1));
+    }
+  }
+
+  Status expire_signin_codes(const std::string& user_id, std::int64_t now_unix) override {
+    auto p = db_.prepare(
+        "UPDATE signin_codes SET expires_unix = ?2"
+        " WHERE user_id = ?1 AND used_unix IS NULL AND expires_unix > ?2");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, user_id).bind(2, now_unix);
+    return done(db_, s);
+  }
+
+  Status set_token_expiry(const std::string& token_hash, std::int64_t expires_unix) override {
+    auto p = db_.prepare("UPDATE tokens SET expires_at = ?2 WHERE hash = ?1");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, token_hash).bind(2, expires_unix);
+    return done(db_, s);
+  }
+
   Status add_signin_code(const std::string& code_hash, const std::string& user_id,
                          std::int64_t expires_unix) override {
     auto p =

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/result.hpp"
@@ -166,6 +167,10 @@ class ReadTx {
   // Up to `limit` changes of a feed after `after_seq`, in order.
   virtual Result<std::vector<FeedEntry>> read_feed(const std::string& feed, std::int64_t after_seq,
                                                    int limit) = 0;
+  // The guests (users whose record has `guest: true`) who may still be signed in or sign in:
+  // holding a token, or a sign-in code neither used nor expired at now_unix. {org_id, user_id}.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> guests_signed_in(
+      std::int64_t now_unix) = 0;
 };
 
 class WriteTx : public ReadTx {
@@ -191,6 +196,10 @@ class WriteTx : public ReadTx {
   // Adds a single-use sign-in code (by its hash) for a user, valid until expires_unix.
   virtual Status add_signin_code(const std::string& code_hash, const std::string& user_id,
                                  std::int64_t expires_unix) = 0;
+  // Makes a user's unused sign-in codes expire at now_unix (redeeming one says code_expired).
+  virtual Status expire_signin_codes(const std::string& user_id, std::int64_t now_unix) = 0;
+  // Sets when one token expires.
+  virtual Status set_token_expiry(const std::string& token_hash, std::int64_t expires_unix) = 0;
   // Stores a change body once; returns its id for append.
   virtual Result<std::int64_t> add_change(const std::string& body, std::int64_t at_unix) = 0;
   // Lists stored changes as the next entries of their feeds, in order. When nothing is queued
