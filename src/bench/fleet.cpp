@@ -84,6 +84,7 @@ Fleet::Times Fleet::wait(std::chrono::milliseconds timeout) {
   Times t;
   for (auto& a : all({{"op", "wait"}, {"timeout_ms", timeout.count()}}, timeout + 60s)) {
     for (const auto& v : a.at("times").as_array()) t.at.push_back(v.to_number<std::int64_t>());
+    for (const auto& v : a.at("synced").as_array()) t.synced.push_back(v.to_number<std::int64_t>());
     t.bytes = std::max(t.bytes, a.at("bytes").to_number<std::size_t>());
   }
   return t;

@@ -44,8 +44,9 @@ class Fleet {
   // From now on, count device sessions receiving `tag`.
   void arm(std::int64_t tag);
   struct Times {
-    std::vector<std::int64_t> at;  // receipt time per device session, -1 when not received
-    std::size_t bytes = 0;         // the frame's size
+    std::vector<std::int64_t> at;      // receipt time per device session, -1 when not received
+    std::vector<std::int64_t> synced;  // when each last held its feed again (-1: never)
+    std::size_t bytes = 0;             // the frame's size
   };
   // Waits until every device session has the armed tag, or the timeout.
   Times wait(std::chrono::milliseconds timeout);

@@ -153,16 +153,20 @@ void print_storm(std::FILE* out, const json::object& s) {
                    " ms from listening again until each holds the edit made then",
                    static_cast<std::int64_t>(num(s, "n"))));
   line(out, "  " + seed_text(obj(s, "seed")));
-  line(out, fmt::format("  {:<6} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8} {:>9} {:>11}", "",
-                        "stop", "start", "p50", "p90", "p99", "to all", "lost", "resumed",
-                        "snapshots", "server CPU"));
+  line(out, fmt::format("  {:<16} {:>9} {:>9} {:>9} {:>9} {:>6}   {}", "", "p50", "p90", "p99",
+                        "all", "lost",
+                        "(old server's stop, new one's start; resumed/snapshots; "
+                        "server CPU since its start)"));
   for (const char* mode : {"warm", "cold"}) {
     const auto& m = obj(s, mode);
     if (m.empty()) continue;
-    line(out, fmt::format("  {:<6} {:>8.1f} {:>8.1f} {} {:>8} {:>9} {:>8.1f} ms", mode,
-                          num(m, "stop_ms"), num(m, "start_ms"), lat_cells(m),
+    line(out, fmt::format("  {:<16} {}   stop {:.0f} ms, start {:.0f} ms; {}/{}; {:.0f} ms",
+                          std::string(mode) + " back on feed", lat_cells(obj(m, "resynced")),
+                          num(m, "stop_ms"), num(m, "start_ms"),
                           static_cast<std::int64_t>(num(m, "resumed")),
                           static_cast<std::int64_t>(num(m, "snapshots")), num(m, "server_cpu_ms")));
+    line(out, fmt::format("  {:<16} {}   (the edit's write: {:.1f} ms)",
+                          std::string(mode) + " has edit", lat_cells(m), num(m, "write_ms")));
   }
 }
 

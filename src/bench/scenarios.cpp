@@ -627,7 +627,12 @@ json::object Run::storm() {
     auto cpu = sample_process(p->pid());
     auto st = m.fleet->stats(true);
     auto lat = latencies(times.at, t_listen);
+    // Back on its feed (resumed, or a snapshot) since the restart, edit or no edit.
+    std::vector<std::int64_t> resync;
+    for (auto at : times.synced) resync.push_back(at >= t_exit ? at : -1);
+    auto back = latencies(resync, t_listen);
     json::object j = to_json(lat);
+    j["resynced"] = to_json(back);
     j["to_all_ms"] = lat.max;
     j["stop_ms"] = ms_between(t_term, t_exit);
     j["stop_exit"] = rc;
@@ -642,8 +647,9 @@ json::object Run::storm() {
       throw std::runtime_error("storm: " + std::to_string(st.gaps) + " seq gaps, " +
                                std::to_string(st.errors) + " errors (first: " + st.error + ")");
     m.log(std::string("storm ") + (warm ? "warm" : "cold") + ": all " + std::to_string(n) +
-          " hold the edit " + std::to_string(lat.max) + " ms after listening; lost " +
-          std::to_string(lat.lost));
+          " back on their feed " + std::to_string(back.max) + " ms and hold the edit " +
+          std::to_string(lat.max) + " ms after listening (its write took " +
+          std::to_string(r.ms()) + " ms); lost " + std::to_string(lat.lost));
     out[warm ? "warm" : "cold"] = std::move(j);
   }
   m.fleet->mode(true, m.o.backoff_ms);

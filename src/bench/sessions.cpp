@@ -132,9 +132,10 @@ class WsSession final : public Session {
                    {"feeds", json::array{feed}}};
     return json::serialize(o);
   }
-  void synced(bool resumed) {
+  void synced(bool resumed, std::int64_t t) {
     if (synced_) return;
     synced_ = true;
+    synced_at = t;
     w_.count_sync(resumed);
     initial_result(true, "");
   }
@@ -290,7 +291,7 @@ void WsSession::handle(WsConn& c, std::string_view frame, std::int64_t t) {
     seq_ = *seq;
     epoch_ = std::string(*epoch);
     c.ack(seq_);
-    return synced(false);
+    return synced(false, t);
   }
   if (type == "pong" || type == "device" || type == "event" || type == "event_saved") return;
   boost::system::error_code ec;
@@ -308,7 +309,7 @@ void WsSession::handle(WsConn& c, std::string_view frame, std::int64_t t) {
     if (feeds && feeds->is_array() && !feeds->as_array().empty())
       if (const auto* r = feeds->as_array()[0].as_object().if_contains("resumed"))
         resumed = r->is_bool() && r->as_bool();
-    if (resumed) synced(true);
+    if (resumed) synced(true, t);
     return;
   }
   if (type == "command") {

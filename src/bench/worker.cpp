@@ -214,12 +214,13 @@ void Worker::Impl::wait(const json::object& cmd) {
     std::unique_lock lock(mu);
     cv.wait_for(lock, timeout, [&] { return armed_count.load() >= expected; });
   }
-  std::vector<std::int64_t> times(counted.size(), -1);
+  std::vector<std::int64_t> times(counted.size(), -1), synced(counted.size(), -1);
   std::atomic<std::size_t> bytes{0};
   auto tag = armed.load();
   on_each_ctx([&](std::size_t i) {
     for (const auto& s : owned[i]) {
       if (!s->counted()) continue;
+      synced[s->counted_index] = s->synced_at;
       for (const auto& [t, at] : s->records)
         if (t == tag) {
           times[s->counted_index] = at;
@@ -227,10 +228,14 @@ void Worker::Impl::wait(const json::object& cmd) {
         }
     }
   });
-  json::array arr;
-  arr.reserve(times.size());
+  json::array arr, sync;
   for (auto t : times) arr.emplace_back(t);
-  reply({{"op", "times"}, {"tag", tag}, {"times", std::move(arr)}, {"bytes", bytes.load()}});
+  for (auto t : synced) sync.emplace_back(t);
+  reply({{"op", "times"},
+         {"tag", tag},
+         {"times", std::move(arr)},
+         {"synced", std::move(sync)},
+         {"bytes", bytes.load()}});
 }
 
 void Worker::Impl::records() {

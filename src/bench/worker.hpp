@@ -52,6 +52,7 @@ class Session {
   // (tag, receipt time) for the first arrival of each tag.
   std::vector<std::pair<std::int64_t, std::int64_t>> records;
   std::size_t armed_bytes = 0;  // size of the frame that brought the armed tag
+  std::int64_t synced_at = -1;  // when it last held its feed again (snapshot or resumed)
   std::size_t counted_index = 0;
 
  protected:
