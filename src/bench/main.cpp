@@ -52,7 +52,13 @@ int main(int argc, char** argv) {
   auto* fan_n =
       fanout->add_option("--n", o.fanout_n, "session counts (default 1000,5000,10000,19000)")
           ->delimiter(',');
-  fanout->add_flag("!--no-peers", o.peers, "skip Mosquitto and the floor");
+  fanout
+      ->add_option("--targets", o.targets,
+                   "what to measure: portier, mosquitto, floor (default all three)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"portier", "mosquitto", "floor"}));
+  fanout->add_option("--bytes", o.bytes,
+                     "the peers' payload size (default: portier's change frame, else 430)");
   auto* edits = app.add_subcommand("edits", "sustained edits, each to one user among N");
   auto* edits_n = edits->add_option("--n", o.edits_n, "sessions (default 1000)");
   auto* edits_rate = edits->add_option("--rate", o.edits_rate, "edits per second (default 50)");
@@ -67,7 +73,9 @@ int main(int argc, char** argv) {
   auto* idle = app.add_subcommand("idle", "memory and CPU of N idle sessions");
   auto* idle_n =
       idle->add_option("--n", o.idle_n, "session counts (default 19000)")->delimiter(',');
-  auto* idle_s = idle->add_option("--seconds", o.idle_seconds, "CPU window (default 10)");
+  auto* idle_s =
+      idle->add_option("--seconds", o.idle_seconds,
+                       "CPU window (default 30: the server pings each session every 30 s)");
   auto* settle =
       idle->add_option("--settle", o.settle_seconds, "wait after connecting (default 2)");
   auto* storm = app.add_subcommand("storm", "restart portierd under N sessions, warm and cold");

@@ -31,6 +31,10 @@ std::string lat_cells(const json::object& s) {
                      static_cast<std::int64_t>(num(s, "lost")));
 }
 
+void seed_line(std::FILE* out, const std::string& text) {
+  if (!text.empty()) line(out, "  " + text);
+}
+
 std::string seed_text(const json::object& s) {
   if (s.empty()) return "";
   auto users = static_cast<std::int64_t>(num(s, "users"));
@@ -72,7 +76,7 @@ void print_fanout(std::FILE* out, const json::object& f) {
                         "{}-byte frame; ms from the request's send",
                         static_cast<std::int64_t>(num(f, "n")),
                         static_cast<std::int64_t>(num(f, "bytes"))));
-  line(out, "  " + seed_text(obj(f, "seed")));
+  seed_line(out, seed_text(obj(f, "seed")));
   line(out, fmt::format("  {:<20} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>11} {:>11}", "", "write",
                         "p50", "p90", "p99", "last", "lost", "server CPU", "bench CPU"));
   for (const char* peer : {"portier", "mosquitto", "floor"}) {
@@ -99,7 +103,7 @@ void print_edits(std::FILE* out, const json::object& e) {
                         "sessions; ms from the request's send",
                         static_cast<std::int64_t>(num(e, "edits")), num(e, "rate"),
                         num(e, "achieved_rate"), static_cast<std::int64_t>(num(e, "n"))));
-  line(out, "  " + seed_text(obj(e, "seed")));
+  seed_line(out, seed_text(obj(e, "seed")));
   line(out, fmt::format("  {:<20} {:>9} {:>9} {:>9} {:>9} {:>6}", "", "p50", "p90", "p99", "max",
                         "lost"));
   line(out, fmt::format("  {:<20} {}", "delivery", lat_cells(obj(e, "delivery"))));
@@ -113,7 +117,7 @@ void print_open(std::FILE* out, const json::object& o) {
                         "from the app's send to its open_result",
                         num(o, "rate"), static_cast<std::int64_t>(num(o, "units")),
                         static_cast<std::int64_t>(num(o, "apps"))));
-  line(out, "  " + seed_text(obj(o, "seed")));
+  seed_line(out, seed_text(obj(o, "seed")));
   line(out, fmt::format("  {:<28} {:>7} {:>9} {:>9} {:>9} {:>9} {:>6}", "", "opens", "p50", "p90",
                         "p99", "max", "lost"));
   const auto& fan = obj(o, "fanout");
@@ -135,7 +139,7 @@ void print_idle(std::FILE* out, const json::object& i) {
   line(out, "");
   line(out, fmt::format("idle: N = {} idle sessions, CPU over {} s",
                         static_cast<std::int64_t>(num(i, "n")), num(i, "seconds")));
-  line(out, "  " + seed_text(obj(i, "seed")));
+  seed_line(out, seed_text(obj(i, "seed")));
   line(out, fmt::format("  {:<12} {:>16} {:>12} {:>20} {:>18}", "", "server KiB/sess", "CPU % core",
                         "CPU us/session/s", "bench KiB/sess"));
   for (const char* peer : {"portier", "mosquitto"}) {
@@ -152,7 +156,7 @@ void print_storm(std::FILE* out, const json::object& s) {
        fmt::format("storm: N = {} sessions, portierd restarted (SIGTERM, start on the same port);"
                    " ms from listening again until each holds the edit made then",
                    static_cast<std::int64_t>(num(s, "n"))));
-  line(out, "  " + seed_text(obj(s, "seed")));
+  seed_line(out, seed_text(obj(s, "seed")));
   line(out, fmt::format("  {:<16} {:>9} {:>9} {:>9} {:>9} {:>6}   {}", "", "p50", "p90", "p99",
                         "all", "lost",
                         "(old server's stop, new one's start; resumed/snapshots; "
