@@ -45,7 +45,12 @@ Result<Response> access_check(Ctx& c) {
         {"allowed", d.allowed},
         {"reason", d.reason},
         {"next_change", when(d.next_change, dc->zone)},
-        {"grant_id", d.grant_id.empty() ? json::value(nullptr) : json::value(d.grant_id)}};
+        {"grant_id", d.grant_id.empty() ? json::value(nullptr) : json::value(d.grant_id)},
+        {"group_id", nullptr}};
+    // A grant to one of her groups says which group lets her in.
+    for (const auto& g : dc->grants)
+      if (g.id == d.grant_id && !str_field(g.body, "group_id").empty())
+        out["group_id"] = str_field(g.body, "group_id");
     return ok();
   });
   if (!st) return st.error();
@@ -59,7 +64,8 @@ Result<Response> my_doors(Ctx& c) {
   std::vector<json::object> items;
   auto st = c.api.store().read([&](ReadTx& tx) -> Status {
     const auto& org = c.me().org_id;
-    auto grants = tx.list_by(Kind::grant, org, "user_id", c.me().id);
+    // Her grants and her groups' grants, read once for every door.
+    auto grants = grants_of_user(tx, org, c.me().id);
     if (!grants) return grants.error();
     std::set<std::string> door_ids;
     for (const auto& g : *grants) {
@@ -70,11 +76,14 @@ Result<Response> my_doors(Ctx& c) {
         for (const auto& d : *doors) door_ids.insert(d.id);
       }
     }
-    for (const auto& id : door_ids) {  // std::set: ordered by id, as paging needs
+    // std::set: ordered by id, as paging needs; one page (and one more to know there is more).
+    for (auto it = door_ids.upper_bound(page->cursor);
+         it != door_ids.end() && items.size() <= page->limit; ++it) {
+      const auto& id = *it;
       auto door = tx.get(Kind::door, org, id);
       if (!door) return door.error();
       if (!*door) continue;
-      auto dc = load_case(tx, org, c.me().id, **door);
+      auto dc = case_from(tx, org, *grants, **door);
       if (!dc) return dc.error();
       json::array windows;
       bool usable = false;
@@ -94,8 +103,10 @@ Result<Response> my_doors(Ctx& c) {
         }
         json::value remaining = nullptr;
         if (rule.max_uses) remaining = *rule.max_uses - rule.uses;
+        auto group = str_field(g.body, "group_id");
         windows.push_back(json::object{
             {"grant_id", g.id},
+            {"group_id", group.empty() ? json::value(nullptr) : json::value(group)},
             {"schedule", schedule},
             {"valid_from",
              g.body.contains("valid_from") ? g.body.at("valid_from") : json::value(nullptr)},

@@ -104,6 +104,8 @@ const std::vector<Route>& routes() {
       {"GET", "/healthz", healthz, false},
       {"POST", "/v1/auth/login", login, false},
       {"POST", "/v1/auth/logout", logout, true},
+      {"POST", "/v1/auth/code", sign_in_with_code, false},
+      {"POST", "/v1/import", import_rows, true},
       {"GET", "/v1/me", me, true},
       {"GET", "/v1/me/doors", my_doors, true},
       {"GET", "/v1/access/check", access_check, true},
@@ -239,11 +241,20 @@ void Api::handle(const Request& req, Respond respond) {
       if (!url)
         return error_response(bad_request("bad_target", "the request target is not a valid path"));
       Ctx c{*this, req, std::nullopt, {}, {}, &finish};
-      for (auto p : url->params()) c.query[p.key] = p.value;
+      // Not form encoding: a `+` is a plus sign (time offsets are full of them; no parameter
+      // takes spaces), a space is %20.
+      for (auto p : url->params(boost::urls::encoding_opts(false))) c.query[p.key] = p.value;
       std::vector<std::string> segs;
       for (auto s : url->segments()) segs.push_back(s);
       if (segs.size() == 1 && segs[0] == "metrics" && req.method == "GET") {
         *route = "/metrics";
+        std::string_view auth = req.authorization;
+        if (!options_.metrics_token.empty() &&
+            (auth.size() < 7 ||
+             (auth.substr(0, 7) != "Bearer " && auth.substr(0, 7) != "bearer ") ||
+             !same_secret(std::string(auth.substr(7)), options_.metrics_token)))
+          return error_response(Error{401, "unauthorized",
+                                      "send the metrics token: Authorization: Bearer <token>", ""});
         Response m;
         m.content_type = "text/plain; version=0.0.4";
         m.body = metrics_.render();

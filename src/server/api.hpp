@@ -24,6 +24,8 @@ struct ApiOptions {
   int account_max_failures = 5;   // failed logins per account per window
   int address_max_failures = 20;  // failed logins per remote address per window
   std::chrono::seconds login_window{std::chrono::minutes(15)};
+  std::chrono::seconds signin_code_ttl{std::chrono::hours(24 * 7)};  // sign-in codes of imports
+  std::string metrics_token;  // non-empty: GET /metrics requires it as a bearer token
 };
 
 class Api {

@@ -77,10 +77,22 @@ json::object page_of(const std::vector<json::object>& items_by_id, const Page& p
 
 std::string now_text(const Ctx& c);
 
+// At most `max` bytes of UTF-8 text, cut between characters.
+std::string truncate_utf8(std::string_view s, std::size_t max);
+// Appends an authentication entry (login, logout, lockout, enrollment) to the audit log; org
+// "" keeps it server-wide (no organization sees it). A failure to write is logged: it does
+// not change the answer.
+void audit_auth(const Ctx& c, const std::string& org, const std::string& actor,
+                const std::string& action, const std::string& entity, json::value after);
+
 // Finishes the recorder's changes in this transaction and publishes them (and a revocation)
 // on the bus once it commits.
 Status commit_changes(WriteTx& tx, Ctx& c, sync::ChangeRecorder& rec,
                       std::optional<Revocation> revoke = std::nullopt);
+
+// Appends the audit entry of an admin's change to a record ("created", "updated", "deleted").
+Status audit_change(WriteTx& tx, const Ctx& c, const std::string& action, const Record& r,
+                    const json::value& before, const json::value& after);
 
 // Route handlers, by file.
 Result<Response> login(Ctx& c);  // auth_routes.cpp
@@ -99,6 +111,8 @@ Result<Response> unit_credentials(Ctx& c);
 Result<Response> unit_enrollment(Ctx& c);
 Result<Response> revoke_unit(Ctx& c);
 Result<Response> enroll(Ctx& c);
-Result<Response> open_door(Ctx& c);  // door_routes.cpp
+Result<Response> open_door(Ctx& c);    // door_routes.cpp
+Result<Response> import_rows(Ctx& c);  // import_routes.cpp
+Result<Response> sign_in_with_code(Ctx& c);
 
 }  // namespace portier::api

@@ -1,4 +1,6 @@
-// POST /v1/auth/login, POST /v1/auth/logout, GET /v1/me.
+// POST /v1/auth/login, POST /v1/auth/logout, GET /v1/me, and the audit entries they leave.
+#include <spdlog/spdlog.h>
+
 #include <cctype>
 
 #include "server/api_internal.hpp"
@@ -18,6 +20,22 @@ Response too_many(std::chrono::steady_clock::duration wait) {
 
 }  // namespace
 
+std::string truncate_utf8(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return std::string(s);
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // mid-character
+  return std::string(s.substr(0, n));
+}
+
+void audit_auth(const Ctx& c, const std::string& org, const std::string& actor,
+                const std::string& action, const std::string& entity, json::value after) {
+  auto s = c.api.store().write([&](WriteTx& tx) {
+    return tx.append_audit(AuditEntry{0, org, now_text(c), c.api.now().time_since_epoch().count(),
+                                      actor, action, entity, "", nullptr, std::move(after)});
+  });
+  if (!s) spdlog::warn("audit {}: {}", action, s.error().message);
+}
+
 Result<Response> login(Ctx& c) {
   auto body = parse_body(c.req);
   if (!body) return body.error();
@@ -29,30 +47,60 @@ Result<Response> login(Ctx& c) {
   if (!password || !password->is_string() || password->as_string().size() > 1024)
     return invalid("password", "required", "password is required");
 
-  std::string account(email->as_string());
+  std::string given(email->as_string());
+  std::string account = given;
   for (auto& ch : account) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   account = "account:" + account;
   std::string address = "address:" + c.req.peer;
+  // The attempt counts before the (slow) password check, so concurrent guesses cannot all
+  // pass the limit; a success takes it back.
   auto now = std::chrono::steady_clock::now();
-  auto wait = std::max(c.api.account_limiter().retry_after(account, now),
-                       c.api.address_limiter().retry_after(address, now));
-  if (wait > std::chrono::steady_clock::duration::zero()) return too_many(wait);
+  auto& accounts = c.api.account_limiter();
+  auto& addresses = c.api.address_limiter();
+  auto by_account = accounts.admit(account, now);
+  if (by_account.retry_after > std::chrono::steady_clock::duration::zero())
+    return too_many(by_account.retry_after);
+  auto by_address = addresses.admit(address, now);
+  if (by_address.retry_after > std::chrono::steady_clock::duration::zero()) {
+    accounts.forgive(account, now);
+    return too_many(by_address.retry_after);
+  }
 
-  auto creds = c.api.store().find_credentials(std::string(email->as_string()));
-  if (!creds) return creds.error();
+  auto creds = c.api.store().find_credentials(given);
+  if (!creds) {
+    accounts.forgive(account, now);
+    addresses.forgive(address, now);
+    return creds.error();
+  }
   // Unknown emails cost the same argon2id verification as known ones.
   const std::string& hash = *creds ? (*creds)->password_hash : c.api.dummy_hash();
   bool good = verify_password(hash, std::string(password->as_string())) && creds->has_value();
+  // Failures of unknown emails belong to no organization: they are kept server-wide.
+  std::string org = *creds ? (*creds)->user.org_id : "", user_id = *creds ? (*creds)->user.id : "";
+  json::object seen{{"email", truncate_utf8(given, 100)}, {"address", c.req.peer}};
   if (!good) {
-    c.api.account_limiter().record_failure(account, now);
-    c.api.address_limiter().record_failure(address, now);
+    auto failed = seen;
+    failed["reason"] = *creds ? "wrong_password" : "unknown_email";
+    audit_auth(c, org, "", "auth.login_failed", user_id, failed);
+    if (by_account.left == 0) {
+      auto locked = seen;
+      locked["scope"] = "account";
+      audit_auth(c, org, "", "auth.locked_out", user_id, locked);
+    }
+    if (by_address.left == 0)
+      audit_auth(c, "", "", "auth.locked_out", "",
+                 json::object{{"scope", "address"}, {"address", c.req.peer}});
     return Error{401, "invalid_credentials", "wrong email or password", ""};
   }
-  c.api.account_limiter().reset(account);
+  accounts.reset(account);
+  addresses.forgive(address, now);
   const Record& user = (*creds)->user;
   if (auto d = user.body.find("disabled");
-      d != user.body.end() && d->value().is_bool() && d->value().as_bool())
+      d != user.body.end() && d->value().is_bool() && d->value().as_bool()) {
+    seen["reason"] = "user_disabled";
+    audit_auth(c, org, user.id, "auth.login_failed", user.id, seen);
     return Error{403, "user_disabled", "this account is disabled; ask an admin", ""};
+  }
 
   std::string token = new_token();
   auto expires = c.api.now() + c.api.options().token_ttl;
@@ -60,6 +108,7 @@ Result<Response> login(Ctx& c) {
                                           expires.time_since_epoch().count());
       !s)
     return s.error();
+  audit_auth(c, org, user.id, "auth.login", user.id, seen);
   return json_response(
       200, json::object{
                {"token", token}, {"expires_at", format_rfc3339(expires)}, {"user", to_json(user)}});
@@ -68,6 +117,8 @@ Result<Response> login(Ctx& c) {
 Result<Response> logout(Ctx& c) {
   if (auto s = c.api.store().delete_token(c.me().token_hash); !s) return s.error();
   c.api.bus().publish_revocation(Revocation{"", "", c.me().token_hash, "logged_out"});
+  audit_auth(c, c.me().org_id, c.me().id, "auth.logout", c.me().id,
+             json::object{{"address", c.req.peer}});
   Response r;
   r.status = 204;
   return r;

@@ -23,8 +23,7 @@ Result<std::string> add(WriteTx& tx, const std::string& org, const std::string& 
   if (kind == Kind::grant) r.body["uses"] = 0;
   // Nothing is serving yet: the changes go to the feeds' history, with no one to tell.
   sync::ChangeRecorder rec(tx, org, now_unix);
-  if (auto s = rec.plan(nullptr, &r); !s) return s.error();
-  if (auto s = tx.insert(r); !s) return s.error();
+  if (auto s = rec.write(nullptr, &r); !s) return s.error();
   if (auto s = rec.finish(); !s) return s.error();
   json::object after{{"id", r.id}};
   for (const auto& kv : r.body) after[kv.key()] = kv.value();

@@ -17,6 +17,9 @@ std::string normalize_code(const std::string& code);
 std::string new_token();
 // The hex hash under which a token is stored (tokens themselves are never stored).
 std::string token_hash(const std::string& token);
+// Whether a secret a client sent equals the expected one, in time that does not depend on
+// where they differ.
+bool same_secret(const std::string& given, const std::string& expected);
 // argon2id, libsodium's interactive limits; empty on failure (out of memory).
 std::string hash_password(const std::string& password);
 bool verify_password(const std::string& hash, const std::string& password);

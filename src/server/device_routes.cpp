@@ -153,11 +153,13 @@ Result<Response> enroll(Ctx& c) {
   if (!body) return body.error();
   const auto* code = body->if_contains("code");
   if (!code || !code->is_string()) return invalid("code", "required", "code is required");
-  // Guessing codes is throttled like guessing passwords.
+  // Guessing codes is throttled like guessing passwords; the attempt counts before the code is
+  // looked up, so concurrent guesses cannot pass the limit.
   std::string key = "enroll:" + c.req.peer;
   auto now = std::chrono::steady_clock::now();
-  if (auto wait = c.api.address_limiter().retry_after(key, now); wait > std::chrono::seconds(0)) {
-    auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
+  auto admitted = c.api.address_limiter().admit(key, now);
+  if (admitted.retry_after > std::chrono::seconds(0)) {
+    auto secs = std::chrono::ceil<std::chrono::seconds>(admitted.retry_after).count();
     auto r = error_response(
         Error{429, "rate_limited", "too many failed enrollments; try again later", ""});
     r.headers.emplace_back("Retry-After", std::to_string(secs));
@@ -171,9 +173,19 @@ Result<Response> enroll(Ctx& c) {
           : c.api.store().redeem_enrollment_code(token_hash(normalized), token_hash(token),
                                                  c.api.now().time_since_epoch().count());
   if (!unit) {
-    if (unit.error().status < 500) c.api.address_limiter().record_failure(key, now);
+    if (unit.error().status >= 500) {
+      c.api.address_limiter().forgive(key, now);
+      return unit.error();
+    }
+    // Which unit a used or expired code was for, the store does not say: kept server-wide.
+    audit_auth(c, "", "", "unit.enroll_failed", "",
+               json::object{{"reason", unit.error().code}, {"address", c.req.peer}});
+    if (admitted.left == 0)
+      audit_auth(c, "", "", "auth.locked_out", "",
+                 json::object{{"scope", "enrollment"}, {"address", c.req.peer}});
     return unit.error();
   }
+  c.api.address_limiter().forgive(key, now);
   c.api.bus().publish_revocation(Revocation{"", unit->unit_id, "", "credentials_changed"});
   if (auto s = audit_unit(c.api.store(), unit->org_id, unit->unit_id, unit->unit_id, "enrolled",
                           c.api.now());

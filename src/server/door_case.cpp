@@ -15,7 +15,21 @@ Decision decide_case(const DoorCase& dc, bool user_enabled, Instant at, bool loc
   return decide(user_enabled, dc.rules, dc.zone, at);
 }
 
-Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string& user_id,
+Result<std::vector<Record>> grants_of_user(ReadTx& tx, const std::string& org,
+                                           const std::string& user_id) {
+  auto grants = tx.list_by(Kind::grant, org, "user_id", user_id);
+  if (!grants) return grants.error();
+  auto groups = tx.refs_of(Kind::user, user_id, "group_ids");
+  if (!groups) return groups.error();
+  for (const auto& g : *groups) {
+    auto more = tx.list_by(Kind::grant, org, "group_id", g);
+    if (!more) return more.error();
+    grants->insert(grants->end(), more->begin(), more->end());
+  }
+  return grants;
+}
+
+Result<DoorCase> case_from(ReadTx& tx, const std::string& org, const std::vector<Record>& grants,
                            const Record& door) {
   DoorCase dc;
   dc.door = door;
@@ -25,9 +39,7 @@ Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string
   dc.site = std::move(**site);
   dc.zone = find_zone(str_field(dc.site.body, "timezone"));
   if (!dc.zone) return Error{500, "internal", "site with an unknown time zone", ""};
-  auto grants = tx.list_by(Kind::grant, org, "user_id", user_id);
-  if (!grants) return grants.error();
-  for (auto& g : *grants) {
+  for (const auto& g : grants) {
     if (str_field(g.body, "door_id") != door.id && str_field(g.body, "site_id") != dc.site.id)
       continue;
     GrantRule rule;
@@ -49,9 +61,34 @@ Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string
       dc.schedule_records.emplace(sid, std::move(**s));
     }
     dc.rules.push_back(rule);
-    dc.grants.push_back(std::move(g));
+    dc.grants.push_back(g);
   }
   return dc;
+}
+
+Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string& user_id,
+                           const Record& door) {
+  // Only the grants that can decide: hers or her groups', on this door or its site.
+  auto site = str_field(door.body, "site_id");
+  std::vector<GrantMatch> matches = {GrantMatch{.user_id = user_id, .door_id = door.id},
+                                     GrantMatch{.user_id = user_id, .site_id = site}};
+  auto groups = tx.refs_of(Kind::user, user_id, "group_ids");
+  if (!groups) return groups.error();
+  for (const auto& g : *groups) {
+    matches.push_back(GrantMatch{.group_id = g, .door_id = door.id});
+    matches.push_back(GrantMatch{.group_id = g, .site_id = site});
+  }
+  std::vector<Record> grants;
+  for (const auto& m : matches) {
+    auto refs = tx.grant_refs(m);
+    if (!refs) return refs.error();
+    for (const auto& ref : *refs) {
+      auto g = tx.get(Kind::grant, org, ref.id);
+      if (!g) return g.error();
+      if (*g) grants.push_back(std::move(**g));
+    }
+  }
+  return case_from(tx, org, grants, door);
 }
 
 }  // namespace portier

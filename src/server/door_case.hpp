@@ -15,7 +15,7 @@ struct DoorCase {
   Record door;
   Record site;
   Zone zone = nullptr;
-  std::vector<Record> grants;      // the user's grants naming this door or its site
+  std::vector<Record> grants;      // the user's (and her groups') grants on this door or site
   std::deque<Schedule> schedules;  // stable storage for GrantRule::schedule
   std::map<std::string, Record> schedule_records;
   std::vector<GrantRule> rules;
@@ -24,7 +24,16 @@ struct DoorCase {
   bool lockdown() const;
 };
 
+// The case of one user at one door, reading only the grants on that door or its site.
 Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string& user_id,
+                           const Record& door);
+
+// Every grant naming the user or one of her groups.
+Result<std::vector<Record>> grants_of_user(ReadTx& tx, const std::string& org,
+                                           const std::string& user_id);
+// The case at one door from grants already read (those not on the door or its site are
+// skipped): for walking all of a user's doors with one read of her grants.
+Result<DoorCase> case_from(ReadTx& tx, const std::string& org, const std::vector<Record>& grants,
                            const Record& door);
 
 // The decision for the case at an instant: a disabled user first, then a lockdown (unless an

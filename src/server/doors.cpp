@@ -106,8 +106,7 @@ Status Doors::set_uses(WriteTx& tx, const Record& grant, std::int64_t uses) {
   changed.updated_at = format_rfc3339(now);
   // Like any write: the grant's new count reaches the feeds that hold it.
   sync::ChangeRecorder rec(tx, grant.org_id, now.time_since_epoch().count());
-  if (auto s = rec.plan(&grant, &changed); !s) return s;
-  if (auto s = tx.update(changed); !s) return s;
+  if (auto s = rec.write(&grant, &changed); !s) return s;
   auto changes = rec.finish();
   if (!changes) return changes.error();
   tx.on_commit([this, changes = std::move(*changes)] { bus_.publish_changes(changes); });

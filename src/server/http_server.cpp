@@ -1,6 +1,9 @@
 #include "server/http_server.hpp"
 
+#include "server/metrics.hpp"
 #include "server/upgrade.hpp"
+
+#include <sys/resource.h>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
@@ -11,6 +14,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 
 namespace portier {
 namespace net = boost::asio;
@@ -28,7 +32,82 @@ Response plain_error(int status, const char* code, const char* message) {
   return r;
 }
 
+// TLS 1.2 suites: ECDHE key exchange (forward secrecy) with AEAD ciphers only. TLS 1.3 suites
+// are all of that kind already.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+// Descriptors kept free for the store (database, WAL, shared memory), logs and the event loop.
+constexpr std::size_t kFdReserve = 64;
+
+// Why a request's Transfer-Encoding cannot be served (RFC 9112 6.1, 6.3): 0 when it can.
+// Chunked must come last, once; any other coding we do not implement.
+int transfer_encoding_problem(const http::request<http::string_body>& msg, std::string& why) {
+  std::vector<std::string> codings;
+  for (auto it = msg.find(http::field::transfer_encoding);
+       it != msg.end() && it->name() == http::field::transfer_encoding; ++it) {
+    std::string_view v = it->value();
+    while (!v.empty()) {
+      auto comma = v.find(',');
+      auto item = v.substr(0, comma);
+      item = item.substr(0, item.find(';'));  // parameters
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (!item.empty()) {
+        std::string c(item);
+        for (auto& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        codings.push_back(std::move(c));
+      }
+      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+    }
+  }
+  if (msg.count(http::field::transfer_encoding) == 0) return 0;
+  if (codings.empty() || codings.back() != "chunked") {
+    why = "a Transfer-Encoding must end in chunked";
+    return 400;
+  }
+  for (std::size_t i = 0; i + 1 < codings.size(); ++i) {
+    if (codings[i] == "chunked") {
+      why = "chunked is applied once, last";
+      return 400;
+    }
+    why = "transfer coding " + codings[i].substr(0, 40) + " is not supported";
+    return 501;
+  }
+  return 0;
+}
+
+// At most one log line per interval for an event that can repeat many times a second.
+struct LogThrottle {
+  std::mutex mu;
+  std::chrono::steady_clock::time_point last{};
+  std::uint64_t since = 0;
+  // The number of events since the last line (this one included) when a line is due, else 0.
+  std::uint64_t due(std::chrono::seconds interval) {
+    std::lock_guard lock(mu);
+    ++since;
+    auto now = std::chrono::steady_clock::now();
+    if (last != std::chrono::steady_clock::time_point{} && now - last < interval) return 0;
+    last = now;
+    return std::exchange(since, 0);
+  }
+};
+
 }  // namespace
+
+std::size_t raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? std::size_t(1) << 20
+                                      : static_cast<std::size_t>(rl.rlim_cur);
+}
 
 // What the server needs of a connection of any stream type.
 class SessionBase {
@@ -48,7 +127,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         handler(std::move(handler)),
         options(options),
         acceptor(ioc),
-        drain_timer(ioc) {}
+        drain_timer(ioc),
+        accept_timer(ioc) {}
 
   net::io_context& ioc;
   net::thread_pool& workers;
@@ -62,22 +142,30 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   std::mutex mu;
   std::set<std::weak_ptr<SessionBase>, std::owner_less<std::weak_ptr<SessionBase>>> sessions;
-  std::optional<net::ssl::context> tls;  // set: every connection speaks TLS
+  std::optional<net::ssl::context> tls;                      // set: every connection speaks TLS
+  std::unordered_map<std::string, std::size_t> per_address;  // live HTTP connections (mu)
+
+  // Only the accept chain (one handler at a time) touches these.
+  net::steady_timer accept_timer;
+  std::chrono::milliseconds backoff{0};
+  std::function<std::size_t()> upgraded;  // connections the gateway holds
+  Metrics* metrics = nullptr;
+  LogThrottle fd_log, cap_log;
 
   void do_accept();
-  void on_session_closed(const std::weak_ptr<SessionBase>& s);
+  void pause_accepting(const beast::error_code& ec);
+  void admit(tcp::socket socket);
+  void refuse(tcp::socket& socket, const char* reason);
+  void on_session_closed(const std::weak_ptr<SessionBase>& s, const std::string& address);
 };
 
 template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(Stream stream, std::shared_ptr<HttpServer::Impl> server)
-      : stream_(std::move(stream)), server_(std::move(server)) {
-    beast::error_code ec;
-    auto ep = lowest().socket().remote_endpoint(ec);
-    if (!ec) peer_ = ep.address().to_string();
-  }
-  ~Session() { server_->on_session_closed(this->weak_from_this()); }
+  // `peer` is the remote address, counted against the per-address cap until the session ends.
+  Session(Stream stream, std::shared_ptr<HttpServer::Impl> server, std::string peer)
+      : stream_(std::move(stream)), server_(std::move(server)), peer_(std::move(peer)) {}
+  ~Session() { server_->on_session_closed(this->weak_from_this(), peer_); }
 
   void run() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
@@ -104,12 +192,29 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void do_read() {
     if (server_->draining) return do_close();
     parser_.emplace();
-    parser_->body_limit(server_->options.max_body_bytes);
+    // The larger limit until the target is known (Beast checks a Content-Length against it as
+    // the header completes); then the route's own.
+    parser_->body_limit(
+        std::max(server_->options.max_body_bytes, server_->options.large_body_bytes));
     parser_->header_limit(16 * 1024);
     lowest().expires_after(server_->options.idle_timeout);
     reading_ = true;
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
+    // The header first: a few routes (a batch import) take larger bodies than the rest.
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (ec) return self->on_read(ec, n);
+                              std::string_view target = self->parser_->get().target();
+                              const auto& o = self->server_->options;
+                              if (o.large_body_path.empty() ||
+                                  target.substr(0, target.find('?')) != o.large_body_path) {
+                                auto length = self->parser_->content_length();
+                                if (length && *length > o.max_body_bytes)
+                                  return self->on_read(http::error::body_limit, n);
+                                self->parser_->body_limit(o.max_body_bytes);
+                              }
+                              http::async_read(self->stream_, self->buffer_, *self->parser_,
+                                               beast::bind_front_handler(&Session::on_read, self));
+                            });
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -133,6 +238,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (ec) return fail(ec, "read");
 
     auto& msg = parser_->get();
+    // A body framed by a coding we do not read would run as the next request (smuggling):
+    // refuse, and hang up so nothing after it is read as a request.
+    std::string why;
+    if (int status = transfer_encoding_problem(msg, why)) {
+      keep_alive_ = false;
+      linger_ = true;
+      return do_write(
+          plain_error(status, status == 400 ? "bad_request" : "not_implemented", why.c_str()));
+    }
     if (beast::websocket::is_upgrade(msg)) {
       std::string_view target = msg.target();
       target = target.substr(0, target.find('?'));
@@ -231,32 +345,111 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 };
 
 void HttpServer::Impl::do_accept() {
-  acceptor.async_accept(
-      net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-        if (ec) {
-          if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
-          spdlog::warn("accept: {}", ec.message());  // e.g. out of file descriptors: keep going
-        } else {
-          auto start = [&](auto s) {
-            {
-              std::lock_guard lock(self->mu);
-              self->sessions.insert(s);
-            }
-            s->run();
-          };
-          if (self->tls)
-            start(std::make_shared<Session<TlsStream>>(
-                TlsStream(PlainStream(std::move(socket)), *self->tls), self));
-          else
-            start(std::make_shared<Session<PlainStream>>(PlainStream(std::move(socket)), self));
-        }
-        self->do_accept();
-      });
+  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec,
+                                                                           tcp::socket socket) {
+    if (ec) {
+      if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
+      if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
+          ec == net::error::no_memory || ec == boost::system::errc::too_many_files_open_in_system)
+        return self->pause_accepting(ec);
+      spdlog::debug("accept: {}", ec.message());  // the peer gave up: next
+    } else {
+      self->backoff = std::chrono::milliseconds(0);
+      self->admit(std::move(socket));
+    }
+    self->do_accept();
+  });
 }
 
-void HttpServer::Impl::on_session_closed(const std::weak_ptr<SessionBase>& s) {
+// Out of descriptors the pending connection stays queued and the listening socket stays
+// readable: accepting again at once would spin. Wait, longer each time (10 ms to 1 s), while
+// connections close; a line in the log every 10 s at most.
+void HttpServer::Impl::pause_accepting(const beast::error_code& ec) {
+  backoff = std::clamp(backoff * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  if (metrics) metrics->count("portier_http_accept_errors_total", "error=\"" + ec.message() + "\"");
+  if (auto n = fd_log.due(std::chrono::seconds(10)))
+    spdlog::error(
+        "accept: out of file descriptors ({}; {} time(s) since the last line): pausing accepts; "
+        "raise the open-files limit or lower --max-connections",
+        ec.message(), n);
+  accept_timer.expires_after(backoff);
+  accept_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || !self->acceptor.is_open()) return;
+    self->do_accept();
+  });
+}
+
+void HttpServer::Impl::admit(tcp::socket socket) {
+  beast::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  std::string address = ec ? std::string() : ep.address().to_string();
+  const char* refused = nullptr;
+  // Read before taking mu: the gateway's count takes its own lock, never nested in ours.
+  std::size_t push = upgraded ? upgraded() : 0;
+  {
+    std::lock_guard lock(mu);
+    std::size_t total = sessions.size() + push;
+    auto& mine = per_address[address];
+    if (total >= options.max_connections)
+      refused = "total";
+    else if (options.max_connections_per_address && mine >= options.max_connections_per_address)
+      refused = "per_address";
+    else
+      ++mine;
+    if (refused && mine == 0) per_address.erase(address);
+  }
+  if (refused) {
+    if (auto n = cap_log.due(std::chrono::seconds(10)))
+      spdlog::warn("connections: refusing {} ({} cap; {} refused since the last line)", address,
+                   refused, n);
+    return refuse(socket, refused);
+  }
+  auto start = [&](auto s) {
+    {
+      std::lock_guard lock(mu);
+      sessions.insert(s);
+    }
+    s->run();
+  };
+  if (tls)
+    start(std::make_shared<Session<TlsStream>>(TlsStream(PlainStream(std::move(socket)), *tls),
+                                               shared_from_this(), std::move(address)));
+  else
+    start(std::make_shared<Session<PlainStream>>(PlainStream(std::move(socket)), shared_from_this(),
+                                                 std::move(address)));
+}
+
+// Closes a connection over a cap at once; plain HTTP first gets a 503 saying why (best
+// effort: the socket buffer takes it without blocking).
+void HttpServer::Impl::refuse(tcp::socket& socket, const char* reason) {
+  if (metrics)
+    metrics->count("portier_http_connections_refused_total",
+                   std::string("reason=\"") + reason + "\"");
+  beast::error_code ec;
+  if (!tls) {
+    static const std::string body =
+        R"({"error":{"code":"too_many_connections","message":"too many open connections; )"
+        R"(close idle ones or try again later","field":""}})";
+    static const std::string response =
+        "HTTP/1.1 503 Service Unavailable\r\nServer: portierd\r\nContent-Type: "
+        "application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    socket.non_blocking(true, ec);
+    // Read what already arrived, so that closing does not reset the connection.
+    std::array<char, 4096> sink;
+    for (int i = 0; i < 16 && !ec; ++i) socket.read_some(net::buffer(sink), ec);
+    socket.write_some(net::buffer(response), ec);
+  }
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+}
+
+void HttpServer::Impl::on_session_closed(const std::weak_ptr<SessionBase>& s,
+                                         const std::string& address) {
   std::lock_guard lock(mu);
   sessions.erase(s);
+  if (auto it = per_address.find(address); it != per_address.end() && --it->second == 0)
+    per_address.erase(it);
   if (draining && sessions.empty())
     net::post(ioc, [self = shared_from_this()] { self->drain_timer.cancel(); });
 }
@@ -272,6 +465,20 @@ void HttpServer::on_upgrade(std::string path, UpgradeHandler handler) {
   impl_->upgrade = std::move(handler);
 }
 
+void HttpServer::count_upgraded(std::function<std::size_t()> live) {
+  impl_->upgraded = std::move(live);
+}
+
+void HttpServer::set_metrics(Metrics* metrics) {
+  impl_->metrics = metrics;
+  metrics->gauge("portier_http_connections", [w = std::weak_ptr<Impl>(impl_)] {
+    auto impl = w.lock();
+    if (!impl) return 0.0;
+    std::lock_guard lock(impl->mu);
+    return static_cast<double>(impl->sessions.size());
+  });
+}
+
 Result<unsigned short> HttpServer::listen(const std::string& host, const std::string& port) {
   beast::error_code ec;
   if (!impl_->options.tls_cert.empty()) {
@@ -279,6 +486,8 @@ Result<unsigned short> HttpServer::listen(const std::string& host, const std::st
     ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
                     net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
                     net::ssl::context::no_tlsv1_1);
+    if (SSL_CTX_set_cipher_list(ctx.native_handle(), kTls12Ciphers) != 1)
+      return Error{0, "bad_tls", "this OpenSSL offers none of the TLS 1.2 ECDHE AEAD suites", ""};
     ctx.use_certificate_chain_file(impl_->options.tls_cert, ec);
     if (ec)
       return Error{0, "bad_tls",
@@ -287,6 +496,14 @@ Result<unsigned short> HttpServer::listen(const std::string& host, const std::st
     if (ec)
       return Error{0, "bad_tls", "cannot read key " + impl_->options.tls_key + ": " + ec.message(),
                    ""};
+  }
+  if (impl_->options.max_connections == 0) {
+    rlimit rl{};
+    std::size_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                          ? static_cast<std::size_t>(rl.rlim_cur)
+                          : std::size_t(1) << 20;
+    impl_->options.max_connections =
+        std::max<std::size_t>(16, fds > kFdReserve * 2 ? fds - kFdReserve : fds / 2);
   }
   tcp::resolver resolver(impl_->ioc);
   auto results = resolver.resolve(host, port, ec);
@@ -310,6 +527,7 @@ void HttpServer::stop() {
     if (impl->draining.exchange(true)) return;
     beast::error_code ec;
     impl->acceptor.close(ec);
+    impl->accept_timer.cancel();
     std::vector<std::shared_ptr<SessionBase>> live;
     {
       std::lock_guard lock(impl->mu);

@@ -20,9 +20,20 @@ class thread_pool;
 namespace portier {
 
 struct Upgrade;
+class Metrics;
+
+// Raises the soft limit on open files to the hard limit; returns the soft limit now in force.
+std::size_t raise_fd_limit();
 
 struct HttpOptions {
   std::size_t max_body_bytes = 1 << 20;
+  // One route may take larger bodies (the batch import).
+  std::string large_body_path = "/v1/import";
+  std::size_t large_body_bytes = 32 << 20;
+  // Open connections, HTTP and upgraded, past which new ones are refused; 0: the fd limit
+  // less a reserve for the store and the process.
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_address = 512;  // HTTP connections per remote address; 0: off
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds drain_timeout{10};
   std::string tls_cert;  // PEM chain; with tls_key, every connection speaks TLS (HTTPS, WSS)
@@ -41,6 +52,11 @@ class HttpServer {
 
   // Sends WebSocket upgrades of `path` to the handler; other upgrades get 404.
   void on_upgrade(std::string path, UpgradeHandler handler);
+  // Counts the connections taken over by upgrades (the push gateway's sessions) toward
+  // max_connections.
+  void count_upgraded(std::function<std::size_t()> live);
+  // Reports connections, refusals and accept errors into these metrics (set before listen).
+  void set_metrics(Metrics* metrics);
   // Binds "HOST:PORT" (port 0 picks a free one) and starts accepting; returns the bound port.
   Result<unsigned short> listen(const std::string& host, const std::string& port);
   // Stops accepting, lets in-flight requests finish, closes idle connections; once every

@@ -22,6 +22,7 @@
 #include "server/http_server.hpp"
 #include "server/upgrade.hpp"
 #include "store/sqlite_store.hpp"
+#include "sync/fanout.hpp"
 
 namespace {
 
@@ -76,7 +77,7 @@ struct Retention {
 
 int serve(const std::string& dir, const std::string& listen, bool demo, unsigned threads,
           Retention retention, GatewayOptions gateway_options, HttpOptions http_options,
-          DoorsOptions doors_options) {
+          DoorsOptions doors_options, ApiOptions api_options) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "portierd serve: --listen is HOST:PORT\n";
@@ -84,6 +85,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   }
   std::string host = listen.substr(0, colon), port = listen.substr(colon + 1);
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  // Connections are descriptors: use all the system allows (the caps keep a reserve free).
+  spdlog::info("open files limit: {}", raise_fd_limit());
   auto store = open_store(dir);
   if (!store) return 1;
   std::string demo_logins;
@@ -102,10 +105,15 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   Metrics metrics;
   LocalBus bus;
   DeviceRegistry devices;
-  Api api(*store, bus, metrics);
+  Api api(*store, bus, metrics, api_options);
   api.set_devices(&devices);
   Gateway gateway(*store, workers, devices, gateway_options);
   bus.subscribe(&gateway);
+  // Large fan-outs are listed in their feeds here, in short transactions (the write that made
+  // them has committed; doors keep opening meanwhile).
+  sync::FanOut fanout(
+      *store, [&bus](std::vector<sync::FeedChange> changes) { bus.publish_changes(changes); });
+  fanout.start();
   Doors doors(
       *store, bus,
       [&workers](std::function<void()> fn) { boost::asio::post(workers, std::move(fn)); },
@@ -120,6 +128,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
       ioc, workers,
       [&api](const Request& r, Respond respond) { api.handle(r, std::move(respond)); },
       http_options);
+  server.set_metrics(&metrics);
+  server.count_upgraded([&gateway] { return gateway.sessions(); });
   server.on_upgrade("/v1/stream",
                     [&gateway](std::unique_ptr<Upgrade> up) { gateway.accept(std::move(up)); });
   // Feed retention: history past the newest `feed_keep` changes or older than `feed_max_age`
@@ -133,6 +143,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
         auto cutoff = now() - retention.max_age;
         if (auto s = store->prune_feeds(retention.keep, cutoff.time_since_epoch().count()); !s)
           spdlog::warn("pruning feeds: {}", s.error().message);
+        // Fresh statistics as the data grows, so every lookup keeps its index.
+        if (auto s = store->optimize(); !s) spdlog::warn("optimizing: {}", s.error().message);
       });
       schedule_prune();
     });
@@ -162,6 +174,7 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   ioc.run();
   for (auto& t : io) t.join();
   workers.join();
+  fanout.stop();
   spdlog::info("stopped");
   return 0;
 }
@@ -224,7 +237,25 @@ int main(int argc, char** argv) {
       ->add_option("--open-timeout-ms", open_timeout_ms,
                    "how long an open waits for the door's unit (default 5000)")
       ->check(CLI::Range(100, 60000));
-  CLI11_PARSE(app, argc, argv);
+  ApiOptions api;
+  serve_cmd
+      ->add_option("--max-connections", http.max_connections,
+                   "open connections (HTTP and push) before new ones are refused "
+                   "(default: the open-files limit less 64)")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option(
+      "--max-connections-per-address", http.max_connections_per_address,
+      "HTTP connections per remote address before new ones are refused; 0: no cap (default 512)");
+  serve_cmd
+      ->add_option("--metrics-token", api.metrics_token,
+                   "GET /metrics requires Authorization: Bearer TOKEN (also from "
+                   "PORTIER_METRICS_TOKEN, which other users cannot see in the process list)")
+      ->envname("PORTIER_METRICS_TOKEN");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // bad flags: 2, like every portier command
+  }
   if (*init_cmd) return init(dir, org, email, name, password_stdin);
   retention.max_age = std::chrono::hours(max_age_hours);
   gw.hello_timeout = std::chrono::seconds(hello_timeout);
@@ -235,5 +266,5 @@ int main(int argc, char** argv) {
   }
   DoorsOptions doors;
   doors.open_timeout = std::chrono::milliseconds(open_timeout_ms);
-  return serve(dir, listen, demo, threads, retention, gw, http, doors);
+  return serve(dir, listen, demo, threads, retention, gw, http, doors, api);
 }

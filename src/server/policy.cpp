@@ -34,9 +34,15 @@ Result<View> View::load(const Actor& actor, ReadTx& tx) {
     for (const auto& d : *doors) v.door_site_[d.id] = str_field(d.body, "site_id");
     return v;
   }
-  // A member: her grants, and what they name.
+  // A member: her groups, her grants and her groups' grants, and what they name.
   auto grants = tx.list_by(Kind::grant, actor.org_id, "user_id", actor.id);
   if (!grants) return grants.error();
+  for (const auto& group : strs(actor.user.body, "group_ids")) {
+    v.groups_.insert(group);
+    auto more = tx.list_by(Kind::grant, actor.org_id, "group_id", group);
+    if (!more) return more.error();
+    grants->insert(grants->end(), more->begin(), more->end());
+  }
   for (const auto& g : *grants) {
     v.grants_.insert(g.id);
     if (auto s = str_field(g.body, "schedule_id"); !s.empty()) v.schedules_.insert(s);
@@ -80,6 +86,7 @@ bool View::visible(const Record& r) const {
       }
       case Kind::user:
       case Kind::schedule:
+      case Kind::group:
         return true;
       case Kind::grant: {
         auto site = str_field(r.body, "site_id");
@@ -102,6 +109,8 @@ bool View::visible(const Record& r) const {
       return schedules_.count(r.id) > 0;
     case Kind::grant:
       return grants_.count(r.id) > 0;
+    case Kind::group:
+      return groups_.count(r.id) > 0;
   }
   return false;
 }
@@ -133,6 +142,8 @@ Status scoped_may(const Actor& a, Kind kind, const json::object& body, bool crea
     }
     case Kind::schedule:
       return forbidden("schedules are shared by the organization: ask an organization-wide admin");
+    case Kind::group:
+      return forbidden("groups are shared by the organization: ask an organization-wide admin");
     case Kind::grant: {
       auto site = str_field(body, "site_id");
       if (site.empty()) site = door_site(str_field(body, "door_id"));
@@ -157,11 +168,45 @@ Status check_write(const Actor& a, Kind kind, const json::object* before, const 
         return forbidden("only an owner can manage owners");
   }
   if (!a.scoped()) return ok();
+  // A group may hold grants on any site: joining one is not a scoped admin's to decide.
+  if (kind == Kind::user && strs(before ? *before : json::object(), "group_ids") !=
+                                strs(after ? *after : json::object(), "group_ids"))
+    return forbidden("group membership is managed by an organization-wide admin");
   bool create_or_delete = !before || !after;
   for (const auto* b : {before, after})
     if (b) {
       if (auto s = scoped_may(a, kind, *b, create_or_delete, tx); !s) return s;
     }
+  return ok();
+}
+
+Status check_user_change(const Actor& a, const std::string& user_id, bool sets_password,
+                         ReadTx& tx) {
+  if (!a.scoped()) return ok();
+  if (sets_password && user_id != a.id)
+    return forbidden("only an organization-wide admin sets another user's password");
+  // Her grants and her groups' grants: changing or removing her changes those too.
+  auto grants = tx.list_by(Kind::grant, a.org_id, "user_id", user_id);
+  if (!grants) return grants.error();
+  auto groups = tx.refs_of(Kind::user, user_id, "group_ids");
+  if (!groups) return groups.error();
+  for (const auto& group : *groups) {
+    auto more = tx.list_by(Kind::grant, a.org_id, "group_id", group);
+    if (!more) return more.error();
+    grants->insert(grants->end(), more->begin(), more->end());
+  }
+  for (const auto& g : *grants) {
+    auto site = str_field(g.body, "site_id");
+    if (site.empty()) {
+      auto d = tx.get(Kind::door, a.org_id, str_field(g.body, "door_id"));
+      if (!d) return d.error();
+      if (*d) site = str_field((**d).body, "site_id");
+    }
+    if (!a.manages_site(site))
+      return forbidden(
+          "this member has grants on sites you do not manage; ask an "
+          "organization-wide admin");
+  }
   return ok();
 }
 

@@ -45,8 +45,10 @@ std::string audit_site(const Record& r, ReadTx& tx) {
   }
 }
 
-Status audit(WriteTx& tx, const Ctx& c, const std::string& action, const Record& r,
-             const json::value& before, const json::value& after) {
+}  // namespace
+
+Status audit_change(WriteTx& tx, const Ctx& c, const std::string& action, const Record& r,
+                    const json::value& before, const json::value& after) {
   AuditEntry e;
   e.org_id = c.me().org_id;
   e.at = now_text(c);
@@ -59,6 +61,8 @@ Status audit(WriteTx& tx, const Ctx& c, const std::string& action, const Record&
   e.after = after;
   return tx.append_audit(e);
 }
+
+namespace {
 
 // The password field of a users body, hashed outside the write lock (argon2id is slow).
 Result<std::optional<std::string>> take_password(Kind kind, json::object& body, bool required) {
@@ -110,6 +114,9 @@ Status check_unreferenced(const Record& r, ReadTx& tx) {
       break;
     case Kind::schedule:
       refs = {{Kind::grant, "schedule_id"}};
+      break;
+    case Kind::group:
+      refs = {{Kind::grant, "group_id"}};
       break;
     default:
       return ok();
@@ -178,12 +185,11 @@ Result<Response> create_record(Ctx& c) {
     Record r{kind, new_id(kind_id_prefix(kind)), c.me().org_id, std::move(*fields), 1, now, now};
     if (kind == Kind::grant) r.body["uses"] = 0;
     sync::ChangeRecorder rec(tx, r.org_id, unix_now(c));
-    if (auto s = rec.plan(nullptr, &r); !s) return s;
-    if (auto s = tx.insert(r); !s) return s;
+    if (auto s = rec.write(nullptr, &r); !s) return s;
     if (*password)
       if (auto s = tx.set_password(r.id, **password); !s) return s;
     out = to_json(r);
-    if (auto s = audit(tx, c, "created", r, nullptr, out); !s) return s;
+    if (auto s = audit_change(tx, c, "created", r, nullptr, out); !s) return s;
     return commit_changes(tx, c, rec);
   });
   if (!st) return st.error();
@@ -218,6 +224,8 @@ Result<Response> update_record(Ctx& c) {
     if (!fields) return fields.error();
     if (auto s = check_write(c.me(), kind, &before.body, &*fields, tx); !s) return s;
     if (kind == Kind::user)
+      if (auto s = check_user_change(c.me(), before.id, password->has_value(), tx); !s) return s;
+    if (kind == Kind::user)
       if (auto s = keep_an_owner(c, before, &*fields, tx); !s) return s;
     Record after = before;
     after.body = std::move(*fields);
@@ -225,8 +233,7 @@ Result<Response> update_record(Ctx& c) {
     after.version = before.version + 1;
     after.updated_at = now_text(c);
     sync::ChangeRecorder rec(tx, after.org_id, unix_now(c));
-    if (auto s = rec.plan(&before, &after); !s) return s;
-    if (auto s = tx.update(after); !s) return s;
+    if (auto s = rec.write(&before, &after); !s) return s;
     std::optional<Revocation> revoke;
     if (kind == Kind::user) {
       auto d = after.body.find("disabled");
@@ -246,7 +253,7 @@ Result<Response> update_record(Ctx& c) {
                                         : "rights_changed"};
     }
     out = to_json(after);
-    if (auto s = audit(tx, c, "updated", after, to_json(before), out); !s) return s;
+    if (auto s = audit_change(tx, c, "updated", after, to_json(before), out); !s) return s;
     return commit_changes(tx, c, rec, revoke);
   });
   if (!st) return st.error();
@@ -260,26 +267,40 @@ Result<Response> delete_record(Ctx& c) {
     if (!found) return found.error();
     const Record& r = *found;
     if (auto s = check_write(c.me(), kind, &r.body, nullptr, tx); !s) return s;
+    if (kind == Kind::user)
+      if (auto s = check_user_change(c.me(), r.id, false, tx); !s) return s;
     sync::ChangeRecorder rec(tx, r.org_id, unix_now(c));
-    std::vector<Record> grants;
     if (kind == Kind::user) {
       if (auto s = keep_an_owner(c, r, nullptr, tx); !s) return s;
       // A person removed loses her grants with her.
       auto gs = tx.list_by(Kind::grant, r.org_id, "user_id", r.id);
       if (!gs) return gs.error();
-      grants = std::move(*gs);
+      for (const auto& g : *gs) {
+        if (auto s = rec.write(&g, nullptr); !s) return s;
+        if (auto s = audit_change(tx, c, "deleted", g, to_json(g), nullptr); !s) return s;
+      }
     } else if (auto s = check_unreferenced(r, tx); !s) {
       return s;
     }
-    for (const auto& g : grants)
-      if (auto s = rec.plan(&g, nullptr); !s) return s;
-    if (auto s = rec.plan(&r, nullptr); !s) return s;
-    for (const auto& g : grants) {
-      if (auto s = tx.remove(Kind::grant, g.id); !s) return s;
-      if (auto s = audit(tx, c, "deleted", g, to_json(g), nullptr); !s) return s;
+    if (kind == Kind::group) {
+      // Its members leave it first (each an update of the member, in the audit log).
+      auto members = tx.list_by(Kind::user, r.org_id, "group_ids", r.id);
+      if (!members) return members.error();
+      for (const auto& m : *members) {
+        Record after = m;
+        json::array kept;
+        for (const auto& g : m.body.at("group_ids").as_array())
+          if (g.as_string() != r.id) kept.push_back(g);
+        after.body["group_ids"] = std::move(kept);
+        after.version = m.version + 1;
+        after.updated_at = now_text(c);
+        if (auto s = rec.write(&m, &after); !s) return s;
+        if (auto s = audit_change(tx, c, "updated", after, to_json(m), to_json(after)); !s)
+          return s;
+      }
     }
-    if (auto s = tx.remove(kind, r.id); !s) return s;
-    if (auto s = audit(tx, c, "deleted", r, to_json(r), nullptr); !s) return s;
+    if (auto s = rec.write(&r, nullptr); !s) return s;
+    if (auto s = audit_change(tx, c, "deleted", r, to_json(r), nullptr); !s) return s;
     std::optional<Revocation> revoke;
     if (kind == Kind::user) revoke = Revocation{r.id, "", "", "user_deleted"};
     if (kind == Kind::unit) revoke = Revocation{"", r.id, "", "unit_deleted"};

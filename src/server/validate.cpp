@@ -10,6 +10,35 @@ namespace portier {
 namespace json = boost::json;
 namespace {
 
+// Whether text holds a character that has no place in a name or an address: C0 and C1
+// controls (NUL, newlines, escapes), DEL, line and paragraph separators, and the bidi
+// embeddings, overrides and isolates that make a name display as something it is not.
+// The text is valid UTF-8 (the JSON parser checked).
+bool has_forbidden_characters(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto b = static_cast<unsigned char>(s[i]);
+    char32_t cp;
+    std::size_t n;
+    if (b < 0x80) {
+      cp = b, n = 1;
+    } else if ((b & 0xE0) == 0xC0) {
+      cp = b & 0x1F, n = 2;
+    } else if ((b & 0xF0) == 0xE0) {
+      cp = b & 0x0F, n = 3;
+    } else {
+      cp = b & 0x07, n = 4;
+    }
+    if (i + n > s.size()) return true;
+    for (std::size_t k = 1; k < n; ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 ||
+        (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069))
+      return true;
+    i += n;
+  }
+  return false;
+}
+
 // Reads fields off one body, remembering the first error.
 class Fields {
  public:
@@ -37,6 +66,11 @@ class Fields {
     if (s.empty() || s.size() > max)
       return fail(key, "invalid_field",
                   std::string(key) + " needs 1 to " + std::to_string(max) + " characters");
+    if (has_forbidden_characters(s))
+      return fail(key, "invalid_characters",
+                  std::string(key) +
+                      " may not hold control characters (NUL, line breaks, tabs) or "
+                      "bidirectional overrides");
     out_[key] = s;
   }
 
@@ -224,7 +258,7 @@ Result<json::object> validate(Kind kind, const json::object& body, const std::st
       return f.result();
     }
     case Kind::user: {
-      Fields f(body, {"email", "name", "role", "site_ids", "disabled"});
+      Fields f(body, {"email", "name", "role", "site_ids", "group_ids", "disabled"});
       f.text("email", true, 254);
       if (f.ok() && !plausible_email(body.at("email").as_string()))
         f.fail("email", "invalid_field", "email is an address like maria@example.com");
@@ -236,7 +270,14 @@ Result<json::object> validate(Kind kind, const json::object& body, const std::st
         if (!role || role->as_string() != "admin")
           f.fail("site_ids", "invalid_field", "only admins are scoped to sites");
       }
+      f.refs("group_ids", Kind::group, org, tx);
       f.boolean("disabled", false);
+      return f.result();
+    }
+    case Kind::group: {
+      Fields f(body, {"name", "description"});
+      f.text("name", true);
+      f.text("description", false, 1000);
       return f.result();
     }
     case Kind::schedule: {
@@ -256,9 +297,14 @@ Result<json::object> validate(Kind kind, const json::object& body, const std::st
       return r;
     }
     case Kind::grant: {
-      Fields f(body, {"user_id", "door_id", "site_id", "schedule_id", "valid_from", "valid_until",
-                      "max_uses"});
-      f.ref("user_id", Kind::user, true, org, tx);
+      Fields f(body, {"user_id", "group_id", "door_id", "site_id", "schedule_id", "valid_from",
+                      "valid_until", "max_uses"});
+      bool user = f.find("user_id") != nullptr, group = f.find("group_id") != nullptr;
+      if (user == group)
+        f.fail(user ? "group_id" : "user_id", "invalid_field",
+               "a grant names either a user_id or a group_id (all its members), not both");
+      f.ref("user_id", Kind::user, false, org, tx);
+      f.ref("group_id", Kind::group, false, org, tx);
       bool door = f.find("door_id") != nullptr, site = f.find("site_id") != nullptr;
       if (door == site)
         f.fail(door ? "site_id" : "door_id", "invalid_field",

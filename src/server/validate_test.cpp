@@ -120,5 +120,25 @@ TEST_F(ValidateTest, SchedulesUseTheCoreRules) {
   EXPECT_TRUE(r->at("windows").as_array().empty());
 }
 
+// Issue 10: names with NUL or bidi overrides displayed as something they are not.
+TEST_F(ValidateTest, NamesRefuseControlAndBidiCharacters) {
+  for (const char* name :
+       {R"(HQ\u0000)", R"(H\tQ)", R"(HQ\u001b[2J)", R"(HQ\u0085)", R"(HQ\u2028)", R"(HQ\u202a)",
+        R"(HQ\u202e)", R"(HQ\u2066)", R"(HQ\u2069)", R"(HQ\u007f)"}) {
+    auto body = std::string(R"({"name":")") + name + R"(","timezone":"UTC"})";
+    EXPECT_EQ(field_of(Kind::site, body.c_str()), "invalid_characters@name") << name;
+  }
+  // The neighbours of the refused ranges, other scripts, emoji with joiners: fine.
+  for (const char* name :
+       {R"(HQ\u00a0)", R"(HQ\u2029x)", R"(HQ\u202f)", R"(HQ\u2065)", R"(HQ\u206a)", "Z\u00fcrich",
+        R"(\ud83d\udc69\u200d\ud83d\udcbb)", R"(\u05de\u05e9\u05e8\u05d3)"}) {
+    auto body = std::string(R"({"name":")") + name + R"(","timezone":"UTC"})";
+    auto want = std::string(name) == R"(HQ\u2029x)" ? "invalid_characters@name" : "(ok)";
+    EXPECT_EQ(field_of(Kind::site, body.c_str()), want) << name;
+  }
+  EXPECT_EQ(field_of(Kind::user, R"({"email":"a\u202e@b.test","name":"A"})"),
+            "invalid_characters@email");
+}
+
 }  // namespace
 }  // namespace portier

@@ -16,6 +16,8 @@ std::string_view kind_name(Kind k) {
       return "schedule";
     case Kind::grant:
       return "grant";
+    case Kind::group:
+      return "group";
   }
   return "?";
 }
@@ -34,6 +36,8 @@ std::string_view kind_plural(Kind k) {
       return "schedules";
     case Kind::grant:
       return "grants";
+    case Kind::group:
+      return "groups";
   }
   return "?";
 }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.hpp"
 
@@ -50,6 +51,13 @@ class Stmt {
                            static_cast<size_t>(sqlite3_column_bytes(s_, col)))
              : std::string();
   }
+  // The text of a column, valid until the next step (empty for NULL).
+  std::string_view view(int col) const {
+    auto p = sqlite3_column_text(s_, col);
+    return p ? std::string_view(reinterpret_cast<const char*>(p),
+                                static_cast<size_t>(sqlite3_column_bytes(s_, col)))
+             : std::string_view();
+  }
   std::int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
   bool is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
 
@@ -64,8 +72,8 @@ class Db {
   Db& operator=(const Db&) = delete;
   ~Db();
 
-  // Opens the file with WAL, foreign keys and a busy timeout.
-  Status open(const std::string& path);
+  // Opens the file with WAL, foreign keys, a busy timeout and a page cache of cache_kib.
+  Status open(const std::string& path, int cache_kib = 16 * 1024);
   // Runs SQL with no result rows (may hold several statements).
   Status exec(const char* sql);
   // The cached statement for this SQL text, prepared on first use.
@@ -73,6 +81,12 @@ class Db {
   // The error for the connection's last failure, mapped to a stable code.
   Error error(int rc, std::string_view doing) const;
   sqlite3* handle() const { return db_; }
+  // The SQL of every statement prepared on this connection.
+  std::vector<std::string> statements() const {
+    std::vector<std::string> out;
+    for (const auto& [sql, s] : cache_) out.push_back(sql);
+    return out;
+  }
 
  private:
   sqlite3* db_ = nullptr;

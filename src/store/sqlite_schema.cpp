@@ -147,6 +147,90 @@ CREATE TABLE unit_events (
   PRIMARY KEY (unit_id, event_id)
 ) WITHOUT ROWID;
 )sql",
+      // 6: scale. Groups of users (a grant names a user or a group); grant indexes that match
+      // every membership lookup of the change recorder; feeds by integer id, their entries
+      // keyed (feed_id, seq) so a change reaching 10,000 feeds writes compact rows; and the
+      // fan-out queue: changes committed with their write, listed in their feeds afterwards in
+      // short transactions. A feed's head is max(its newest entry, base_seq): base_seq keeps
+      // it when pruning drops every entry.
+      R"sql(
+CREATE TABLE groups (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs(id),
+  name TEXT NOT NULL,
+  body TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX groups_org ON groups(org_id, id);
+CREATE UNIQUE INDEX groups_name ON groups(org_id, name COLLATE NOCASE);
+CREATE TABLE user_groups (
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  group_id TEXT NOT NULL REFERENCES groups(id),
+  PRIMARY KEY (user_id, group_id)
+) WITHOUT ROWID;
+CREATE INDEX user_groups_group ON user_groups(group_id, user_id);
+CREATE TABLE grants_v6 (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs(id),
+  user_id TEXT REFERENCES users(id),
+  group_id TEXT REFERENCES groups(id),
+  door_id TEXT REFERENCES doors(id),
+  site_id TEXT REFERENCES sites(id),
+  schedule_id TEXT REFERENCES schedules(id),
+  body TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  CHECK ((door_id IS NULL) <> (site_id IS NULL)),
+  CHECK ((user_id IS NULL) <> (group_id IS NULL))
+);
+INSERT INTO grants_v6(id, org_id, user_id, door_id, site_id, schedule_id, body, version,
+                      created_at, updated_at)
+  SELECT id, org_id, user_id, door_id, site_id, schedule_id, body, version, created_at, updated_at
+  FROM grants;
+DROP TABLE grants;
+ALTER TABLE grants_v6 RENAME TO grants;
+CREATE INDEX grants_org ON grants(org_id, id);
+CREATE INDEX grants_user_door ON grants(user_id, door_id);
+CREATE INDEX grants_user_site ON grants(user_id, site_id);
+CREATE INDEX grants_group_door ON grants(group_id, door_id);
+CREATE INDEX grants_group_site ON grants(group_id, site_id);
+-- The lookups that can return thousands of grants (a shared schedule, a busy door, a site)
+-- read every reference from the index alone.
+CREATE INDEX grants_door ON grants(door_id, schedule_id, user_id, group_id, site_id, id);
+CREATE INDEX grants_site ON grants(site_id, schedule_id, user_id, group_id, door_id, id);
+CREATE INDEX grants_schedule ON grants(schedule_id, user_id, group_id, door_id, site_id, id);
+CREATE TABLE feed_names (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  base_seq INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO feed_names(name, base_seq) SELECT feed, seq FROM feeds ORDER BY feed;
+CREATE TABLE feed_entries (
+  feed_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  change_id INTEGER NOT NULL,
+  PRIMARY KEY (feed_id, seq)
+) WITHOUT ROWID;
+INSERT INTO feed_entries(feed_id, seq, change_id)
+  SELECT n.id, l.seq, l.change_id FROM feed_log l JOIN feed_names n ON n.name = l.feed;
+DROP TABLE feed_log;
+DROP TABLE feeds;
+CREATE INDEX feed_entries_change ON feed_entries(change_id);
+CREATE TABLE fanout_jobs (
+  id INTEGER PRIMARY KEY,
+  done INTEGER NOT NULL DEFAULT 0,
+  total INTEGER NOT NULL,
+  entries TEXT NOT NULL
+);
+)sql",
+      // 7: single-use sign-in codes (a user signs in once with a code instead of a password:
+      // imported users, invited guests). Stored as hashes.
+      R"sql(
+CREATE TABLE signin_codes (
+  hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  expires_unix INTEGER NOT NULL,
+  used_unix INTEGER
+);
+CREATE INDEX signin_codes_user ON signin_codes(user_id);
+)sql",
   };
   return m;
 }

@@ -1,10 +1,15 @@
 #include "store/sqlite_store.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
+#include "store/sqlite_checkpointer.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/sqlite_feeds.hpp"
 #include "store/sqlite_schema.hpp"
 
 namespace portier {
@@ -23,7 +28,8 @@ struct KindMeta {
 const KindMeta& meta(Kind k) {
   static const KindMeta site{"sites", {}}, door{"doors", {"site_id"}}, unit{"units", {}},
       user{"users", {"email"}}, schedule{"schedules", {}},
-      grant{"grants", {"user_id", "door_id", "site_id", "schedule_id"}};
+      grant{"grants", {"user_id", "group_id", "door_id", "site_id", "schedule_id"}},
+      group{"groups", {"name"}};
   switch (k) {
     case Kind::site:
       return site;
@@ -37,6 +43,8 @@ const KindMeta& meta(Kind k) {
       return schedule;
     case Kind::grant:
       return grant;
+    case Kind::group:
+      return group;
   }
   return site;
 }
@@ -57,6 +65,8 @@ Error constraint_error(Db& db, int rc, bool deleting) {
       if (msg.find("unit_doors.door_id") != std::string::npos)
         return Error{409, "door_has_unit", "a door listed is already driven by another unit",
                      "door_ids"};
+      if (msg.find("groups.org_id, groups.name") != std::string::npos)
+        return Error{409, "name_taken", "a group with this name already exists", "name"};
       return Error{409, "conflict", "conflicts with an existing record", ""};
     case SQLITE_CONSTRAINT_FOREIGNKEY:
       if (deleting)
@@ -109,9 +119,67 @@ std::optional<std::string> body_string(const json::object& body, const char* fie
   return std::string(it->value().as_string());
 }
 
+// Light reads of references, by kind and field: the SQL for ids_by, refs_of and ref_of.
+const char* ids_by_sql(Kind kind, std::string_view field) {
+  if (kind == Kind::unit && field == "door_ids")
+    return "SELECT unit_id FROM unit_doors WHERE door_id = ?1";
+  if (kind == Kind::user && field == "group_ids")
+    return "SELECT user_id FROM user_groups WHERE group_id = ?1";
+  if (kind == Kind::door && field == "site_id") return "SELECT id FROM doors WHERE site_id = ?1";
+  if (kind == Kind::grant) {
+    if (field == "user_id") return "SELECT id FROM grants WHERE user_id = ?1";
+    if (field == "group_id") return "SELECT id FROM grants WHERE group_id = ?1";
+    if (field == "door_id") return "SELECT id FROM grants WHERE door_id = ?1";
+    if (field == "site_id") return "SELECT id FROM grants WHERE site_id = ?1";
+    if (field == "schedule_id") return "SELECT id FROM grants WHERE schedule_id = ?1";
+  }
+  return nullptr;
+}
+
+const char* refs_of_sql(Kind kind, std::string_view field) {
+  if (kind == Kind::unit && field == "door_ids")
+    return "SELECT door_id FROM unit_doors WHERE unit_id = ?1";
+  if (kind == Kind::user && field == "group_ids")
+    return "SELECT group_id FROM user_groups WHERE user_id = ?1";
+  return nullptr;
+}
+
+const char* ref_of_sql(Kind kind, std::string_view field) {
+  if (kind == Kind::door && field == "site_id") return "SELECT site_id FROM doors WHERE id = ?1";
+  return nullptr;
+}
+
+// The WHERE clause of a grant match: the fields set, each bound to its own parameter.
+std::string grant_where(const GrantMatch& m) {
+  std::string w;
+  auto add = [&](const std::string& v, const char* cond) {
+    if (v.empty()) return;
+    w += w.empty() ? " WHERE " : " AND ";
+    w += cond;
+  };
+  add(m.id, "g.id = ?1");
+  add(m.user_id, "g.user_id = ?2");
+  add(m.group_id, "g.group_id = ?3");
+  add(m.door_id, "g.door_id = ?4");
+  add(m.site_id, "g.site_id = ?5");
+  add(m.schedule_id, "g.schedule_id = ?6");
+  add(m.door_site, "g.door_id IN (SELECT id FROM doors WHERE site_id = ?7)");
+  return w;
+}
+
+void bind_match(Stmt& s, const GrantMatch& m) {
+  int i = 1;
+  for (const std::string* v :
+       {&m.id, &m.user_id, &m.group_id, &m.door_id, &m.site_id, &m.schedule_id, &m.door_site}) {
+    if (!v->empty()) s.bind(i, *v);
+    ++i;
+  }
+}
+
 class Tx final : public WriteTx {
  public:
-  Tx(Db& db, const std::string& epoch) : db_(db), epoch_(epoch) {}
+  Tx(Db& db, sqlite::FeedShared& feeds, const std::string& epoch)
+      : db_(db), feeds_(db, feeds, epoch) {}
 
   Result<std::optional<Record>> get(Kind kind, const std::string& org_id,
                                     const std::string& id) override {
@@ -141,7 +209,14 @@ class Tx final : public WriteTx {
     if (kind == Kind::unit && field == "door_ids") {
       sql = "SELECT " + select_columns("u") +
             " FROM units u JOIN unit_doors ud ON ud.unit_id = u.id"
-            " WHERE u.org_id = ?1 AND ud.door_id = ?2 ORDER BY u.id";
+            " WHERE u.org_id = ?1 AND ud.door_id = ?2";
+    } else if (kind == Kind::group && field == "name") {
+      sql = "SELECT " + select_columns() +
+            " FROM groups WHERE org_id = ?1 AND name = ?2 COLLATE NOCASE";
+    } else if (kind == Kind::user && field == "group_ids") {
+      sql = "SELECT " + select_columns("u") +
+            " FROM users u JOIN user_groups ug ON ug.user_id = u.id"
+            " WHERE u.org_id = ?1 AND ug.group_id = ?2";
     } else {
       const auto& cols = meta(kind).columns;
       bool known = false;
@@ -149,13 +224,100 @@ class Tx final : public WriteTx {
       // Callers name fields from the fixed list above; anything else is a bug, not input.
       if (!known) return Error{500, "store_error", "no index on " + std::string(field), ""};
       sql = "SELECT " + select_columns() + " FROM " + meta(kind).table + " WHERE org_id = ?1 AND " +
-            std::string(field) + " = ?2 ORDER BY id";
+            std::string(field) + " = ?2";
     }
     auto p = db_.prepare(sql);
     if (!p) return p.error();
     Stmt s(*p);
     s.bind(1, org_id).bind(2, value);
     return collect(db_, kind, s);
+  }
+
+  Result<std::vector<std::string>> ids_by(Kind kind, std::string_view field,
+                                          const std::string& value) override {
+    return strings(ids_by_sql(kind, field), value, field);
+  }
+
+  Result<std::vector<std::string>> refs_of(Kind kind, const std::string& id,
+                                           std::string_view field) override {
+    return strings(refs_of_sql(kind, field), id, field);
+  }
+
+  Result<std::optional<std::string>> ref_of(Kind kind, const std::string& id,
+                                            std::string_view field) override {
+    const char* sql = ref_of_sql(kind, field);
+    // Callers name fields from the fixed list above; anything else is a bug, not input.
+    if (!sql) return Error{500, "store_error", "no reference " + std::string(field), ""};
+    auto p = db_.prepare(sql);
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, id);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return db_.error(rc, "read");
+    return std::optional<std::string>(s.text(0));
+  }
+
+  Result<bool> exists(Kind kind, const std::string& id) override {
+    auto p = db_.prepare(std::string("SELECT 1 FROM ") + meta(kind).table + " WHERE id = ?1");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, id);
+    int rc = s.step();
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return db_.error(rc, "read");
+  }
+
+  Result<std::vector<GrantRef>> grant_refs(const GrantMatch& m) override {
+    auto p = db_.prepare(
+        "SELECT g.id, g.user_id, g.group_id, g.door_id, g.site_id, g.schedule_id FROM grants g" +
+        grant_where(m));
+    if (!p) return p.error();
+    Stmt s(*p);
+    bind_match(s, m);
+    std::vector<GrantRef> out;
+    for (;;) {
+      int rc = s.step();
+      if (rc == SQLITE_DONE) return out;
+      if (rc != SQLITE_ROW) return db_.error(rc, "read grants");
+      out.push_back(GrantRef{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5)});
+    }
+  }
+
+  Result<GrantTargets> grant_targets(const GrantMatch& m) override {
+    auto p = db_.prepare("SELECT g.user_id, g.group_id, g.door_id, g.site_id FROM grants g" +
+                         grant_where(m));
+    if (!p) return p.error();
+    Stmt s(*p);
+    bind_match(s, m);
+    GrantTargets out;
+    std::vector<std::string>* lists[] = {&out.users, &out.groups, &out.doors, &out.sites};
+    for (;;) {
+      int rc = s.step();
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return db_.error(rc, "read grants");
+      for (int col = 0; col < 4; ++col) {
+        auto v = s.view(col);
+        auto& list = *lists[col];
+        if (!v.empty() && (list.empty() || list.back() != v)) list.emplace_back(v);
+      }
+    }
+    for (auto* list : lists) {
+      std::sort(list->begin(), list->end());
+      list->erase(std::unique(list->begin(), list->end()), list->end());
+    }
+    return out;
+  }
+
+  Result<bool> grant_exists(const GrantMatch& m) override {
+    auto p = db_.prepare("SELECT EXISTS(SELECT 1 FROM grants g" + grant_where(m) + ")");
+    if (!p) return p.error();
+    Stmt s(*p);
+    bind_match(s, m);
+    int rc = s.step();
+    if (rc != SQLITE_ROW) return db_.error(rc, "read grants");
+    return s.int64(0) != 0;
   }
 
   Result<std::optional<Org>> org(const std::string& org_id) override {
@@ -169,32 +331,21 @@ class Tx final : public WriteTx {
     return std::optional<Org>(Org{s.text(0), s.text(1), s.text(2)});
   }
 
-  Result<FeedHead> feed_head(const std::string& feed) override {
-    auto p = db_.prepare("SELECT seq, first_seq FROM feeds WHERE feed = ?1");
-    if (!p) return p.error();
-    Stmt s(*p);
-    s.bind(1, feed);
-    int rc = s.step();
-    if (rc == SQLITE_DONE) return FeedHead{epoch_, 0, 1};
-    if (rc != SQLITE_ROW) return db_.error(rc, "read feed");
-    return FeedHead{epoch_, s.int64(0), s.int64(1)};
-  }
+  Result<FeedHead> feed_head(const std::string& feed) override { return feeds_.head(feed); }
 
   Result<std::vector<FeedEntry>> read_feed(const std::string& feed, std::int64_t after_seq,
                                            int limit) override {
-    auto p = db_.prepare(
-        "SELECT l.seq, c.body FROM feed_log l JOIN changes c ON c.id = l.change_id"
-        " WHERE l.feed = ?1 AND l.seq > ?2 ORDER BY l.seq LIMIT ?3");
+    return feeds_.read(feed, after_seq, limit);
+  }
+
+  Status add_signin_code(const std::string& code_hash, const std::string& user_id,
+                         std::int64_t expires_unix) override {
+    auto p =
+        db_.prepare("INSERT INTO signin_codes(hash, user_id, expires_unix) VALUES(?1, ?2, ?3)");
     if (!p) return p.error();
     Stmt s(*p);
-    s.bind(1, feed).bind(2, after_seq).bind(3, static_cast<std::int64_t>(limit));
-    std::vector<FeedEntry> out;
-    for (;;) {
-      int rc = s.step();
-      if (rc == SQLITE_DONE) return out;
-      if (rc != SQLITE_ROW) return db_.error(rc, "read feed");
-      out.push_back(FeedEntry{s.int64(0), s.text(1)});
-    }
+    s.bind(1, code_hash).bind(2, user_id).bind(3, expires_unix);
+    return done(db_, s);
   }
 
   Result<std::int64_t> add_change(const std::string& body, std::int64_t at_unix) override {
@@ -206,28 +357,12 @@ class Tx final : public WriteTx {
     return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_.handle()));
   }
 
-  Result<std::int64_t> append_to_feed(const std::string& feed, std::int64_t change_id) override {
-    std::int64_t seq = 0;
-    {
-      auto p = db_.prepare(
-          "INSERT INTO feeds(feed, seq, first_seq) VALUES(?1, 1, 1)"
-          " ON CONFLICT(feed) DO UPDATE SET seq = seq + 1 RETURNING seq");
-      if (!p) return p.error();
-      Stmt s(*p);
-      s.bind(1, feed);
-      int rc = s.step();
-      if (rc != SQLITE_ROW) return db_.error(rc, "append to feed");
-      seq = s.int64(0);
-      while (rc == SQLITE_ROW) rc = s.step();
-      if (rc != SQLITE_DONE) return db_.error(rc, "append to feed");
-    }
-    auto p = db_.prepare("INSERT INTO feed_log(feed, seq, change_id) VALUES(?1, ?2, ?3)");
-    if (!p) return p.error();
-    Stmt s(*p);
-    s.bind(1, feed).bind(2, seq).bind(3, change_id);
-    if (auto st = done(db_, s); !st) return st.error();
-    return seq;
+  Result<std::optional<std::vector<std::int64_t>>> append(
+      const std::vector<FeedAppend>& entries) override {
+    return feeds_.append(entries);
   }
+
+  sqlite::FeedTx& feeds() { return feeds_; }
 
   void on_commit(std::function<void()> fn) override { commit_hooks_.push_back(std::move(fn)); }
   std::vector<std::function<void()>>& commit_hooks() { return commit_hooks_; }
@@ -260,7 +395,7 @@ class Tx final : public WriteTx {
       for (const char* c : m.columns) s.bind_opt(i++, body_string(r.body, c));
       if (auto st = done(db_, s); !st) return st;
     }
-    return sync_unit_doors(r);
+    return sync_lists(r, false);
   }
 
   Status update(const Record& r) override {
@@ -279,14 +414,7 @@ class Tx final : public WriteTx {
       for (const char* c : m.columns) s.bind_opt(i++, body_string(r.body, c));
       if (auto st = done(db_, s); !st) return st;
     }
-    if (r.kind == Kind::unit) {
-      auto d = db_.prepare("DELETE FROM unit_doors WHERE unit_id = ?1");
-      if (!d) return d.error();
-      Stmt s(*d);
-      s.bind(1, r.id);
-      if (auto st = done(db_, s); !st) return st;
-    }
-    return sync_unit_doors(r);
+    return sync_lists(r, true);
   }
 
   Status remove(Kind kind, const std::string& id) override {
@@ -345,11 +473,30 @@ class Tx final : public WriteTx {
   }
 
  private:
-  Status sync_unit_doors(const Record& r) {
-    if (r.kind != Kind::unit) return ok();
-    auto it = r.body.find("door_ids");
+  // Mirrors a record's id lists into their tables (unit.door_ids, user.group_ids).
+  Status sync_lists(const Record& r, bool replacing) {
+    const char *field, *clear, *insert;
+    if (r.kind == Kind::unit) {
+      field = "door_ids";
+      clear = "DELETE FROM unit_doors WHERE unit_id = ?1";
+      insert = "INSERT INTO unit_doors(unit_id, door_id) VALUES(?1, ?2)";
+    } else if (r.kind == Kind::user) {
+      field = "group_ids";
+      clear = "DELETE FROM user_groups WHERE user_id = ?1";
+      insert = "INSERT INTO user_groups(user_id, group_id) VALUES(?1, ?2)";
+    } else {
+      return ok();
+    }
+    if (replacing) {
+      auto d = db_.prepare(clear);
+      if (!d) return d.error();
+      Stmt s(*d);
+      s.bind(1, r.id);
+      if (auto st = done(db_, s); !st) return st;
+    }
+    auto it = r.body.find(field);
     if (it == r.body.end() || !it->value().is_array()) return ok();
-    auto p = db_.prepare("INSERT INTO unit_doors(unit_id, door_id) VALUES(?1, ?2)");
+    auto p = db_.prepare(insert);
     if (!p) return p.error();
     for (const auto& d : it->value().as_array()) {
       if (!d.is_string()) continue;
@@ -360,8 +507,26 @@ class Tx final : public WriteTx {
     return ok();
   }
 
+  // The first column of every row of a one-parameter query.
+  Result<std::vector<std::string>> strings(const char* sql, const std::string& arg,
+                                           std::string_view field) {
+    // Callers name fields from the fixed lists above; anything else is a bug, not input.
+    if (!sql) return Error{500, "store_error", "no index on " + std::string(field), ""};
+    auto p = db_.prepare(sql);
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, arg);
+    std::vector<std::string> out;
+    for (;;) {
+      int rc = s.step();
+      if (rc == SQLITE_DONE) return out;
+      if (rc != SQLITE_ROW) return db_.error(rc, "read");
+      out.push_back(s.text(0));
+    }
+  }
+
   Db& db_;
-  const std::string& epoch_;
+  sqlite::FeedTx feeds_;
   std::vector<std::function<void()>> commit_hooks_;
 };
 
@@ -370,7 +535,18 @@ class Tx final : public WriteTx {
 struct SqliteStore::Impl {
   std::string epoch;
   std::mutex write_mu;
+  std::atomic<int> writers_waiting{0};
+  // Takes the write lock, counted as waiting until it has it: the fan-out yields to waiters.
+  std::unique_lock<std::mutex> lock_writer() {
+    writers_waiting.fetch_add(1);
+    std::unique_lock lock(write_mu);
+    writers_waiting.fetch_sub(1);
+    return lock;
+  }
   Db writer;
+  sqlite::Checkpointer checkpointer;  // stops before the writer closes
+  sqlite::FeedShared feeds;
+  std::function<void()> queued_listener;  // set before serving
   std::mutex pool_mu;
   std::condition_variable pool_cv;
   std::vector<std::unique_ptr<Db>> idle_readers;
@@ -396,26 +572,32 @@ struct SqliteStore::Impl {
   // Runs fn inside BEGIN … COMMIT on db, rolling back when fn fails.
   Status in_tx(Db& db, const char* begin, const std::function<Status(Tx&)>& fn) {
     if (auto s = db.exec(begin); !s) return s;
-    Tx tx(db, epoch);
+    Tx tx(db, feeds, epoch);
     Status st = fn(tx);
     if (st) {
       if (auto c = db.exec("COMMIT"); !c) {
         (void)db.exec("ROLLBACK");
+        tx.feeds().rolled_back();
         return c;
       }
+      tx.feeds().committed();
       for (auto& hook : tx.commit_hooks()) hook();
+      if (tx.feeds().queued() && queued_listener) queued_listener();
       return st;
     }
     (void)db.exec("ROLLBACK");
+    tx.feeds().rolled_back();
     return st;
   }
 };
 
 int SqliteStore::schema_version() { return static_cast<int>(sqlite::migrations().size()); }
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, int readers) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, int readers,
+                                                       SqliteOptions options) {
   auto impl = std::make_unique<Impl>();
-  if (auto s = impl->writer.open(path); !s) return s.error();
+  impl->feeds.inline_max = options.inline_fanout;
+  if (auto s = impl->writer.open(path, 64 * 1024); !s) return s.error();
   // Migrate: user_version is the number of migrations applied.
   int version = 0;
   {
@@ -430,15 +612,29 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
                  "the data was written by a newer portier (schema " + std::to_string(version) +
                      ", this build knows " + std::to_string(all.size()) + ")",
                  ""};
+  // Foreign keys are off while migrating (a migration may rebuild a table) and checked before
+  // each migration commits.
+  if (version < static_cast<int>(all.size()))
+    if (auto s = impl->writer.exec("PRAGMA foreign_keys=OFF"); !s) return s.error();
   for (int v = version; v < static_cast<int>(all.size()); ++v) {
     std::string sql = std::string("BEGIN IMMEDIATE;") + all[static_cast<size_t>(v)] +
-                      "; PRAGMA user_version = " + std::to_string(v + 1) + "; COMMIT;";
-    if (auto s = impl->writer.exec(sql.c_str()); !s) {
+                      "; PRAGMA user_version = " + std::to_string(v + 1) + ";";
+    auto s = impl->writer.exec(sql.c_str());
+    if (s) {
+      auto p = impl->writer.prepare("PRAGMA foreign_key_check");
+      if (!p) return p.error();
+      Stmt check(*p);
+      if (check.step() == SQLITE_ROW)
+        s = Error{500, "store_error", "a foreign key does not hold: " + check.text(0), ""};
+    }
+    if (s) s = impl->writer.exec("COMMIT");
+    if (!s) {
       (void)impl->writer.exec("ROLLBACK");
       return Error{500, "store_migration_failed",
                    "migration " + std::to_string(v + 1) + " failed: " + s.error().message, ""};
     }
   }
+  if (auto s = impl->writer.exec("PRAGMA foreign_keys=ON"); !s) return s.error();
   {
     auto p = impl->writer.prepare("SELECT value FROM meta WHERE key = 'epoch'");
     if (!p) return p.error();
@@ -451,20 +647,71 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     if (auto s = db->open(path); !s) return s.error();
     impl->idle_readers.push_back(std::move(db));
   }
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+  if (auto s = impl->checkpointer.start(path, impl->writer); !s) return s.error();
+  auto store = std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+  if (auto s = store->optimize(); !s) return s.error();
+  return store;
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteStore::~SqliteStore() = default;
 
 Status SqliteStore::write(const std::function<Status(WriteTx&)>& fn) {
-  std::lock_guard lock(impl_->write_mu);
+  auto lock = impl_->lock_writer();
   return impl_->in_tx(impl_->writer, "BEGIN IMMEDIATE", [&](Tx& tx) { return fn(tx); });
 }
 
 Status SqliteStore::read(const std::function<Status(ReadTx&)>& fn) {
   auto lease = impl_->lease();
   return impl_->in_tx(*lease.db, "BEGIN", [&](Tx& tx) { return fn(tx); });
+}
+
+Result<bool> SqliteStore::fan_out(std::size_t max_entries,
+                                  const std::function<void(std::vector<Appended>)>& on_commit) {
+  bool more = false;
+  auto st = write([&](WriteTx& wtx) -> Status {
+    auto& tx = static_cast<Tx&>(wtx);
+    // One transaction while nobody else waits to write (fewer commits: each one rewrites the
+    // pages the entries touched), and never long.
+    auto started = std::chrono::steady_clock::now();
+    auto yield = [&] {
+      return impl_->writers_waiting.load() > 0 ||
+             std::chrono::steady_clock::now() - started > std::chrono::milliseconds(25);
+    };
+    auto r = tx.feeds().fan_out(max_entries, yield);
+    if (!r) return r.error();
+    more = r->second;
+    if (!r->first.empty())
+      tx.on_commit(
+          [&on_commit, out = std::move(r->first)]() mutable { on_commit(std::move(out)); });
+    return ok();
+  });
+  if (!st) return st.error();
+  return more;
+}
+
+void SqliteStore::on_queued(std::function<void()> fn) {
+  auto lock = impl_->lock_writer();
+  impl_->queued_listener = std::move(fn);
+}
+
+Status SqliteStore::optimize() {
+  // Statistics from a bounded sample: cheap on any size, enough for the planner to prefer the
+  // selective index of each lookup.
+  auto lock = impl_->lock_writer();
+  return impl_->writer.exec("PRAGMA analysis_limit=1000; ANALYZE;");
+}
+
+std::vector<std::string> SqliteStore::statements() {
+  std::vector<std::string> out;
+  {
+    auto lock = impl_->lock_writer();
+    out = impl_->writer.statements();
+  }
+  std::lock_guard lock(impl_->pool_mu);
+  for (const auto& db : impl_->idle_readers)
+    for (auto& sql : db->statements()) out.push_back(std::move(sql));
+  return out;
 }
 
 Result<std::optional<Credentials>> SqliteStore::find_credentials(const std::string& email) {
@@ -485,7 +732,7 @@ Result<std::optional<Credentials>> SqliteStore::find_credentials(const std::stri
 
 Status SqliteStore::create_token(const std::string& hash, const std::string& user_id,
                                  std::int64_t expires_unix) {
-  std::lock_guard lock(impl_->write_mu);
+  auto lock = impl_->lock_writer();
   auto& db = impl_->writer;
   auto p = db.prepare("INSERT INTO tokens(hash, user_id, expires_at) VALUES(?1, ?2, ?3)");
   if (!p) return p.error();
@@ -511,7 +758,7 @@ Result<std::optional<TokenInfo>> SqliteStore::find_token(const std::string& hash
 }
 
 Status SqliteStore::delete_token(const std::string& hash) {
-  std::lock_guard lock(impl_->write_mu);
+  auto lock = impl_->lock_writer();
   auto& db = impl_->writer;
   auto p = db.prepare("DELETE FROM tokens WHERE hash = ?1");
   if (!p) return p.error();
@@ -539,7 +786,7 @@ Status upsert_unit_credential(Db& db, const std::string& unit_id, const std::str
 
 Status SqliteStore::set_unit_credential(const std::string& unit_id, const std::string& hash,
                                         std::int64_t now_unix) {
-  std::lock_guard lock(impl_->write_mu);
+  auto lock = impl_->lock_writer();
   return upsert_unit_credential(impl_->writer, unit_id, hash, now_unix);
 }
 
@@ -616,6 +863,48 @@ Result<UnitCredential> SqliteStore::redeem_enrollment_code(const std::string& co
   return out;
 }
 
+Result<TokenInfo> SqliteStore::redeem_signin_code(const std::string& code_hash,
+                                                  const std::string& token_hash,
+                                                  std::int64_t token_expires_unix,
+                                                  std::int64_t now_unix) {
+  TokenInfo out;
+  auto st = write([&](WriteTx&) -> Status {
+    auto& db = impl_->writer;
+    {
+      auto p = db.prepare(
+          "SELECT c.user_id, u.org_id, c.expires_unix, c.used_unix FROM signin_codes c"
+          " JOIN users u ON u.id = c.user_id WHERE c.hash = ?1");
+      if (!p) return p.error();
+      Stmt s(*p);
+      s.bind(1, code_hash);
+      int rc = s.step();
+      if (rc == SQLITE_DONE)
+        return Error{404, "code_invalid", "no such sign-in code; ask an admin for a new one",
+                     "code"};
+      if (rc != SQLITE_ROW) return db.error(rc, "read sign-in code");
+      if (!s.is_null(3))
+        return Error{409, "code_used", "this sign-in code was already used", "code"};
+      if (s.int64(2) <= now_unix)
+        return Error{410, "code_expired", "this sign-in code has expired", "code"};
+      out = TokenInfo{s.text(0), s.text(1), token_expires_unix};
+    }
+    for (const char* sql : {"UPDATE signin_codes SET used_unix = ?2 WHERE hash = ?1",
+                            "INSERT INTO tokens(hash, user_id, expires_at) VALUES(?3, ?4, ?5)"}) {
+      auto p = db.prepare(sql);
+      if (!p) return p.error();
+      Stmt s(*p);
+      if (sql[0] == 'U')
+        s.bind(1, code_hash).bind(2, now_unix);
+      else
+        s.bind(3, token_hash).bind(4, out.user_id).bind(5, token_expires_unix);
+      if (auto r = done(db, s); !r) return r;
+    }
+    return ok();
+  });
+  if (!st) return st.error();
+  return out;
+}
+
 Result<std::optional<UnitCredential>> SqliteStore::find_unit_credential(const std::string& hash) {
   auto lease = impl_->lease();
   auto& db = *lease.db;
@@ -666,25 +955,8 @@ Result<std::vector<AuditEntry>> SqliteStore::list_audit(const AuditQuery& q) {
 }
 
 Status SqliteStore::prune_feeds(std::int64_t keep_count, std::int64_t older_than_unix) {
-  std::lock_guard lock(impl_->write_mu);
-  auto& db = impl_->writer;
-  std::string sql =
-      "BEGIN IMMEDIATE;"
-      "DELETE FROM feed_log WHERE seq <= (SELECT f.seq FROM feeds f WHERE f.feed = feed_log.feed) "
-      "- " +
-      std::to_string(keep_count) + " OR change_id IN (SELECT id FROM changes WHERE at_unix < " +
-      std::to_string(older_than_unix) +
-      ");"
-      "UPDATE feeds SET first_seq = COALESCE((SELECT MIN(l.seq) FROM feed_log l WHERE l.feed = "
-      "feeds.feed),"
-      " seq + 1);"
-      "DELETE FROM changes WHERE id NOT IN (SELECT change_id FROM feed_log);"
-      "COMMIT;";
-  if (auto s = db.exec(sql.c_str()); !s) {
-    (void)db.exec("ROLLBACK");
-    return s;
-  }
-  return ok();
+  return sqlite::prune_feeds(
+      impl_->writer, [this] { return impl_->lock_writer(); }, keep_count, older_than_unix);
 }
 
 }  // namespace portier

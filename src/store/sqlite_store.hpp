@@ -10,10 +10,17 @@
 
 namespace portier {
 
+struct SqliteOptions {
+  // A write lists its changes in their feeds itself up to this many entries (and when nothing
+  // is queued); larger fan-outs are queued for Store::fan_out.
+  std::size_t inline_fanout = 256;
+};
+
 class SqliteStore final : public Store {
  public:
   // Opens (creating if needed) the database file and migrates it to the current schema.
-  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, int readers = 4);
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, int readers = 4,
+                                                   SqliteOptions options = {});
   ~SqliteStore() override;
 
   // The schema version this build writes.
@@ -31,6 +38,9 @@ class SqliteStore final : public Store {
                              std::int64_t now_unix) override;
   Status revoke_unit_credential(const std::string& unit_id) override;
   Result<std::optional<UnitCredential>> find_unit_credential(const std::string& hash) override;
+  Result<TokenInfo> redeem_signin_code(const std::string& code_hash, const std::string& token_hash,
+                                       std::int64_t token_expires_unix,
+                                       std::int64_t now_unix) override;
   Status create_enrollment_code(const std::string& unit_id, const std::string& code_hash,
                                 std::int64_t expires_unix) override;
   Result<UnitCredential> redeem_enrollment_code(const std::string& code_hash,
@@ -38,6 +48,13 @@ class SqliteStore final : public Store {
                                                 std::int64_t now_unix) override;
   Result<std::vector<AuditEntry>> list_audit(const AuditQuery& q) override;
   Status prune_feeds(std::int64_t keep_count, std::int64_t older_than_unix) override;
+  Result<bool> fan_out(std::size_t max_entries,
+                       const std::function<void(std::vector<Appended>)>& on_commit) override;
+  void on_queued(std::function<void()> fn) override;
+  Status optimize() override;
+
+  // The SQL of every statement prepared so far (for tests of query plans).
+  std::vector<std::string> statements();
 
   struct Impl;
 

@@ -1,4 +1,5 @@
 #include "store/sqlite_store.hpp"
+#include "store/sqlite_schema.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -55,6 +56,22 @@ class SqliteStoreTest : public ::testing::Test {
     int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
     sqlite3_close(db);
     return rc;
+  }
+
+  // Lists one change in one feed, now; its seq.
+  static Result<std::int64_t> append(WriteTx& tx, const std::string& feed, std::int64_t change) {
+    auto seqs = tx.append({FeedAppend{feed, change}});
+    if (!seqs) return seqs.error();
+    if (!*seqs) return Error{500, "queued", "the entry was queued", ""};
+    return (**seqs)[0];
+  }
+  FeedHead head(const std::string& feed) {
+    FeedHead h;
+    EXPECT_TRUE(store_->read([&](ReadTx& tx) {
+      h = *tx.feed_head(feed);
+      return ok();
+    }));
+    return h;
   }
 
   std::string dir_, path_;
@@ -261,7 +278,7 @@ TEST_F(SqliteStoreTest, FeedsAreGaplessAndShareChanges) {
     auto c = tx.add_change(R"({"op":"put"})", 100);
     if (!c) return Status(c.error());
     for (const char* feed : {"user/a", "user/b", "user/a"}) {
-      auto seq = tx.append_to_feed(feed, *c);
+      auto seq = append(tx, feed, *c);
       if (!seq) return Status(seq.error());
       seqs.push_back(*seq);
     }
@@ -273,7 +290,7 @@ TEST_F(SqliteStoreTest, FeedsAreGaplessAndShareChanges) {
   // A rolled-back write assigns nothing and runs no hook.
   auto failed = write([&](WriteTx& tx) {
     auto c = tx.add_change("{}", 100);
-    (void)tx.append_to_feed("user/a", *c);
+    (void)append(tx, "user/a", *c);
     tx.on_commit([&] { ++hooks; });
     return Status(Error{422, "nope", "", ""});
   });
@@ -297,7 +314,7 @@ TEST_F(SqliteStoreTest, PruningKeepsTheNewestAndMovesTheFloor) {
   ASSERT_TRUE(write([&](WriteTx& tx) {
     for (int i = 0; i < 10; ++i) {
       auto c = tx.add_change("{\"n\":" + std::to_string(i) + "}", 100 + i);
-      (void)tx.append_to_feed("f", *c);
+      (void)append(tx, "f", *c);
     }
     return ok();
   }));
@@ -311,7 +328,16 @@ TEST_F(SqliteStoreTest, PruningKeepsTheNewestAndMovesTheFloor) {
   ASSERT_TRUE(store_->prune_feeds(100, 1000));  // everything is older than that
   ASSERT_TRUE(store_->read([&](ReadTx& tx) {
     EXPECT_EQ(tx.feed_head("f")->first_seq, 11);
+    EXPECT_EQ(tx.feed_head("f")->seq, 10);  // an empty feed keeps its head
     EXPECT_TRUE(tx.read_feed("f", 0, 100)->empty());
+    return ok();
+  }));
+  // and goes on from it.
+  ASSERT_TRUE(write([&](WriteTx& tx) -> Status {
+    auto c = tx.add_change("{}", 2000);
+    if (!c) return c.error();
+    auto seq = append(tx, "f", *c);
+    EXPECT_EQ(seq.ok() ? *seq : 0, 11);
     return ok();
   }));
   // The epoch survives reopening.
@@ -326,6 +352,127 @@ TEST_F(SqliteStoreTest, PruningKeepsTheNewestAndMovesTheFloor) {
     EXPECT_EQ(tx.feed_head("f")->epoch, epoch);
     return ok();
   });
+}
+
+TEST_F(SqliteStoreTest, ALargeFanOutIsQueuedCountedInTheHeadAndListedInOrder) {
+  store_.reset();
+  auto opened = SqliteStore::open(path_, 2, SqliteOptions{.inline_fanout = 2});
+  ASSERT_TRUE(opened.ok());
+  store_ = std::move(*opened);
+  int queued_calls = 0;
+  store_->on_queued([&] { ++queued_calls; });
+  auto append_many = [&](const std::vector<std::string>& feeds, const std::string& body) {
+    std::optional<std::vector<std::int64_t>> seqs;
+    EXPECT_TRUE(write([&](WriteTx& tx) -> Status {
+      auto c = tx.add_change(body, 100);
+      if (!c) return c.error();
+      std::vector<FeedAppend> entries;
+      for (const auto& f : feeds) entries.push_back({f, *c});
+      auto r = tx.append(entries);
+      if (!r) return r.error();
+      seqs = *r;
+      return ok();
+    }));
+    return seqs;
+  };
+  // Two entries: listed at once.
+  EXPECT_EQ(append_many({"a", "b"}, "1"), (std::vector<std::int64_t>{1, 1}));
+  // Three: queued; the heads count them already.
+  EXPECT_FALSE(append_many({"a", "b", "c"}, "2"));
+  EXPECT_EQ(queued_calls, 1);
+  EXPECT_EQ(head("a").seq, 2);
+  EXPECT_EQ(head("c").seq, 1);
+  // While something is queued, even a small write queues behind it: order holds.
+  EXPECT_FALSE(append_many({"a"}, "3"));
+  EXPECT_EQ(head("a").seq, 3);
+  // Pruning while queued keeps the queued changes.
+  ASSERT_TRUE(store_->prune_feeds(0, 1000));
+  std::vector<Appended> listed;
+  int batches = 0;
+  for (;;) {
+    auto more = store_->fan_out(2, [&](std::vector<Appended> batch) {
+      ++batches;
+      for (auto& a : batch) listed.push_back(std::move(a));
+    });
+    ASSERT_TRUE(more.ok());
+    if (!*more) break;
+  }
+  EXPECT_EQ(batches, 2);
+  ASSERT_EQ(listed.size(), 4u);
+  std::vector<std::string> got;
+  for (const auto& a : listed) got.push_back(a.feed + "#" + std::to_string(a.seq) + "=" + *a.body);
+  EXPECT_EQ(got, (std::vector<std::string>{"a#2=2", "b#2=2", "c#1=2", "a#3=3"}));
+  EXPECT_EQ(head("a").seq, 3);
+  // Nothing queued any more: small writes are listed at once again.
+  EXPECT_EQ(append_many({"a"}, "4"), (std::vector<std::int64_t>{4}));
+  ASSERT_TRUE(store_->read([&](ReadTx& tx) {
+    auto entries = tx.read_feed("a", 1, 10);
+    EXPECT_EQ(entries->size(), 3u);
+    return ok();
+  }));
+}
+
+TEST_F(SqliteStoreTest, AStoreFromSchema5KeepsItsGrantsAndFeedHeads) {
+  store_.reset();
+  std::filesystem::remove(path_);
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  for (int v = 0; v < 5; ++v)
+    ASSERT_EQ(
+        sqlite3_exec(db, sqlite::migrations()[static_cast<size_t>(v)], nullptr, nullptr, nullptr),
+        SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, R"sql(
+    PRAGMA user_version = 5;
+    INSERT INTO orgs VALUES('o', 'O', 't');
+    INSERT INTO sites VALUES('s', 'o', '{"name":"S","timezone":"UTC"}', 1, 't', 't');
+    INSERT INTO doors VALUES('d', 'o', 's', '{"site_id":"s","name":"D"}', 1, 't', 't');
+    INSERT INTO users VALUES('u', 'o', 'u@x.y', NULL, '{"email":"u@x.y","name":"U"}', 1, 't', 't');
+    INSERT INTO grants VALUES('g', 'o', 'u', 'd', NULL, NULL, '{"user_id":"u","door_id":"d"}', 1, 't', 't');
+    INSERT INTO changes VALUES(1, 100, '{"x":1}');
+    INSERT INTO feeds VALUES('user/u', 3, 2);
+    INSERT INTO feeds VALUES('user/pruned', 7, 8);
+    INSERT INTO feed_log VALUES('user/u', 2, 1);
+    INSERT INTO feed_log VALUES('user/u', 3, 1);
+  )sql",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  store_ = open_store();
+  ASSERT_TRUE(store_);
+  EXPECT_EQ(head("user/u").seq, 3);
+  EXPECT_EQ(head("user/u").first_seq, 2);
+  EXPECT_EQ(head("user/pruned").seq, 7);
+  EXPECT_EQ(head("user/pruned").first_seq, 8);
+  ASSERT_TRUE(store_->read([&](ReadTx& tx) {
+    auto g = tx.grant_refs(GrantMatch{.user_id = "u"});
+    EXPECT_EQ(g->size(), 1u);
+    EXPECT_EQ(g->at(0).door_id, "d");
+    EXPECT_EQ(tx.read_feed("user/u", 0, 10)->size(), 2u);
+    return ok();
+  }));
+  ASSERT_TRUE(write([&](WriteTx& tx) -> Status {
+    auto seq = append(tx, "user/pruned", 1);
+    EXPECT_EQ(seq.ok() ? *seq : 0, 8);
+    return ok();
+  }));
+}
+
+TEST_F(SqliteStoreTest, GroupsHaveUniqueNamesAndMembersThroughUsers) {
+  ASSERT_TRUE(insert(Kind::group, "p", R"({"name":"Night staff"})"));
+  auto dup = insert(Kind::group, "q", R"({"name":"night STAFF"})");
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, "name_taken");
+  ASSERT_TRUE(insert(Kind::user, "u", R"({"email":"u@x.y","name":"U","group_ids":["p"]})"));
+  EXPECT_FALSE(insert(Kind::user, "v", R"({"email":"v@x.y","name":"V","group_ids":["nope"]})"));
+  ASSERT_TRUE(store_->read([&](ReadTx& tx) {
+    EXPECT_EQ(*tx.ids_by(Kind::user, "group_ids", "p"), std::vector<std::string>{"u"});
+    EXPECT_EQ(*tx.refs_of(Kind::user, "u", "group_ids"), std::vector<std::string>{"p"});
+    return ok();
+  }));
+  // A group with members cannot go (the API takes them out first).
+  auto gone = write([&](WriteTx& tx) { return tx.remove(Kind::group, "p"); });
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, "in_use");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,8 +17,10 @@
 
 namespace portier {
 
-enum class Kind { site, door, unit, user, schedule, grant };
-inline constexpr Kind kAllKinds[] = {Kind::site, Kind::door,     Kind::unit,
+// The order is the order a feed's changes of one write are sent in: records a grant names
+// come before it (puts), and leave after it (deletes run in reverse).
+enum class Kind { site, door, unit, group, user, schedule, grant };
+inline constexpr Kind kAllKinds[] = {Kind::site, Kind::door,     Kind::unit, Kind::group,
                                      Kind::user, Kind::schedule, Kind::grant};
 
 std::string_view kind_name(Kind k);    // "site"
@@ -92,6 +95,35 @@ struct FeedEntry {
   std::string body;  // the change, serialized once (JSON)
 };
 
+// A stored change to list in a feed.
+struct FeedAppend {
+  std::string feed;
+  std::int64_t change_id = 0;
+};
+
+// A change listed in a feed by Store::fan_out: where it landed, and its body.
+struct Appended {
+  std::string feed;
+  std::int64_t seq = 0;
+  std::shared_ptr<const std::string> body;
+};
+
+// A grant's references, read without its body (for membership queries). Unset ones are "".
+struct GrantRef {
+  std::string id, user_id, group_id, door_id, site_id, schedule_id;
+};
+
+// What the grants matching a query name, each list sorted and without repeats.
+struct GrantTargets {
+  std::vector<std::string> users, groups, doors, sites;
+};
+
+// Which grants: every field that is set must match. door_site: the grant names a door of
+// this site (not the site itself).
+struct GrantMatch {
+  std::string id, user_id, group_id, door_id, site_id, schedule_id, door_site;
+};
+
 class ReadTx {
  public:
   virtual ~ReadTx() = default;
@@ -100,13 +132,32 @@ class ReadTx {
                                             const std::string& id) = 0;
   // Every record of this kind in the org, ordered by id.
   virtual Result<std::vector<Record>> list(Kind kind, const std::string& org_id) = 0;
-  // Records whose reference field (door.site_id, grant.user_id/door_id/site_id/schedule_id,
-  // unit.door_ids) equals the value, ordered by id.
+  // Records whose reference field (door.site_id, grant.user_id/group_id/door_id/site_id/
+  // schedule_id, unit.door_ids, user.group_ids) equals the value, in no particular order.
   virtual Result<std::vector<Record>> list_by(Kind kind, const std::string& org_id,
                                               std::string_view field, const std::string& value) = 0;
+  // The ids of those records, without reading their bodies.
+  virtual Result<std::vector<std::string>> ids_by(Kind kind, std::string_view field,
+                                                  const std::string& value) = 0;
+  // The values of one record's list reference (unit.door_ids, user.group_ids).
+  virtual Result<std::vector<std::string>> refs_of(Kind kind, const std::string& id,
+                                                   std::string_view field) = 0;
+  // One reference field of a record (door.site_id): nullopt when the record does not exist.
+  virtual Result<std::optional<std::string>> ref_of(Kind kind, const std::string& id,
+                                                    std::string_view field) = 0;
+  // Whether the record exists (in any organization: ids are unique).
+  virtual Result<bool> exists(Kind kind, const std::string& id) = 0;
+  // The references of the grants that match (at least one field set).
+  virtual Result<std::vector<GrantRef>> grant_refs(const GrantMatch& m) = 0;
+  // Whether some grant matches.
+  virtual Result<bool> grant_exists(const GrantMatch& m) = 0;
+  // The users, groups, doors and sites the matching grants name (one pass, no per-grant
+  // records: a schedule shared by 10,000 grants is one index scan).
+  virtual Result<GrantTargets> grant_targets(const GrantMatch& m) = 0;
   // The organization, if it exists.
   virtual Result<std::optional<Org>> org(const std::string& org_id) = 0;
-  // The head of a feed ("user/<id>", …).
+  // The head of a feed ("user/<id>", …): its seq counts the changes already queued for it
+  // (see WriteTx::append), which come live.
   virtual Result<FeedHead> feed_head(const std::string& feed) = 0;
   // Up to `limit` changes of a feed after `after_seq`, in order.
   virtual Result<std::vector<FeedEntry>> read_feed(const std::string& feed, std::int64_t after_seq,
@@ -133,10 +184,18 @@ class WriteTx : public ReadTx {
   // false when it was already (a unit re-sending after a lost acknowledgement).
   virtual Result<bool> claim_unit_event(const std::string& unit_id, const std::string& event_id,
                                         std::int64_t at_unix) = 0;
-  // Stores a change body once; returns its id for append_to_feed.
+  // Adds a single-use sign-in code (by its hash) for a user, valid until expires_unix.
+  virtual Status add_signin_code(const std::string& code_hash, const std::string& user_id,
+                                 std::int64_t expires_unix) = 0;
+  // Stores a change body once; returns its id for append.
   virtual Result<std::int64_t> add_change(const std::string& body, std::int64_t at_unix) = 0;
-  // Lists a stored change as the next entry of a feed; returns the seq it got.
-  virtual Result<std::int64_t> append_to_feed(const std::string& feed, std::int64_t change_id) = 0;
+  // Lists stored changes as the next entries of their feeds, in order. When nothing is queued
+  // and the entries are few they are listed now, and their seqs returned (one per entry);
+  // otherwise they are queued (nullopt) behind what is queued, for Store::fan_out, so that a
+  // change reaching thousands of feeds keeps this transaction short. Either way a feed's
+  // entries keep commit order, and feed_head counts queued ones.
+  virtual Result<std::optional<std::vector<std::int64_t>>> append(
+      const std::vector<FeedAppend>& entries) = 0;
   // Runs fn after this transaction commits, in commit order (while later writers still wait).
   // Nothing runs if it rolls back.
   virtual void on_commit(std::function<void()> fn) = 0;
@@ -172,6 +231,12 @@ class Store {
   virtual Result<UnitCredential> redeem_enrollment_code(const std::string& code_hash,
                                                         const std::string& credential_hash,
                                                         std::int64_t now_unix) = 0;
+  // Exchanges a sign-in code for a session token (stored by its hash), once: 404 code_invalid,
+  // 409 code_used, 410 code_expired. Atomic. Returns the user's id and organization.
+  virtual Result<TokenInfo> redeem_signin_code(const std::string& code_hash,
+                                               const std::string& token_hash,
+                                               std::int64_t token_expires_unix,
+                                               std::int64_t now_unix) = 0;
   // The unit whose credential has this hash, if any.
   virtual Result<std::optional<UnitCredential>> find_unit_credential(const std::string& hash) = 0;
   // Audit entries matching the query, newest first.
@@ -179,6 +244,16 @@ class Store {
   // Drops feed entries beyond the newest `keep_count` of each feed or older than
   // `older_than_unix`, and changes no feed lists any more. Feeds' first_seq moves up.
   virtual Status prune_feeds(std::int64_t keep_count, std::int64_t older_than_unix) = 0;
+  // Lists up to max_entries queued changes in their feeds, in one transaction that ends early
+  // when another writer waits (or it has run for a few milliseconds); on_commit gets them (in
+  // order) once it commits, before any later writer runs. Returns whether more remain queued.
+  virtual Result<bool> fan_out(std::size_t max_entries,
+                               const std::function<void(std::vector<Appended>)>& on_commit) = 0;
+  // fn runs (on the committing thread, after the commit) whenever a transaction queued
+  // changes for fan_out.
+  virtual void on_queued(std::function<void()> fn) = 0;
+  // Refreshes the query planner's statistics, so lookups keep their indexes as data grows.
+  virtual Status optimize() = 0;
 };
 
 }  // namespace portier

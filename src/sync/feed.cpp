@@ -27,9 +27,15 @@ class Collector {
   Result<std::vector<Record>> by(Kind k, const char* field, const std::string& value) {
     return tx_.list_by(k, org_, field, value);
   }
-  // A grant, the user and schedule it names.
+  // A grant, the user (or the group and its members) and schedule it names.
   Status add_grant_refs(const Record& g) {
     if (auto s = add(Kind::user, str_field(g.body, "user_id")); !s) return s;
+    if (auto group = str_field(g.body, "group_id"); !group.empty()) {
+      if (auto s = add(Kind::group, group); !s) return s;
+      auto members = by(Kind::user, "group_ids", group);
+      if (!members) return members.error();
+      (void)add_all(*members);
+    }
     return add(Kind::schedule, str_field(g.body, "schedule_id"));
   }
   // The grants naming these doors or these sites.
@@ -121,6 +127,15 @@ Result<std::map<RecordKey, Record>> feed_contents(ReadTx& tx, const std::string&
       if (auto s = c.add(Kind::user, feed.id); !s) return s.error();
       auto grants = c.by(Kind::grant, "user_id", feed.id);
       if (!grants) return grants.error();
+      // Her groups, and their grants.
+      auto groups = tx.refs_of(Kind::user, feed.id, "group_ids");
+      if (!groups) return groups.error();
+      for (const auto& g : *groups) {
+        if (auto s = c.add(Kind::group, g); !s) return s.error();
+        auto more = c.by(Kind::grant, "group_id", g);
+        if (!more) return more.error();
+        grants->insert(grants->end(), more->begin(), more->end());
+      }
       for (const auto& g : *grants) {
         if (auto s = c.add(Kind::schedule, str_field(g.body, "schedule_id")); !s) return s.error();
         if (auto d = str_field(g.body, "door_id"); !d.empty()) doors.insert(d);

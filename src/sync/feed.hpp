@@ -1,11 +1,13 @@
 #pragma once
 // Feeds: what each kind of device reads, and the changes that flow through them.
 //
-//   user/<id>  a person's app: herself, her grants, and the doors, sites and schedules they name
+//   user/<id>  a person's app: herself, her groups, her grants and her groups' grants, and the
+//              doors, sites and schedules they name
 //   unit/<id>  a door unit: itself, its doors and their sites, the grants on them, and the users
-//              and schedules those grants name (its offline access list)
+//              (a group grant: the group and its members) and schedules those grants name (its
+//              offline access list)
 //   site/<id>  an admin scoped to the site: the site, its doors, the units driving them, the
-//              grants on them, and the users and schedules those grants name
+//              grants on them, and the users, groups and schedules those grants name
 //   org/<id>   the console: everything in the organization
 //
 // A change is {"op":"put","kind":K,"id":I,"record":{…}} or {"op":"delete","kind":K,"id":I};
@@ -21,6 +23,7 @@
 #include <boost/json/object.hpp>
 
 #include "store/store.hpp"
+#include "sync/feed_change.hpp"
 
 namespace portier::sync {
 
@@ -34,20 +37,13 @@ struct FeedId {
   static std::optional<FeedId> parse(std::string_view name);
 };
 
-// A committed change of one feed; the body is serialized once and shared by every feed and
-// session that carries it.
-struct FeedChange {
-  std::string feed;
-  std::int64_t seq = 0;
-  std::shared_ptr<const std::string> body;
-};
-
 using RecordKey = std::pair<Kind, std::string>;
 
 // The record as the API and the feeds show it: id, its fields, version, timestamps.
 boost::json::object record_json(const Record& r);
 
-// The records a feed holds in the transaction's current state.
+// The records a feed holds in the transaction's current state, read whole (snapshots, and the
+// oracle the change recorder's tests hold it to).
 Result<std::map<RecordKey, Record>> feed_contents(ReadTx& tx, const std::string& org_id,
                                                   const FeedId& feed);
 

@@ -1,7 +1,8 @@
 #include "sync/recorder.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
-#include "core/fields.hpp"
+#include <unordered_map>
 
 namespace portier::sync {
 namespace json = boost::json;
@@ -21,164 +22,114 @@ std::string delete_body(Kind k, const std::string& id) {
 ChangeRecorder::ChangeRecorder(WriteTx& tx, std::string org_id, std::int64_t at_unix)
     : tx_(tx), org_(std::move(org_id)), at_(at_unix) {}
 
-Status ChangeRecorder::add_feed(const FeedId& f) {
-  auto name = f.name();
-  if (feeds_.count(name)) return ok();
-  feeds_.emplace(name, f);
-  auto contents = feed_contents(tx_, org_, f);
-  if (!contents) return contents.error();
-  auto& versions = before_[name];
-  for (const auto& [key, r] : *contents) versions[key] = r.version;
-  return ok();
-}
-
-// The feeds (other than org/) whose contents involve this record, in the current state.
-Status ChangeRecorder::add_feeds_of(const Record& r) {
-  using T = FeedId::Type;
-  // The unit and site feeds a grant reaches through its door or site.
-  auto grant_targets = [&](const Record& g) -> Status {
-    std::vector<std::string> doors;
-    std::string site = str_field(g.body, "site_id");
-    if (auto d = str_field(g.body, "door_id"); !d.empty()) {
-      doors.push_back(d);
-      auto door = tx_.get(Kind::door, org_, d);
-      if (!door) return door.error();
-      if (*door) site = str_field((*door)->body, "site_id");
-    } else if (!site.empty()) {
-      auto ds = tx_.list_by(Kind::door, org_, "site_id", site);
-      if (!ds) return ds.error();
-      for (const auto& d : *ds) doors.push_back(d.id);
-    }
-    if (!site.empty())
-      if (auto s = add_feed({T::site, site}); !s) return s;
-    for (const auto& d : doors) {
-      auto units = tx_.list_by(Kind::unit, org_, "door_ids", d);
-      if (!units) return units.error();
-      for (const auto& u : *units)
-        if (auto s = add_feed({T::unit, u.id}); !s) return s;
-    }
-    return ok();
-  };
-  auto grants_by = [&](const char* field, const std::string& value) -> Status {
-    auto gs = tx_.list_by(Kind::grant, org_, field, value);
-    if (!gs) return gs.error();
-    for (const auto& g : *gs) {
-      if (auto s = add_feed({T::user, str_field(g.body, "user_id")}); !s) return s;
-      if (auto s = grant_targets(g); !s) return s;
-    }
-    return ok();
-  };
-  // The units driving these doors, and the users granted them.
-  auto door_users_units = [&](const std::string& door_id) -> Status {
-    auto units = tx_.list_by(Kind::unit, org_, "door_ids", door_id);
-    if (!units) return units.error();
-    for (const auto& u : *units)
-      if (auto s = add_feed({T::unit, u.id}); !s) return s;
-    auto gs = tx_.list_by(Kind::grant, org_, "door_id", door_id);
-    if (!gs) return gs.error();
-    for (const auto& g : *gs)
-      if (auto s = add_feed({T::user, str_field(g.body, "user_id")}); !s) return s;
-    return ok();
-  };
-  switch (r.kind) {
-    case Kind::user:
-      if (auto s = add_feed({T::user, r.id}); !s) return s;
-      return grants_by("user_id", r.id);
-    case Kind::grant:
-      if (auto s = add_feed({T::user, str_field(r.body, "user_id")}); !s) return s;
-      return grant_targets(r);
-    case Kind::schedule:
-      return grants_by("schedule_id", r.id);
-    case Kind::door: {
-      auto site = str_field(r.body, "site_id");
-      if (auto s = add_feed({T::site, site}); !s) return s;
-      if (auto s = door_users_units(r.id); !s) return s;
-      auto gs = tx_.list_by(Kind::grant, org_, "site_id", site);
-      if (!gs) return gs.error();
-      for (const auto& g : *gs)
-        if (auto s = add_feed({T::user, str_field(g.body, "user_id")}); !s) return s;
-      return ok();
-    }
-    case Kind::site: {
-      if (auto s = add_feed({T::site, r.id}); !s) return s;
-      auto ds = tx_.list_by(Kind::door, org_, "site_id", r.id);
-      if (!ds) return ds.error();
-      for (const auto& d : *ds)
-        if (auto s = door_users_units(d.id); !s) return s;
-      auto gs = tx_.list_by(Kind::grant, org_, "site_id", r.id);
-      if (!gs) return gs.error();
-      for (const auto& g : *gs)
-        if (auto s = add_feed({T::user, str_field(g.body, "user_id")}); !s) return s;
-      return ok();
-    }
-    case Kind::unit: {
-      if (auto s = add_feed({T::unit, r.id}); !s) return s;
-      auto it = r.body.find("door_ids");
-      if (it == r.body.end() || !it->value().is_array()) return ok();
-      for (const auto& d : it->value().as_array()) {
-        auto door = tx_.get(Kind::door, org_, std::string(d.as_string()));
-        if (!door) return door.error();
-        if (*door)
-          if (auto s = add_feed({T::site, str_field((*door)->body, "site_id")}); !s) return s;
-      }
-      return ok();
+Status ChangeRecorder::write(const Record* before, const Record* after) {
+  if (!before && !after) return Error{500, "internal", "a write needs a record", ""};
+  const Record& r = after ? *after : *before;
+  if (Membership::moves(before, after)) {
+    // What was held before the transaction: a pair this transaction already moved was noted
+    // by that earlier write, so the first look at a pair always sees the starting state.
+    Membership m(tx_, org_);
+    std::set<FeedKey> pairs;
+    if (auto s = m.candidates(before, after, pairs); !s) return s;
+    for (const auto& p : pairs) {
+      if (held_.count(p)) continue;
+      auto f = FeedId::parse(p.first);
+      if (!f) continue;
+      auto held = m.contains(*f, p.second.first, p.second.second);
+      if (!held) return held.error();
+      held_.emplace(p, *held);
     }
   }
-  return ok();
-}
-
-Status ChangeRecorder::plan(const Record* before, const Record* after) {
-  for (const Record* r : {before, after})
-    if (r)
-      if (auto s = add_feeds_of(*r); !s) return s;
-  planned_.emplace_back(before ? std::optional<Record>(*before) : std::nullopt,
-                        after ? std::optional<Record>(*after) : std::nullopt);
+  Status st = !after ? tx_.remove(r.kind, r.id) : before ? tx_.update(*after) : tx_.insert(*after);
+  if (!st) return st;
+  written_[{r.kind, r.id}] = after ? std::optional<Record>(*after) : std::nullopt;
   return ok();
 }
 
 Result<std::vector<FeedChange>> ChangeRecorder::finish() {
-  std::vector<FeedChange> out;
+  // What each feed gets: records to put (in kind order: what a grant names comes first) and
+  // records to delete (sent after the puts, grants first).
+  struct Changes {
+    std::vector<std::pair<RecordKey, const Record*>> puts;
+    std::vector<RecordKey> deletes;
+  };
+  std::unordered_map<std::string, Changes> feeds;
+  std::map<RecordKey, Record> loaded;  // records that entered a feed without being written
+  Membership m(tx_, org_);
+  // The organization feed holds everything: its changes are the writes themselves.
+  auto& org = feeds[FeedId{FeedId::Type::org, org_}.name()];
+  std::vector<std::string> holders;
+  for (const auto& [key, rec] : written_) {
+    if (!rec) {
+      org.deletes.push_back(key);
+      continue;
+    }
+    org.puts.emplace_back(key, &*rec);
+    holders.clear();
+    if (auto s = m.holders(*rec, holders); !s) return s.error();
+    std::sort(holders.begin(), holders.end());
+    holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
+    feeds.reserve(feeds.size() + holders.size());
+    for (auto& f : holders) feeds[std::move(f)].puts.emplace_back(key, &*rec);
+  }
+  for (const auto& [pair, was] : held_) {
+    const auto& [feed, key] = pair;
+    auto now = m.contains(*FeedId::parse(feed), key.first, key.second);
+    if (!now) return now.error();
+    if (was && !*now) {
+      feeds[feed].deletes.push_back(key);
+    } else if (!was && *now && !written_.count(key)) {
+      auto it = loaded.find(key);
+      if (it == loaded.end()) {
+        auto r = tx_.get(key.first, org_, key.second);
+        if (!r) return r.error();
+        if (!*r) continue;
+        it = loaded.emplace(key, std::move(**r)).first;
+      }
+      feeds[feed].puts.emplace_back(key, &it->second);
+    }
+  }
   // Each distinct change is stored and serialized once, whatever number of feeds it reaches.
-  std::map<std::tuple<int, std::string, std::int64_t>,
+  std::map<std::pair<RecordKey, std::int64_t>,
            std::pair<std::int64_t, std::shared_ptr<const std::string>>>
       stored;
-  auto emit = [&](const std::string& feed, Kind k, const std::string& id,
-                  const Record* put) -> Status {
-    auto key = std::make_tuple(static_cast<int>(k), id, put ? put->version : -1);
-    auto it = stored.find(key);
-    if (it == stored.end()) {
-      auto body = std::make_shared<const std::string>(put ? put_body(*put) : delete_body(k, id));
-      auto change_id = tx_.add_change(*body, at_);
-      if (!change_id) return change_id.error();
-      it = stored.emplace(key, std::make_pair(*change_id, std::move(body))).first;
-    }
-    auto seq = tx_.append_to_feed(feed, it->second.first);
-    if (!seq) return seq.error();
-    out.push_back(FeedChange{feed, *seq, it->second.second});
-    return ok();
+  auto change = [&](const RecordKey& key, const Record* put)
+      -> Result<std::pair<std::int64_t, std::shared_ptr<const std::string>>> {
+    auto id = std::make_pair(key, put ? put->version : -1);
+    if (auto it = stored.find(id); it != stored.end()) return it->second;
+    auto body = std::make_shared<const std::string>(put ? put_body(*put)
+                                                        : delete_body(key.first, key.second));
+    auto change_id = tx_.add_change(*body, at_);
+    if (!change_id) return change_id.error();
+    return stored[id] = std::make_pair(*change_id, std::move(body));
   };
-  // The organization feed holds everything: its changes are the planned writes themselves.
-  std::string org_feed = FeedId{FeedId::Type::org, org_}.name();
-  std::map<RecordKey, const Record*> last;  // a record written twice: its final state
-  for (const auto& [before, after] : planned_) {
-    const Record& r = after ? *after : *before;
-    last[{r.kind, r.id}] = after ? &*after : nullptr;
-  }
-  for (const auto& [key, rec] : last)
-    if (auto s = emit(org_feed, key.first, key.second, rec); !s) return s.error();
-  for (const auto& [name, feed] : feeds_) {
-    auto now = feed_contents(tx_, org_, feed);
-    if (!now) return now.error();
-    const auto& was = before_[name];
-    for (const auto& [key, r] : *now) {
-      auto it = was.find(key);
-      if (it == was.end() || it->second != r.version)
-        if (auto s = emit(name, key.first, key.second, &r); !s) return s.error();
+  std::vector<FeedAppend> entries;
+  std::vector<std::shared_ptr<const std::string>> bodies;
+  for (auto& [feed, c] : feeds) {
+    std::sort(c.puts.begin(), c.puts.end());
+    c.puts.erase(std::unique(c.puts.begin(), c.puts.end()), c.puts.end());
+    std::sort(c.deletes.begin(), c.deletes.end());
+    c.deletes.erase(std::unique(c.deletes.begin(), c.deletes.end()), c.deletes.end());
+    for (const auto& [key, rec] : c.puts) {
+      auto ch = change(key, rec);
+      if (!ch) return ch.error();
+      entries.push_back(FeedAppend{feed, ch->first});
+      bodies.push_back(ch->second);
     }
-    for (const auto& [key, version] : was)
-      if (!now->count(key))
-        if (auto s = emit(name, key.first, key.second, nullptr); !s) return s.error();
+    for (auto it = c.deletes.rbegin(); it != c.deletes.rend(); ++it) {
+      auto ch = change(*it, nullptr);
+      if (!ch) return ch.error();
+      entries.push_back(FeedAppend{feed, ch->first});
+      bodies.push_back(ch->second);
+    }
   }
+  auto seqs = tx_.append(entries);
+  if (!seqs) return seqs.error();
+  std::vector<FeedChange> out;
+  if (!*seqs) return out;  // queued: the fan-out publishes them
+  out.reserve(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    out.push_back(FeedChange{std::move(entries[i].feed), (**seqs)[i], std::move(bodies[i])});
   return out;
 }
 

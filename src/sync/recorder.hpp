@@ -1,14 +1,22 @@
 #pragma once
 // Records the changes of one write transaction into every feed they reach (the
-// transactional outbox): call plan() for each record the transaction will write, before
-// writing any; write; then finish(). Each feed gets exactly the difference between what it
-// held before and after — records that appear or change are put, records that leave are
+// transactional outbox). Each write goes through write(); finish() then lists every feed's
+// changes: each feed gets exactly the difference between what it held before the
+// transaction and after — records that appear or change are put, records that leave are
 // deleted — so a grant that brings a door into a user's feed also brings the door.
+//
+// The difference is computed from the records written and indexed lookups (membership.hpp),
+// never by reading whole feeds: a write that changes no reference (a rename, a new schedule
+// window, a grant's use count) is put to the feeds that hold the record; one that does
+// (a create, a delete, a grant's door, a unit's doors, a user's groups) also re-checks the
+// few (feed, record) pairs it could move. A write's cost follows what it changes.
 
+#include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
-#include "sync/feed.hpp"
+#include "sync/membership.hpp"
 
 namespace portier::sync {
 
@@ -16,21 +24,20 @@ class ChangeRecorder {
  public:
   ChangeRecorder(WriteTx& tx, std::string org_id, std::int64_t at_unix);
 
-  // Declares a coming write: before is null on create, after is null on delete.
-  Status plan(const Record* before, const Record* after);
-  // After the writes: appends every feed's changes; returns them in feed/seq order.
+  // Writes one record — an insert (before null), an update, or a delete (after null) — and
+  // notes what it changes in every feed.
+  Status write(const Record* before, const Record* after);
+  // After the writes: lists each feed's changes (WriteTx::append). Returns the changes listed
+  // now, in feed/seq order, to publish once the transaction commits; queued ones (a large
+  // fan-out) are published by whoever runs Store::fan_out.
   Result<std::vector<FeedChange>> finish();
 
  private:
-  Status add_feeds_of(const Record& r);
-  Status add_feed(const FeedId& f);
-
   WriteTx& tx_;
   std::string org_;
   std::int64_t at_;
-  std::map<std::string, FeedId> feeds_;                              // by name
-  std::map<std::string, std::map<RecordKey, std::int64_t>> before_;  // feed -> key -> version
-  std::vector<std::pair<std::optional<Record>, std::optional<Record>>> planned_;
+  std::map<FeedKey, bool> held_;                        // pair -> held before the transaction
+  std::map<RecordKey, std::optional<Record>> written_;  // the final state of each written record
 };
 
 }  // namespace portier::sync

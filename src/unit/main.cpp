@@ -179,7 +179,11 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--name", options.name, "the name admins see for this unit's connection");
   auto* show_cmd = app.add_subcommand("show", "print the unit's offline state as JSON");
   show_cmd->add_option("--state", dir, "state directory")->required();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // bad flags: 2 (docs/operations.md), not CLI11's own codes
+  }
   if (*enroll_cmd) return enroll(server, code, dir, ca);
   if (*show_cmd) return show(dir);
   auto r = parse_lines(relays);

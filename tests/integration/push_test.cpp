@@ -67,6 +67,39 @@ class Push : public ApiTest {
   std::vector<client::Event> events_;
 };
 
+// Joining a group brings the group's doors to her app, and the door's unit learns her.
+TEST_F(Push, JoiningAGroupBringsItsDoorsToTheAppAndTheUnit) {
+  auto back = create("doors", {{"site_id", site_}, {"name", "Back"}});
+  auto unit = create("units", {{"name", "Back unit"}, {"door_ids", json::array{back}}});
+  auto group = create("groups", {{"name", "Night staff"}});
+  create("grants", {{"group_id", group}, {"door_id", back}});
+  auto app = connect(maria_token_);
+  auto console = connect(owner_, {"unit/" + unit});
+  std::string feed = "user/" + maria_;
+  ASSERT_TRUE(app->wait_for([&](const FeedClient& c) { return c.replica(feed).seq > 0; }, 10s));
+  EXPECT_EQ(app->replica(feed).records.count("door:" + back), 0u);
+  ASSERT_EQ(
+      c().patch("/v1/users/" + maria_, json::object{{"group_ids", json::array{group}}}, owner_)
+          .status,
+      200);
+  EXPECT_TRUE(app->wait_for(
+      [&](const FeedClient& c) {
+        const auto& r = c.replica(feed).records;
+        return r.count("door:" + back) && r.count("group:" + group);
+      },
+      10s));
+  EXPECT_TRUE(console->wait_for(
+      [&](const FeedClient& c) {
+        return c.replica("unit/" + unit).records.count("user:" + maria_);
+      },
+      10s));
+  // And a fresh snapshot holds exactly what the changes built (once the app is at its seq).
+  auto snapshot = fresh(maria_token_, feed);
+  ASSERT_TRUE(
+      app->wait_for([&](const FeedClient& c) { return c.replica(feed).seq >= snapshot.seq; }, 10s));
+  EXPECT_EQ(snapshot.records, app->replica(feed).records);
+}
+
 // The story: an admin moves Maria's schedule end from 20:00 to 18:00; her app holds 18:00
 // without asking.
 TEST_F(Push, AnEditReachesTheConnectedAppByItself) {

@@ -129,5 +129,35 @@ TEST_F(Tls, AUnitEnrollsAndOpensItsDoorOverTls) {
   EXPECT_EQ(read_lines(state + "/sim/relay.log").size(), 1u);
 }
 
+// Issue 10: TLS 1.2 offers forward-secret AEAD suites only (TLS 1.3 has nothing else).
+TEST_F(Tls, Issue10_Tls12OffersOnlyEcdheAeadSuites) {
+  auto handshake = [](unsigned short port, const std::string& version, const std::string& cipher) {
+    std::vector<std::string> args = {"/usr/bin/openssl", "s_client", "-connect",
+                                     "127.0.0.1:" + std::to_string(port), version};
+    if (!cipher.empty()) args.insert(args.end(), {"-cipher", cipher});
+    return run(args, "", 20s).first;
+  };
+  // The fixture's certificate is ECDSA.
+  EXPECT_EQ(handshake(server_.port(), "-tls1_2", "ECDHE-ECDSA-AES128-GCM-SHA256"), 0);
+  EXPECT_EQ(handshake(server_.port(), "-tls1_2", "ECDHE-ECDSA-CHACHA20-POLY1305"), 0);
+  EXPECT_EQ(handshake(server_.port(), "-tls1_3", ""), 0);
+  EXPECT_NE(handshake(server_.port(), "-tls1_2", "ECDHE-ECDSA-AES128-SHA256"), 0);  // CBC
+  EXPECT_NE(handshake(server_.port(), "-tls1_2", "ECDHE-ECDSA-AES256-SHA"), 0);
+  // An RSA certificate: no RSA key exchange (no forward secrecy), no CBC.
+  std::string d = dir_.path();
+  auto [rc, out] =
+      run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+           d + "/rsa.key", "-out", d + "/rsa.pem", "-days", "2", "-subj", "/CN=127.0.0.1"});
+  ASSERT_EQ(rc, 0) << out;
+  Server rsa;
+  ASSERT_EQ(rsa.init("One", "owner@one.test", "owner-password-1"), 0);
+  ASSERT_NO_FATAL_FAILURE(rsa.start({"--tls-cert", d + "/rsa.pem", "--tls-key", d + "/rsa.key"}));
+  EXPECT_EQ(handshake(rsa.port(), "-tls1_2", "ECDHE-RSA-AES256-GCM-SHA384"), 0);
+  EXPECT_NE(handshake(rsa.port(), "-tls1_2", "AES128-GCM-SHA256"), 0);
+  EXPECT_NE(handshake(rsa.port(), "-tls1_2", "AES256-SHA256"), 0);
+  EXPECT_NE(handshake(rsa.port(), "-tls1_2", "DHE-RSA-AES128-GCM-SHA256"), 0);
+  EXPECT_NE(handshake(rsa.port(), "-tls1_2", "ECDHE-RSA-AES128-SHA"), 0);
+}
+
 }  // namespace
 }  // namespace portier::testing

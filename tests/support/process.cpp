@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,12 +12,17 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
 namespace portier::testing {
 
-Process::Process(const std::vector<std::string>& argv, const std::string& stdin_text) {
+Process::Process(const std::vector<std::string>& argv, const std::string& stdin_text)
+    : Process(argv, ChildOptions{.stdin_text = stdin_text}) {}
+
+Process::Process(const std::vector<std::string>& argv, const ChildOptions& options) {
+  const std::string& stdin_text = options.stdin_text;
   int in[2], out[2];
   if (pipe(in) != 0 || pipe(out) != 0) throw std::runtime_error("pipe");
   pid_ = fork();
@@ -30,6 +36,20 @@ Process::Process(const std::vector<std::string>& argv, const std::string& stdin_
     close(in[1]);
     close(out[0]);
     close(out[1]);
+    if (!options.stderr_path.empty()) {
+      int fd = open(options.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd >= 0) {
+        dup2(fd, 2);
+        close(fd);
+      }
+    }
+    if (options.fd_soft || options.fd_hard) {
+      rlimit rl{};
+      getrlimit(RLIMIT_NOFILE, &rl);
+      if (options.fd_hard) rl.rlim_max = options.fd_hard;
+      if (options.fd_soft) rl.rlim_cur = options.fd_soft;
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
+    }
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -147,6 +167,23 @@ std::vector<std::string> read_lines(const std::string& path) {
   for (std::string l; std::getline(f, l);)
     if (!l.empty()) out.push_back(l);
   return out;
+}
+
+std::chrono::milliseconds cpu_time(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), {});
+  // Fields after the command name (which may hold spaces) start after its closing ')'.
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return std::chrono::milliseconds(-1);
+  std::istringstream in(stat.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  long ticks = sysconf(_SC_CLK_TCK);
+  return std::chrono::milliseconds((utime + stime) * 1000 / static_cast<unsigned long long>(ticks));
 }
 
 }  // namespace portier::testing

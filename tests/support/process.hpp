@@ -10,10 +10,19 @@
 
 namespace portier::testing {
 
+// How a child starts, beyond its arguments.
+struct ChildOptions {
+  std::string stdin_text;     // written to its standard input, which is then closed
+  unsigned long fd_soft = 0;  // non-zero: RLIMIT_NOFILE soft limit in the child
+  unsigned long fd_hard = 0;  // non-zero: RLIMIT_NOFILE hard limit in the child
+  std::string stderr_path;    // non-empty: standard error goes to this file
+};
+
 class Process {
  public:
   // Starts argv[0] with the arguments; stdin_text is written to its standard input then closed.
   Process(const std::vector<std::string>& argv, const std::string& stdin_text = "");
+  Process(const std::vector<std::string>& argv, const ChildOptions& options);
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
   ~Process();  // SIGKILLs a child still running
@@ -42,6 +51,9 @@ std::pair<int, std::string> run(const std::vector<std::string>& argv,
 
 // The non-empty lines of a file (none when it does not exist).
 std::vector<std::string> read_lines(const std::string& path);
+
+// CPU time (user + system) a process has used so far, from /proc/PID/stat.
+std::chrono::milliseconds cpu_time(pid_t pid);
 
 // A temporary directory removed at destruction.
 class TempDir {

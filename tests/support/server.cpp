@@ -87,7 +87,7 @@ void Server::start(const std::vector<std::string>& extra, unsigned short port) {
     for (std::istringstream in(w); in >> word;) wrapped.push_back(word);
     argv.insert(argv.begin(), wrapped.begin(), wrapped.end());
   }
-  proc_ = std::make_unique<Process>(argv);
+  proc_ = std::make_unique<Process>(argv, child_);
   banner_.clear();
   for (;;) {
     auto line = proc_->read_line(std::chrono::seconds(30));

@@ -55,6 +55,8 @@ class Server {
   const std::string& data_dir() const { return dir_.path(); }
   // Runs `portierd init`; returns its exit code.
   int init(const std::string& org, const std::string& email, const std::string& password);
+  // How the next start() runs the child: fd limits, standard error to a file.
+  void set_child_options(ChildOptions o) { child_ = std::move(o); }
   // Starts `portierd serve` on 127.0.0.1:0 (or `port`) and waits until it listens.
   void start(const std::vector<std::string>& extra = {}, unsigned short port = 0);
   // Starts again on the port it had, with the flags it had (after stop() or kill()).
@@ -77,6 +79,7 @@ class Server {
   unsigned short port_ = 0;
   std::vector<std::string> banner_;
   std::vector<std::string> extra_;
+  ChildOptions child_;
 };
 
 std::string portierd_path();

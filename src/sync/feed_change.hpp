@@ -1,0 +1,18 @@
+#pragma once
+// A committed change of one feed, as the bus carries it and sessions send it. No store here:
+// whoever only carries changes (the bus, the gateway) needs nothing else.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace portier::sync {
+
+// The body is serialized once and shared by every feed and session that carries it.
+struct FeedChange {
+  std::string feed;
+  std::int64_t seq = 0;
+  std::shared_ptr<const std::string> body;
+};
+
+}  // namespace portier::sync
