@@ -114,10 +114,14 @@ WorkerTotals Fleet::stats(bool reset) {
     t.gaps += n("gaps");
     t.errors += n("errors");
     if (t.error.empty()) t.error = a.at("error").as_string();
-    for (const auto& [code, count] : a.at("closes").as_object()) {
-      auto prev = t.closes.contains(code) ? t.closes.at(code).to_number<std::int64_t>() : 0;
-      t.closes[code] = prev + count.to_number<std::int64_t>();
-    }
+    auto add = [](json::object& into, const json::object& from) {
+      for (const auto& [k, count] : from) {
+        auto prev = into.contains(k) ? into.at(k).to_number<std::int64_t>() : 0;
+        into[k] = prev + count.to_number<std::int64_t>();
+      }
+    };
+    add(t.closes, a.at("closes").as_object());
+    add(t.failures, a.at("failures").as_object());
   }
   return t;
 }

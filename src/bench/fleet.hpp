@@ -25,7 +25,8 @@ struct WorkerTotals {
   std::int64_t cpu_us = 0, rss_kb = 0, reconnects = 0, resumed = 0, snapshots = 0, gaps = 0,
                errors = 0;
   std::string error;
-  boost::json::object closes;  // close code -> count
+  boost::json::object closes;    // close code -> count (0: the transport failed)
+  boost::json::object failures;  // what failed ("connect: Connection refused") -> count
 };
 
 class Fleet {

@@ -162,8 +162,11 @@ bool Child::running() {
 ProcSample sample_process(pid_t pid) {
   ProcSample s;
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);)
+  for (std::string line; std::getline(status, line);) {
     if (line.rfind("VmRSS:", 0) == 0) s.rss_kb = std::stoll(line.substr(6));
+    if (line.rfind("RssAnon:", 0) == 0) s.anon_kb = std::stoll(line.substr(8));
+    if (line.rfind("RssFile:", 0) == 0) s.file_kb = std::stoll(line.substr(8));
+  }
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   // Fields after the command name, which is in parentheses and may hold spaces.

@@ -46,8 +46,10 @@ class Child {
 };
 
 struct ProcSample {
-  std::int64_t rss_kb = 0;  // VmRSS
-  std::int64_t cpu_us = 0;  // CPU time of its live threads (schedstat, else utime + stime)
+  std::int64_t rss_kb = 0;   // VmRSS
+  std::int64_t anon_kb = 0;  // RssAnon: the heap and stacks
+  std::int64_t file_kb = 0;  // RssFile: mapped files (an mmapped database's pages count here)
+  std::int64_t cpu_us = 0;   // CPU time of its live threads (schedstat, else utime + stime)
   bool ok = false;
 };
 ProcSample sample_process(pid_t pid);

@@ -140,13 +140,14 @@ void print_idle(std::FILE* out, const json::object& i) {
   line(out, fmt::format("idle: N = {} idle sessions, CPU over {} s",
                         static_cast<std::int64_t>(num(i, "n")), num(i, "seconds")));
   seed_line(out, seed_text(obj(i, "seed")));
-  line(out, fmt::format("  {:<12} {:>16} {:>12} {:>20} {:>18}", "", "server KiB/sess", "CPU % core",
-                        "CPU us/session/s", "bench KiB/sess"));
+  line(out, fmt::format("  {:<12} {:>16} {:>10} {:>10} {:>12} {:>20}", "", "server KiB/sess",
+                        "heap", "files", "CPU % core", "CPU us/session/s"));
   for (const char* peer : {"portier", "mosquitto"}) {
     const auto& p = obj(i, peer);
-    line(out, fmt::format("  {:<12} {:>16.2f} {:>12.2f} {:>20.3f} {:>18.2f}", peer,
-                          num(p, "kib_per_session"), num(p, "cpu_pct"),
-                          num(p, "cpu_us_per_session_s"), num(p, "client_kib_per_session")));
+    line(out, fmt::format("  {:<12} {:>16.2f} {:>10.2f} {:>10.2f} {:>12.2f} {:>20.3f}", peer,
+                          num(p, "kib_per_session"), num(p, "anon_kib_per_session"),
+                          num(p, "file_kib_per_session"), num(p, "cpu_pct"),
+                          num(p, "cpu_us_per_session_s")));
   }
 }
 

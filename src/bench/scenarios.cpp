@@ -385,12 +385,15 @@ json::object Run::fanout(std::size_t n) {
       Shot s;
       auto t = ++m.tag;
       m.fleet->arm(t);
+      auto cpu0 = sample_process(m.floor->pid());
       auto client0 = m.fleet->stats();
       auto t0 = now_ns();
       write_us.push_back(m.floor->send(bytes, t));
       auto times = m.fleet->wait(m.loss_timeout());
+      auto cpu1 = sample_process(m.floor->pid());
       auto client1 = m.fleet->stats();
       s.lat = latencies(times.at, t0);
+      s.server_cpu_ms = static_cast<double>(cpu1.cpu_us - cpu0.cpu_us) / 1e3;
       s.client_cpu_ms = static_cast<double>(client1.cpu_us - client0.cpu_us) / 1e3;
       shots.push_back(s);
     }
@@ -576,8 +579,13 @@ json::object Run::idle(std::size_t n) {
         {"rss_after_kb", after.rss_kb},
         {"rss_end_kb", end.rss_kb},
         {"kib_per_session", static_cast<double>(after.rss_kb - before.rss_kb) / n},
+        // RSS splits into the heap (what sessions cost) and mapped files (a database read
+        // through mmap while serving snapshots: shared with the page cache, evictable).
+        {"anon_kib_per_session", static_cast<double>(after.anon_kb - before.anon_kb) / n},
+        {"file_kib_per_session", static_cast<double>(after.file_kb - before.file_kb) / n},
         {"cpu_pct", cpu / window_us * 100},
         {"cpu_us_per_session_s", cpu / window_us * 1e6 / n},
+        // The workers keep freed memory for later phases: meaningful on fresh workers only.
         {"client_kib_per_session", static_cast<double>(client1.rss_kb - client0.rss_kb) / n}};
     m.check_client("idle");
     m.fleet->close();
@@ -648,6 +656,7 @@ json::object Run::storm() {
     j["snapshots"] = st.snapshots;
     j["reconnects"] = st.reconnects;
     j["closes"] = st.closes;
+    j["failures"] = st.failures;
     if (st.gaps > 0 || st.errors > 0)
       throw std::runtime_error("storm: " + std::to_string(st.gaps) + " seq gaps, " +
                                std::to_string(st.errors) + " errors (first: " + st.error + ")");

@@ -20,13 +20,13 @@ struct Options {
   int workers = 0;                          // 0: from the fd limit and the cores
   int threads = 1;                          // io threads per worker
   int repeat = 5;
-  double loss_timeout_s = 60;       // a delivery later than this (after the write answered) is lost
+  double loss_timeout_s = 60;  // a delivery later than this (after the write answered) is lost
   // Sessions per loopback source address: under portierd's default cap of 512 connections per
   // address even when all of them reconnect at once (phones come from many addresses).
   std::size_t per_address = 256;
-  int backoff_ms = 100;             // the reconnect backoff's base (the protocol's 100 ms)
-  bool api_seed = false;            // never use POST /v1/import
-  bool keep = false;                // keep the temporary directory (data, logs)
+  int backoff_ms = 100;   // the reconnect backoff's base (the protocol's 100 ms)
+  bool api_seed = false;  // never use POST /v1/import
+  bool keep = false;      // keep the temporary directory (data, logs)
   bool smoke = false;
 
   std::vector<std::size_t> fanout_n{1000, 5000, 10000, 19000};

@@ -331,7 +331,7 @@ void WsSession::lost(WsConn& c, const std::string& why, int close_code) {
   conn_.reset();
   synced_ = false;
   if (stopped_) return;
-  w_.count_close(close_code);
+  w_.count_close(close_code, why);
   // A first connection that keeps failing is a failed session, not a retry forever.
   if (!initial_reported_ && ++initial_failures_ >= 3) return initial_result(false, why);
   schedule_retry();
@@ -387,7 +387,7 @@ class TcpSession : public Session {
   }
   void fail(const std::string& what, boost::system::error_code ec) {
     if (!stopped_) {
-      w_.count_close(0);
+      w_.count_close(0, what + ": " + ec.message());
       initial_result(false, what + ": " + ec.message());
     }
     abort();

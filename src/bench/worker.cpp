@@ -93,6 +93,7 @@ struct Worker::Impl {
 
   std::mutex counters_mu;
   std::map<int, std::int64_t> closes;
+  std::map<std::string, std::int64_t> failures;  // transport failures by what failed
   std::int64_t errors = 0;
   std::string error_text;
 
@@ -133,9 +134,10 @@ void Worker::tag_seen(std::int64_t tag) {
   }
 }
 
-void Worker::count_close(int code) {
+void Worker::count_close(int code, const std::string& why) {
   std::lock_guard lock(impl_->counters_mu);
   impl_->closes[code]++;
+  if (code == 0) impl_->failures[why]++;
 }
 
 void Worker::count_error(std::string_view text) {
@@ -261,9 +263,10 @@ void Worker::Impl::stats(const json::object& cmd) {
   auto me = sample_process(getpid());
   std::size_t n = 0;
   for (const auto& o : owned) n += o.size();
-  json::object closes_o;
+  json::object closes_o, failures_o;
   std::lock_guard lock(counters_mu);
   for (const auto& [code, count] : closes) closes_o[std::to_string(code)] = count;
+  for (const auto& [why, count] : failures) failures_o[why] = count;
   reply({{"op", "stats"},
          {"cpu_us", me.cpu_us},
          {"rss_kb", me.rss_kb},
@@ -274,9 +277,11 @@ void Worker::Impl::stats(const json::object& cmd) {
          {"gaps", w.gaps_.load()},
          {"errors", errors},
          {"error", error_text},
-         {"closes", std::move(closes_o)}});
+         {"closes", std::move(closes_o)},
+         {"failures", std::move(failures_o)}});
   if (const auto* r = cmd.if_contains("reset"); r && r->is_bool() && r->as_bool()) {
     closes.clear();
+    failures.clear();
     errors = 0;
     error_text.clear();
     w.reconnects_ = w.resumed_ = w.snapshots_ = w.gaps_ = 0;

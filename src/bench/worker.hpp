@@ -78,7 +78,8 @@ class Worker {
 
   void initial_done(bool ok, const std::string& error);
   void tag_seen(std::int64_t tag);
-  void count_close(int code);
+  // A connection that ended: by a close frame with `code`, or (0) a transport failure `why`.
+  void count_close(int code, const std::string& why);
   void count_reconnect() { reconnects_++; }
   void count_sync(bool resumed) { (resumed ? resumed_ : snapshots_)++; }
   void count_gap() { gaps_++; }
