@@ -13,8 +13,8 @@ void print_open(std::FILE* out, const boost::json::object& o);
 void print_idle(std::FILE* out, const boost::json::object& i);
 void print_storm(std::FILE* out, const boost::json::object& s);
 
-// Every loss (lost, misdelivered, failed writes) anywhere in the JSON, warm-ups included: a
-// run passes only when this is 0 (counts may overlap; only zero matters).
-std::int64_t total_lost(const boost::json::value& v);
+// How many figures in the JSON (warm-up runs included) report a loss: lost, misdelivered or
+// failed writes above 0. A run passes only when this is 0.
+std::int64_t figures_with_losses(const boost::json::value& v);
 
 }  // namespace portier::bench

@@ -218,9 +218,24 @@ struct Run::Impl {
     return std::chrono::milliseconds(static_cast<std::int64_t>(o.loss_timeout_s * 1000));
   }
 
+  // Waits until `pid` used under 2% of a core over 200 ms (at most 10 s): the previous
+  // fan-out's acks and frees are done, so one measurement does not pay for the last one.
+  void quiesce(pid_t pid) const {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    auto before = sample_process(pid);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(200ms);
+      auto now = sample_process(pid);
+      if (now.cpu_us - before.cpu_us < 4000) return;
+      before = now;
+    }
+  }
+
   // Renames the schedule every member's grant uses; the change reaches all their feeds.
-  Shot portier_shot(Portierd& p, Http& h, const World& w, std::size_t* bytes) {
+  // `settle`: first wait for the server to be quiet (not while opens keep it busy).
+  Shot portier_shot(Portierd& p, Http& h, const World& w, std::size_t* bytes, bool settle = true) {
     Shot s;
+    if (settle) quiesce(p.pid());
     auto t = ++tag;
     fleet->arm(t);
     auto cpu0 = sample_process(p.pid());
@@ -357,6 +372,7 @@ json::object Run::fanout(std::size_t n) {
     std::vector<Shot> shots;
     for (int r = 0; r <= m.o.repeat; ++r) {
       Shot s;
+      m.quiesce(m.mosquitto->pid());
       auto t = ++m.tag;
       m.fleet->arm(t);
       auto cpu0 = sample_process(m.mosquitto->pid());
@@ -383,6 +399,7 @@ json::object Run::fanout(std::size_t n) {
     json::array write_us;
     for (int r = 0; r <= m.o.repeat; ++r) {
       Shot s;
+      m.quiesce(m.floor->pid());
       auto t = ++m.tag;
       m.fleet->arm(t);
       auto cpu0 = sample_process(m.floor->pid());
@@ -429,6 +446,7 @@ json::object Run::edits() {
   auto base = m.tag + 1;
   m.tag += static_cast<std::int64_t>(count);
   std::vector<HttpReply> replies(count);
+  m.quiesce(p->pid());
   auto start = std::chrono::steady_clock::now() + 100ms;
   auto cpu0 = sample_process(p->pid());
   // Open loop: edit k is due at start + k/rate, whatever the answers before it took.
@@ -534,6 +552,7 @@ json::object Run::open() {
     return j;
   };
   constexpr std::int64_t kAll = std::numeric_limits<std::int64_t>::max();
+  m.quiesce(p->pid());
   m.fleet->open_start(o.open_rate, w.open_doors);
   sleep_s(o.open_seconds);
   out["alone"] = summarize_opens(m.fleet->open_stop(15s), 0, kAll);
@@ -543,9 +562,10 @@ json::object Run::open() {
   // The same opens while a schedule edit fans out to `during_n` sessions.
   m.connect("ws", p->port(), m.device_specs(w, o.open_during_n), "portier");
   Http h(kHost, p->port());
+  m.quiesce(p->pid());
   m.fleet->open_start(o.open_rate, w.open_doors);
   sleep_s(std::min(1.0, o.open_seconds));
-  auto shot = m.portier_shot(*p, h, w, nullptr);
+  auto shot = m.portier_shot(*p, h, w, nullptr, false);
   sleep_s(0.5);
   auto items = m.fleet->open_stop(15s);
   m.check_client("open");
