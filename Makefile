@@ -10,7 +10,10 @@ SHELL := /bin/bash
 DEB_PACKAGES := build-essential cmake pkg-config git ca-certificates tzdata \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev libsodium-dev \
   libsqlite3-dev libhowardhinnant-date-dev libspdlog-dev libfmt-dev libcli11-dev \
-  libgpiod-dev libgtest-dev libgmock-dev clang-format-14 openssl mosquitto
+  libgpiod-dev libgtest-dev libgmock-dev clang-format-14 openssl chromium mosquitto
+# The web part (web/) builds with node and npm (node 20.19 or later: Vite needs it). They come
+# with the machine; where they do not, Debian's are installed.
+NODE_PACKAGES := nodejs npm
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)
@@ -24,6 +27,7 @@ deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing $(NODE_PACKAGES)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \

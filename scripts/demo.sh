@@ -42,6 +42,8 @@ while read -r unit code name; do
 done < "$DATA/demo-units.txt"
 
 cat <<TXT
+in a browser (passwords above): the console $SERVER_URL/ (admin@demo.portier.dev),
+the app $SERVER_URL/app/ (maria@ or joan@demo.portier.dev; a phone-width window shows it best)
 open a demo door from the CLI:
   ./build/src/cli/portier login --server $SERVER_URL --email joan@demo.portier.dev   (password above)
   ./build/src/cli/portier doors list

@@ -162,6 +162,7 @@ bool FeedClient::session() {
   if (ec) return true;
   net::connect(sock, endpoints, ec);
   if (ec) return true;
+  sock.set_option(tcp::no_delay(true), ec);  // acks and results go out at once
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;

@@ -58,6 +58,7 @@ Result<RestReply> RestClient::request(const std::string& method, const std::stri
   beast::error_code ec;
   auto eps = resolver.resolve(url->host, url->port, ec);
   if (!ec) net::connect(sock, eps, ec);
+  if (!ec) sock.set_option(net::ip::tcp::no_delay(true), ec);
   if (ec) return Error{0, "connection_failed", "cannot reach " + url_ + ": " + ec.message(), ""};
   std::string host_port = url->host + ":" + url->port;
   if (!url->tls) return exchange(sock, url_, host_port, method, target, body, token);

@@ -108,6 +108,7 @@ const std::vector<Route>& routes() {
       {"POST", "/v1/import", import_rows, true},
       {"GET", "/v1/me", me, true},
       {"GET", "/v1/me/doors", my_doors, true},
+      {"POST", "/v1/me/password", change_password, true},
       {"GET", "/v1/access/check", access_check, true},
       {"GET", "/v1/audit", list_audit, true},
       {"GET", "/v1/devices", list_devices, true},

@@ -114,5 +114,6 @@ Result<Response> enroll(Ctx& c);
 Result<Response> open_door(Ctx& c);    // door_routes.cpp
 Result<Response> import_rows(Ctx& c);  // import_routes.cpp
 Result<Response> sign_in_with_code(Ctx& c);
+Result<Response> change_password(Ctx& c);  // me_routes.cpp
 
 }  // namespace portier::api

@@ -15,7 +15,8 @@ struct Request {
   std::string body;
   std::string content_type;
   std::string authorization;
-  std::string peer;  // remote address, for rate limiting
+  std::string accept_encoding;  // for pre-compressed web files
+  std::string peer;             // remote address, for rate limiting
 };
 
 struct Response {

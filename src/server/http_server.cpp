@@ -263,6 +263,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     req.body = std::move(msg.body());
     req.content_type = std::string(msg[http::field::content_type]);
     req.authorization = std::string(msg[http::field::authorization]);
+    req.accept_encoding = std::string(msg[http::field::accept_encoding]);
     req.peer = peer_;
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
@@ -381,6 +382,9 @@ void HttpServer::Impl::pause_accepting(const beast::error_code& ec) {
 
 void HttpServer::Impl::admit(tcp::socket socket) {
   beast::error_code ec;
+  // Small frames go out at once: a push right after another small frame would otherwise wait
+  // for the client's delayed ACK (~40 ms).
+  socket.set_option(tcp::no_delay(true), ec);
   auto ep = socket.remote_endpoint(ec);
   std::string address = ec ? std::string() : ep.address().to_string();
   const char* refused = nullptr;

@@ -20,6 +20,7 @@
 #include "server/doors.hpp"
 #include "server/gateway.hpp"
 #include "server/http_server.hpp"
+#include "server/static_files.hpp"
 #include "server/upgrade.hpp"
 #include "store/sqlite_store.hpp"
 #include "sync/fanout.hpp"
@@ -77,7 +78,7 @@ struct Retention {
 
 int serve(const std::string& dir, const std::string& listen, bool demo, unsigned threads,
           Retention retention, GatewayOptions gateway_options, HttpOptions http_options,
-          DoorsOptions doors_options, ApiOptions api_options) {
+          DoorsOptions doors_options, ApiOptions api_options, const std::string& web_root) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "portierd serve: --listen is HOST:PORT\n";
@@ -124,9 +125,23 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   gateway.set_metrics(&metrics);
   metrics.gauge("portier_push_sessions",
                 [&gateway] { return static_cast<double>(gateway.sessions()); });
+  StaticFiles web(web_root);
+  if (web.built())
+    spdlog::info("web console and app from {}", web.root());
+  else
+    spdlog::warn("no built web console in {}: / says so (build web/, or pass --web-root DIR)",
+                 web.root());
   HttpServer server(
       ioc, workers,
-      [&api](const Request& r, Respond respond) { api.handle(r, std::move(respond)); },
+      [&api, &web, &metrics](const Request& r, Respond respond) {
+        if (!StaticFiles::handles(r.target)) return api.handle(r, std::move(respond));
+        auto started = std::chrono::steady_clock::now();
+        Response res = web.serve(r);
+        res.route = "/(web)";
+        metrics.observe(res.route, r.method, res.status,
+                        std::chrono::steady_clock::now() - started);
+        respond(std::move(res));
+      },
       http_options);
   server.set_metrics(&metrics);
   server.count_upgraded([&gateway] { return gateway.sessions(); });
@@ -164,11 +179,14 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
     server.stop();
   });
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::string base = (http_options.tls_cert.empty() ? "http://" : "https://") + shown_host + ":" +
+                     std::to_string(*bound);
   if (!demo_logins.empty())
     std::cout << "demo organization \"Demo Org\" (site HQ, Europe/Madrid); logins:\n"
               << demo_logins;
-  std::cout << "listening on " << (http_options.tls_cert.empty() ? "http://" : "https://")
-            << shown_host << ":" << *bound << std::endl;
+  if (demo && web.built())
+    std::cout << "console (owner): " << base << "/\napp (members): " << base << "/app/\n";
+  std::cout << "listening on " << base << std::endl;
   std::vector<std::thread> io;
   for (unsigned i = 1; i < threads; ++i) io.emplace_back([&] { ioc.run(); });
   ioc.run();
@@ -190,6 +208,7 @@ int main(int argc, char** argv) {
   CLI::App app{"portierd: the portier server"};
   app.require_subcommand(1);
   std::string dir = "data", org, email, name, listen = "127.0.0.1:8080";
+  std::string web_root = PORTIER_WEB_ROOT;
   bool password_stdin = false, demo = false;
   unsigned threads = 0;
   auto* init_cmd =
@@ -205,6 +224,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)");
   serve_cmd->add_flag("--demo", demo, "seed a demo organization on first start");
   serve_cmd->add_option("--threads", threads, "io threads (default: one per core)");
+  serve_cmd->add_option("--web-root", web_root,
+                        "serve the web console and app from this built directory (default: " +
+                            std::string(PORTIER_WEB_ROOT) + ")");
   Retention retention;
   int max_age_hours = 24 * 30;
   serve_cmd->add_option("--feed-keep", retention.keep, "changes kept per feed (default 10000)")
@@ -266,5 +288,5 @@ int main(int argc, char** argv) {
   }
   DoorsOptions doors;
   doors.open_timeout = std::chrono::milliseconds(open_timeout_ms);
-  return serve(dir, listen, demo, threads, retention, gw, http, doors, api);
+  return serve(dir, listen, demo, threads, retention, gw, http, doors, api, web_root);
 }

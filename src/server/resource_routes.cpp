@@ -205,6 +205,10 @@ Result<Response> update_record(Ctx& c) {
   if (!patch) return patch.error();
   auto password = take_password(kind, *patch, false);
   if (!password) return password.error();
+  // The record's feeds, looked up before taking the write lock: a write that moves nothing
+  // between feeds (most edits) holds it only for the write itself.
+  auto holders = sync::prefetch_holders(c.api.store(), c.me().org_id, kind, c.path.at("id"));
+  if (!holders) return holders.error();
   json::object out;
   auto st = c.api.store().write([&](WriteTx& tx) -> Status {
     auto found = find_visible(c, kind, tx);
@@ -233,6 +237,7 @@ Result<Response> update_record(Ctx& c) {
     after.version = before.version + 1;
     after.updated_at = now_text(c);
     sync::ChangeRecorder rec(tx, after.org_id, unix_now(c));
+    rec.use(std::move(*holders));
     if (auto s = rec.write(&before, &after); !s) return s;
     std::optional<Revocation> revoke;
     if (kind == Kind::user) {

@@ -156,6 +156,10 @@ class ReadTx {
   virtual Result<GrantTargets> grant_targets(const GrantMatch& m) = 0;
   // The organization, if it exists.
   virtual Result<std::optional<Org>> org(const std::string& org_id) = 0;
+  // A number that changes whenever a committed write moved records between feeds (see
+  // WriteTx::moved_feeds). Read it before a transaction's first read: what that transaction
+  // sees is then at least as new as the number says.
+  virtual std::uint64_t feeds_version() = 0;
   // The head of a feed ("user/<id>", …): its seq counts the changes already queued for it
   // (see WriteTx::append), which come live.
   virtual Result<FeedHead> feed_head(const std::string& feed) = 0;
@@ -196,6 +200,9 @@ class WriteTx : public ReadTx {
   // entries keep commit order, and feed_head counts queued ones.
   virtual Result<std::optional<std::vector<std::int64_t>>> append(
       const std::vector<FeedAppend>& entries) = 0;
+  // Notes that this transaction moves records between feeds (feeds_version changes when it
+  // commits).
+  virtual void moved_feeds() = 0;
   // Runs fn after this transaction commits, in commit order (while later writers still wait).
   // Nothing runs if it rolls back.
   virtual void on_commit(std::function<void()> fn) = 0;
