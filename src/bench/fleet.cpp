@@ -50,9 +50,9 @@ std::vector<json::object> Fleet::all(const json::object& cmd, std::chrono::milli
 
 ConnectResult Fleet::connect(const std::string& kind, const std::string& host, unsigned short port,
                              std::vector<json::object> sessions, std::chrono::milliseconds timeout,
-                             int only_worker, int concurrency) {
-  std::size_t first = only_worker >= 0 ? static_cast<std::size_t>(only_worker) : 0;
-  std::size_t count = only_worker >= 0 ? 1 : workers_.size();
+                             int only_worker, int first_worker, int concurrency) {
+  std::size_t first = static_cast<std::size_t>(only_worker >= 0 ? only_worker : first_worker);
+  std::size_t count = only_worker >= 0 ? 1 : workers_.size() - first;
   std::size_t per = (sessions.size() + count - 1) / count;
   for (std::size_t i = 0; i < count; ++i) {
     json::array chunk;

@@ -36,12 +36,13 @@ class Fleet {
   int size() const { return static_cast<int>(workers_.size()); }
 
   // Connects sessions of `kind` (ws, mqtt, floor) to host:port, split in contiguous chunks
-  // over the workers (only_worker >= 0: all on that one). Device sessions of a phase must
-  // come in one call, so that wait() and records() answer in the order given here.
+  // over the workers from `first_worker` on (only_worker >= 0: all on that one). Device
+  // sessions of a phase must come in one call, so that wait() and records() answer in the
+  // order given here.
   ConnectResult connect(const std::string& kind, const std::string& host, unsigned short port,
                         std::vector<boost::json::object> sessions,
                         std::chrono::milliseconds timeout, int only_worker = -1,
-                        int concurrency = 256);
+                        int first_worker = 0, int concurrency = 256);
   // From now on, count device sessions receiving `tag`.
   void arm(std::int64_t tag);
   struct Times {

@@ -203,9 +203,10 @@ struct Run::Impl {
   }
 
   double connect(const std::string& kind, unsigned short port, std::vector<json::object> specs,
-                 const std::string& what, int only_worker = -1) {
+                 const std::string& what, int only_worker = -1, int first_worker = 0) {
     auto n = specs.size();
-    auto r = fleet->connect(kind, kHost, port, std::move(specs), connect_timeout(n), only_worker);
+    auto r = fleet->connect(kind, kHost, port, std::move(specs), connect_timeout(n), only_worker,
+                            first_worker);
     if (r.failed > 0 || r.pending > 0 || r.ok != n)
       throw std::runtime_error(what + ": " + std::to_string(r.ok) + " of " + std::to_string(n) +
                                " sessions connected (" + r.error + ")");
@@ -559,8 +560,13 @@ json::object Run::open() {
   m.log("opens alone: p99 " + std::to_string(out["alone"].as_object()["p99_ms"].as_double()) +
         " ms");
 
-  // The same opens while a schedule edit fans out to `during_n` sessions.
-  m.connect("ws", p->port(), m.device_specs(w, o.open_during_n), "portier");
+  // The same opens while a schedule edit fans out to `during_n` sessions, held by the other
+  // workers when they can: the apps' io thread then reads no fan-out frames, and an open's
+  // time is the server's, not the bench's queue.
+  bool own =
+      m.workers > 1 && static_cast<std::size_t>(m.workers - 1) * m.per_worker >= o.open_during_n;
+  out["apps_own_worker"] = own;
+  m.connect("ws", p->port(), m.device_specs(w, o.open_during_n), "portier", -1, own ? 1 : 0);
   Http h(kHost, p->port());
   m.quiesce(p->pid());
   m.fleet->open_start(o.open_rate, w.open_doors);
