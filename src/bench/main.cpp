@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "bench/floor.hpp"
+#include "bench/proc.hpp"
 #include "bench/report.hpp"
 #include "bench/scenarios.hpp"
 #include "bench/worker.hpp"
@@ -89,6 +90,7 @@ int main(int argc, char** argv) {
 
   if (worker->parsed()) return worker_main(threads);
   if (floor->parsed()) return floor_main();
+  cleanup_on_interrupt();
 
   if (o.smoke) {
     auto set = [](CLI::Option* opt, auto& field, auto value) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -10,14 +11,54 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
 namespace portier::bench {
+
+namespace {
+
+// What an interrupt must clean up: children still running, temporary directories.
+std::mutex g_mu;
+std::set<pid_t> g_children;
+std::set<std::string> g_dirs;
+
+void track_child(pid_t pid, bool alive) {
+  std::lock_guard lock(g_mu);
+  if (alive)
+    g_children.insert(pid);
+  else
+    g_children.erase(pid);
+}
+
+}  // namespace
+
+void cleanup_on_interrupt() {
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    std::lock_guard lock(g_mu);
+    std::fprintf(stderr, "portier-bench: interrupted; stopping its servers and workers\n");
+    for (auto pid : g_children) ::kill(pid, SIGKILL);
+    for (auto pid : g_children) waitpid(pid, nullptr, 0);
+    std::error_code ec;
+    for (const auto& d : g_dirs) std::filesystem::remove_all(d, ec);
+    _exit(130);
+  }).detach();
+}
 
 Child::Child(const std::vector<std::string>& argv, Options options) {
   int in[2] = {-1, -1}, out[2] = {-1, -1};
@@ -37,6 +78,12 @@ Child::Child(const std::vector<std::string>& argv, Options options) {
   if (pid_ == 0) {
     // Die with the bench: an aborted run must not leave servers behind.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &set, nullptr);  // blocked in the bench (cleanup_on_interrupt)
+    std::signal(SIGPIPE, SIG_DFL);
     if (getppid() != parent) _exit(1);
     if (options.pipe_stdin) {
       dup2(in[0], 0);
@@ -54,6 +101,7 @@ Child::Child(const std::vector<std::string>& argv, Options options) {
     std::fprintf(stderr, "cannot run %s: %s\n", args[0], std::strerror(errno));
     _exit(127);
   }
+  track_child(pid_, true);
   if (err_fd >= 0) ::close(err_fd);
   if (log_fd >= 0) ::close(log_fd);
   if (options.pipe_stdin) {
@@ -70,6 +118,7 @@ Child::~Child() {
   if (pid_ > 0) {
     ::kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
+    track_child(pid_, false);
   }
   if (in_fd_ >= 0) ::close(in_fd_);
   if (out_fd_ >= 0) ::close(out_fd_);
@@ -130,6 +179,7 @@ int Child::wait(std::chrono::milliseconds timeout) {
     int status = 0;
     pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
+      track_child(pid_, false);
       pid_ = -1;
       if (WIFEXITED(status)) return WEXITSTATUS(status);
       if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -153,6 +203,7 @@ bool Child::running() {
   if (pid_ <= 0) return false;
   int status = 0;
   if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    track_child(pid_, false);
     pid_ = -1;
     return false;
   }
@@ -226,9 +277,21 @@ TempDir::TempDir(const std::string& prefix) {
   std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
   if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
+  std::lock_guard lock(g_mu);
+  g_dirs.insert(path_);
+}
+
+void TempDir::keep() {
+  keep_ = true;
+  std::lock_guard lock(g_mu);
+  g_dirs.erase(path_);
 }
 
 TempDir::~TempDir() {
+  {
+    std::lock_guard lock(g_mu);
+    g_dirs.erase(path_);
+  }
   if (keep_) return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);

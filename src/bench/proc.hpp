@@ -54,6 +54,11 @@ struct ProcSample {
 };
 ProcSample sample_process(pid_t pid);
 
+// On SIGINT or SIGTERM: kill every Child still running, remove every TempDir, exit 130.
+// Call before any thread or child is started (it blocks those signals for a thread of its
+// own to wait on; children unblock them). Also ignores SIGPIPE.
+void cleanup_on_interrupt();
+
 // This executable's path (/proc/self/exe), to start workers and the floor.
 std::string self_exe();
 
@@ -68,7 +73,7 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::string& path() const { return path_; }
-  void keep() { keep_ = true; }
+  void keep();
 
  private:
   std::string path_;
