@@ -7,8 +7,9 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
-#include <deque>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include "server/crypto.hpp"
 #include "server/doors.hpp"
@@ -32,6 +33,38 @@ std::string error_message(const std::string& code, const std::string& message) {
 }
 
 }  // namespace
+
+// A session's send queue: a FIFO that holds no memory while empty (std::deque keeps a 512-byte
+// block even then, in every one of thousands of idle sessions).
+template <class T>
+class OutQueue {
+ public:
+  void push_back(T v) { items_.push_back(std::move(v)); }
+  T& front() { return items_[head_]; }
+  T& back() { return items_.back(); }
+  void pop_front() {
+    if (++head_ == items_.size()) {
+      items_ = {};
+      head_ = 0;
+    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {  // a queue that never drains
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+  void pop_back() {
+    items_.pop_back();
+    if (head_ == items_.size()) {
+      items_ = {};
+      head_ = 0;
+    }
+  }
+  std::size_t size() const { return items_.size() - head_; }
+  bool empty() const { return size() == 0; }
+
+ private:
+  std::vector<T> items_;
+  std::size_t head_ = 0;
+};
 
 // What the hub needs of a session of any stream type (plain or TLS).
 class WsBase {
@@ -114,8 +147,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
   WsSession(Inner&& stream, std::shared_ptr<Gateway::Impl> gw)
       : ws_(std::move(stream)),
         gw_(std::move(gw)),
-        hello_timer_(ws_.get_executor()),
-        close_timer_(ws_.get_executor()) {}
+        hello_timer_(std::in_place, ws_.get_executor()) {}
 
   void start(beast::http::request<beast::http::string_body> req) {
     beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
@@ -169,8 +201,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
 
   void on_accept(beast::error_code ec) {
     if (ec) return;  // handshake failed or timed out: nothing was ever open
-    hello_timer_.expires_after(gw_->options.hello_timeout);
-    hello_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+    hello_timer_->expires_after(gw_->options.hello_timeout);
+    hello_timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec || self->hello_done_ || self->hello_pending_) return;
       self->send(
           std::make_shared<const std::string>(error_message("hello_timeout", "send hello first")));
@@ -187,6 +219,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     if (ec) return on_closed();  // closed, reset, too big (Beast answered 1009), idle timeout
     std::string text = beast::buffers_to_string(in_.data());
     in_.consume(in_.size());
+    in_.shrink_to_fit();  // an idle session keeps no read buffer
     bool was_text = ws_.got_text();
     do_read();  // keep reading: a bad message gets an error, never ends the session
     if (!was_text) return send_error("bad_message", "messages are JSON text frames");
@@ -301,7 +334,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     // the hub would keep a session that is gone.
     if (closing_ || finished_) return;
     hello_done_ = true;
-    hello_timer_.cancel();
+    hello_timer_.reset();  // cancels it; an idle session keeps no timer of its own
     who_ = std::move(who);
     session_id_ = new_id("sess");
     json::array feeds;
@@ -572,9 +605,9 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     queued_bytes_ += out.size();
     queue_.push_back(std::move(out));
     // One message larger than the budget (a big snapshot) may pass alone.
-    if (queued_bytes_ > gw_->options.queue_budget_bytes && queue_.size() > 1) {
+    if (queued_bytes_ > gw_->options.queue_budget_bytes && queue_.size() + (writing_ ? 1 : 0) > 1) {
       // Durability lives in the feed: drop what is queued, close, let the client resume.
-      while (queue_.size() > (writing_ ? 1u : 0u)) {
+      while (!queue_.empty()) {
         queued_bytes_ -= queue_.back().size();
         queue_.pop_back();
       }
@@ -585,9 +618,12 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
 
   void do_write() {
     writing_ = true;
-    const Out& out = queue_.front();
-    std::array<net::const_buffer, 3> bufs{net::buffer(out.head), net::buffer(*out.body),
-                                          net::buffer(out.tail)};
+    // The message being written leaves the queue: its buffers must not move while the queue
+    // grows.
+    sending_ = std::move(queue_.front());
+    queue_.pop_front();
+    std::array<net::const_buffer, 3> bufs{net::buffer(sending_.head), net::buffer(*sending_.body),
+                                          net::buffer(sending_.tail)};
     ws_.text(true);
     ws_.async_write(bufs,
                     beast::bind_front_handler(&WsSession::on_write, this->shared_from_this()));
@@ -596,8 +632,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
   void on_write(beast::error_code ec, std::size_t) {
     writing_ = false;
     if (ec) return on_closed();
-    queued_bytes_ -= queue_.front().size();
-    queue_.pop_front();
+    queued_bytes_ -= sending_.size();
+    sending_ = Out{};
     if (!stalled_.empty() && !queue_half_full() && !closing_) {
       auto feeds = std::move(stalled_);
       stalled_.clear();
@@ -614,8 +650,9 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     close_code_ = code;
     gw_->count("portier_push_closes_total", "code=\"" + std::to_string(code) + "\"");
     close_reason_ = std::move(reason);
-    close_timer_.expires_after(std::chrono::seconds(5));
-    close_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+    close_timer_.emplace(ws_.get_executor());
+    close_timer_->expires_after(std::chrono::seconds(5));
+    close_timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec) return;
       beast::get_lowest_layer(self->ws_).close();
     });
@@ -638,8 +675,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
   void on_closed() {
     if (finished_) return;
     finished_ = true;
-    hello_timer_.cancel();
-    close_timer_.cancel();
+    hello_timer_.reset();
+    close_timer_.reset();
     beast::error_code ignore;
     beast::get_lowest_layer(ws_).socket().close(ignore);
     if (registered_) gw_->devices.disconnected(device_id_, gw_->clock());
@@ -650,14 +687,15 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
 
   websocket::stream<Inner> ws_;
   std::shared_ptr<Gateway::Impl> gw_;
-  net::steady_timer hello_timer_;
-  net::steady_timer close_timer_;
+  std::optional<net::steady_timer> hello_timer_;  // until the hello
+  std::optional<net::steady_timer> close_timer_;  // once closing
   beast::flat_buffer in_;
   bool hello_done_ = false, hello_pending_ = false, registered_ = false;
   bool writing_ = false, closing_ = false, close_sent_ = false, finished_ = false;
   std::uint16_t close_code_ = 1000;
   std::string close_reason_;
-  std::deque<Out> queue_;
+  OutQueue<Out> queue_;
+  Out sending_;  // the message being written (counted in queued_bytes_)
   std::size_t queued_bytes_ = 0;
   StreamIdentity who_;
   std::string session_id_, device_id_;
