@@ -7,6 +7,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
+#include <deque>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -72,7 +73,8 @@ class WsBase {
  public:
   virtual ~WsBase() = default;
   // A committed change of a feed this session reads (from the bus, any thread).
-  virtual void deliver(const sync::FeedChange& c) = 0;
+  virtual void deliver(std::shared_ptr<const std::vector<sync::FeedChange>> batch,
+                       std::size_t index) = 0;
   // Ends the session with a final message and a close code (any thread).
   virtual void end(std::string final_message, std::uint16_t code, std::string reason) = 0;
   virtual std::shared_ptr<WsBase> base_ptr() = 0;
@@ -120,12 +122,31 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     h = std::max(h, seq);
   }
   // Tells the organization's consoles (org/ feed sessions) what a device now holds.
-  void device_event(const std::string& device_id);
+  void device_event(const std::string& org_id, const std::string& device_id);
   // Sends a message outside any feed's sequence to every session reading the feed.
   void push_to_feed(const std::string& feed, const std::shared_ptr<const std::string>& message);
 
   void forget(WsBase* s, bool subscribed, const std::vector<std::string>& feeds,
               const StreamIdentity& who);
+
+  // Changes (and revocations) on their way to sessions, in order, a step at a time.
+  struct End {
+    std::string message;
+    std::uint16_t code;
+    std::string reason;
+  };
+  struct Delivery {
+    std::shared_ptr<WsBase> session;
+    std::shared_ptr<const std::vector<sync::FeedChange>> batch;  // a change: batch[index]
+    std::size_t index = 0;
+    std::shared_ptr<const End> end;  // or the end of the session
+  };
+  net::any_io_executor executor;
+  std::mutex pump_mu;
+  std::deque<Delivery> to_deliver;
+  bool pumping = false;
+  void enqueue(std::vector<Delivery> deliveries);
+  void pump();
 
   // Commands sent to units on this node, waiting for their result or their timeout.
   struct PendingCommand {
@@ -174,8 +195,11 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
               });
   }
 
-  void deliver(const sync::FeedChange& c) override {
-    net::post(ws_.get_executor(), [self = this->shared_from_this(), c] { self->on_live(c); });
+  void deliver(std::shared_ptr<const std::vector<sync::FeedChange>> batch,
+               std::size_t index) override {
+    net::post(ws_.get_executor(), [self = this->shared_from_this(), b = std::move(batch), index] {
+      self->on_live((*b)[index]);
+    });
   }
 
   void end(std::string final_message, std::uint16_t code, std::string reason) override {
@@ -373,7 +397,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     }
     registered_ = true;
     gw_->subscribe(this, feed_names_, who_);
-    gw_->device_event(device_id_);
+    gw_->device_event(who_.org_id, device_id_);
     presence(true);
     send(std::make_shared<const std::string>(json::serialize(json::object{
         {"type", "ready"},
@@ -504,7 +528,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     if (seq->as_int64() < 0 || seq->as_int64() >= it->second.next)
       return send_error("bad_ack", "ack a seq you received");
     gw_->devices.acked(device_id_, it->first, seq->as_int64(), gw_->clock());
-    gw_->device_event(device_id_);
+    gw_->device_event(who_.org_id, device_id_);
   }
 
   // An app asks to open a door: the same decision and path as POST /v1/doors/{id}/open.
@@ -686,7 +710,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     beast::get_lowest_layer(ws_).socket().close(ignore);
     if (registered_) gw_->devices.disconnected(device_id_, gw_->clock());
     gw_->forget(this, registered_, feed_names_, who_);
-    if (registered_) gw_->device_event(device_id_);
+    if (registered_) gw_->device_event(who_.org_id, device_id_);
     if (registered_) presence(false);
   }
 
@@ -720,10 +744,15 @@ void Gateway::Impl::subscribe(WsBase* s, const std::vector<std::string>& feeds,
   if (who.is_unit) unit_latest[who.id] = s;
 }
 
-void Gateway::Impl::device_event(const std::string& device_id) {
+void Gateway::Impl::device_event(const std::string& org_id, const std::string& device_id) {
+  std::string org_feed = "org/" + org_id;
+  {
+    // Most acks have no console to tell: find that out before copying the device.
+    std::lock_guard lock(mu);
+    if (!by_feed.count(org_feed)) return;
+  }
   auto d = devices.get(device_id);
   if (!d) return;
-  std::string org_feed = "org/" + d->org_id;
   json::array feeds;
   {
     std::lock_guard lock(mu);
@@ -789,13 +818,15 @@ void Gateway::Impl::forget(WsBase* s, bool subscribed, const std::vector<std::st
   }
 }
 
-Gateway::Gateway(Store& store, net::thread_pool& workers, DeviceRegistry& devices,
-                 GatewayOptions options, Clock clock)
+Gateway::Gateway(Store& store, net::thread_pool& workers, net::any_io_executor io,
+                 DeviceRegistry& devices, GatewayOptions options, Clock clock)
     : impl_(std::make_shared<Impl>(store, workers, devices, options,
                                    clock ? std::move(clock) : Clock([] {
                                      return std::chrono::time_point_cast<std::chrono::seconds>(
                                          std::chrono::system_clock::now());
-                                   }))) {}
+                                   }))) {
+  impl_->executor = std::move(io);
+}
 
 Gateway::~Gateway() = default;
 
@@ -883,17 +914,58 @@ std::size_t Gateway::sessions() const {
 }
 
 void Gateway::on_changes(const std::vector<sync::FeedChange>& changes) {
-  std::vector<std::pair<std::shared_ptr<WsBase>, const sync::FeedChange*>> targets;
+  auto batch = std::make_shared<const std::vector<sync::FeedChange>>(changes);
+  std::vector<Impl::Delivery> targets;
   {
     std::lock_guard lock(impl_->mu);
-    for (const auto& c : changes) {
+    for (std::size_t i = 0; i < batch->size(); ++i) {
+      const auto& c = (*batch)[i];
       impl_->note_head(c.feed, c.seq);
       auto it = impl_->by_feed.find(c.feed);
       if (it == impl_->by_feed.end()) continue;
-      for (auto* s : it->second) targets.emplace_back(s->base_ptr(), &c);
+      for (auto* s : it->second) targets.push_back(Impl::Delivery{s->base_ptr(), batch, i, {}});
     }
   }
-  for (auto& [s, c] : targets) s->deliver(*c);
+  impl_->enqueue(std::move(targets));
+}
+
+void Gateway::Impl::enqueue(std::vector<Delivery> deliveries) {
+  if (deliveries.empty()) return;
+  {
+    std::lock_guard lock(pump_mu);
+    for (auto& d : deliveries) to_deliver.push_back(std::move(d));
+    if (pumping) return;
+    pumping = true;
+  }
+  net::post(executor, [self = shared_from_this()] { self->pump(); });
+}
+
+void Gateway::Impl::pump() {
+  // A few hundred sessions at a time, then this goes to the back of the io queue: what came
+  // in meanwhile (an open, a unit's answer) waits for one step, not for the whole fan-out.
+  constexpr std::size_t kStep = 256;
+  std::vector<Delivery> step;
+  {
+    std::lock_guard lock(pump_mu);
+    while (!to_deliver.empty() && step.size() < kStep) {
+      step.push_back(std::move(to_deliver.front()));
+      to_deliver.pop_front();
+    }
+  }
+  for (auto& d : step) {
+    if (d.batch)
+      d.session->deliver(std::move(d.batch), d.index);
+    else
+      d.session->end(d.end->message, d.end->code, d.end->reason);
+  }
+  {
+    std::lock_guard lock(pump_mu);
+    if (to_deliver.empty()) {
+      pumping = false;
+      return;
+    }
+  }
+  net::post(executor, [self = shared_from_this()] { self->pump(); });
 }
 
 void Gateway::on_revocation(const Revocation& r) {
@@ -910,8 +982,13 @@ void Gateway::on_revocation(const Revocation& r) {
     collect(impl_->by_unit, r.unit_id);
     collect(impl_->by_token, r.token_hash);
   }
-  std::string msg = json::serialize(json::object{{"type", "revoked"}, {"reason", r.reason}});
-  for (auto& s : targets) s->end(msg, kRevoked, r.reason);
+  // Through the same queue as changes: a revocation never overtakes the change before it.
+  auto end = std::make_shared<const Impl::End>(
+      Impl::End{json::serialize(json::object{{"type", "revoked"}, {"reason", r.reason}}), kRevoked,
+                r.reason});
+  std::vector<Impl::Delivery> deliveries;
+  for (auto& s : targets) deliveries.push_back(Impl::Delivery{std::move(s), nullptr, 0, end});
+  impl_->enqueue(std::move(deliveries));
 }
 
 }  // namespace portier

@@ -5,6 +5,7 @@
 // flight per session; a session whose queue passes its byte budget is closed (4001) and
 // resumes from its cursor.
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -36,8 +37,9 @@ struct GatewayOptions {
 class Gateway final : public BusListener {
  public:
   using Clock = std::function<Instant()>;
-  Gateway(Store& store, boost::asio::thread_pool& workers, DeviceRegistry& devices,
-          GatewayOptions options = {}, Clock clock = {});
+  // io: where changes are handed to sessions, a few hundred at a time (the io threads').
+  Gateway(Store& store, boost::asio::thread_pool& workers, boost::asio::any_io_executor io,
+          DeviceRegistry& devices, GatewayOptions options = {}, Clock clock = {});
   ~Gateway() override;
 
   // Takes over an upgraded connection.

@@ -109,7 +109,7 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   DeviceRegistry devices;
   Api api(*store, bus, metrics, api_options);
   api.set_devices(&devices);
-  Gateway gateway(*store, workers, devices, gateway_options);
+  Gateway gateway(*store, workers, ioc.get_executor(), devices, gateway_options);
   bus.subscribe(&gateway);
   // Large fan-outs are listed in their feeds here, in short transactions (the write that made
   // them has committed; doors keep opening meanwhile).
