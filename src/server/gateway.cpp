@@ -941,9 +941,9 @@ void Gateway::Impl::enqueue(std::vector<Delivery> deliveries) {
 }
 
 void Gateway::Impl::pump() {
-  // A few hundred sessions at a time, then this goes to the back of the io queue: what came
+  // Sixty-four sessions at a time, then this goes to the back of the io queue: what came
   // in meanwhile (an open, a unit's answer) waits for one step, not for the whole fan-out.
-  constexpr std::size_t kStep = 256;
+  constexpr std::size_t kStep = 64;
   std::vector<Delivery> step;
   {
     std::lock_guard lock(pump_mu);
