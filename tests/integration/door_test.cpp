@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "fixture.hpp"
+#include "support/eventually.hpp"
 #include "support/ws.hpp"
 
 namespace portier::testing {
@@ -15,15 +16,6 @@ namespace {
 using namespace std::chrono_literals;
 
 std::string unit_bin() { return PORTIER_UNIT_BIN; }
-
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
-}
 
 class Doors : public ApiTest {
  protected:
@@ -59,7 +51,10 @@ class Doors : public ApiTest {
     start_unit_argv(argv);
   }
   void start_unit_argv(const std::vector<std::string>& argv) {
-    unit_proc_ = std::make_unique<Process>(argv);
+    // Its log, to wait for what it says it did.
+    unit_log_ =
+        std::make_unique<LogFile>(dir_.path() + "/unit-" + std::to_string(++runs_) + ".log");
+    unit_proc_ = std::make_unique<Process>(argv, ChildOptions{.stderr_path = unit_log_->path()});
     ASSERT_TRUE(eventually([&] { return unit_connected(); })) << "the unit never connected";
   }
   bool unit_connected() {
@@ -97,6 +92,8 @@ class Doors : public ApiTest {
   TempDir dir_;
   std::string site_, door_, unit_, maria_, maria_token_, grant_, state_;
   std::unique_ptr<Process> unit_proc_;
+  std::unique_ptr<LogFile> unit_log_;
+  int runs_ = 0;
 };
 
 TEST_F(Doors, AGrantedOpenPulsesTheRelayOnceAndAnswersOpened) {
@@ -145,12 +142,21 @@ TEST_F(Doors, OutsideTheScheduleIsDeniedWithTheReasonAndNeverReachesTheUnit) {
   EXPECT_EQ(r.code(), "access_denied");
   EXPECT_EQ(r.obj().at("error").at("reason"), "outside_schedule");
   EXPECT_TRUE(r.obj().at("error").at("next_change").is_string()) << r.raw;
-  std::this_thread::sleep_for(300ms);
-  EXPECT_TRUE(pulses().empty());
   auto log = audit("door.open");
   ASSERT_EQ(log.size(), 1u);
   EXPECT_EQ(log[0].at("after").at("result"), "denied");
   EXPECT_EQ(log[0].at("after").at("reason"), "outside_schedule");
+  EXPECT_TRUE(log[0].at("after").at("command_id").is_null());
+  // The unit handles commands in order: when an allowed open has pulsed, a command for the
+  // denied one would have pulsed before it.
+  ASSERT_EQ(
+      c().patch("/v1/grants/" + grant_, json::object{{"schedule_id", nullptr}}, owner_).status,
+      200);
+  auto allowed = open(maria_token_);
+  ASSERT_EQ(allowed.status, 200) << allowed.raw;
+  auto p = pulses();
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find(std::string(allowed.obj().at("command_id").as_string())), std::string::npos);
 }
 
 TEST_F(Doors, ABadOpenRequestIsRefusedAndChangesNothing) {
@@ -190,9 +196,10 @@ TEST_F(Doors, AStoppedUnitTimesOutAndNeverPulsesLate) {
   auto r = open(maria_token_);
   EXPECT_EQ(r.status, 504) << r.raw;
   EXPECT_EQ(r.code(), "unit_timeout");
+  std::string cmd(audit("door.open").back().at("after").at("command_id").as_string());
   unit_proc_->signal(SIGCONT);
   // Resumed, the unit reads the command, finds it expired and drops it.
-  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(unit_log_->wait_for("command " + cmd + ": expired")) << unit_log_->text();
   EXPECT_TRUE(pulses().empty());
   ASSERT_TRUE(unit_connected());
   // And it still works.
@@ -288,14 +295,15 @@ TEST_F(Doors, LockdownDeniesEveryoneButAnOwnerWhoOverridesAndIsPushedToTheUnit) 
 }
 
 TEST_F(Doors, EventsDuringAnOutageArriveOnceEachAfterReconnectAcrossAUnitKill) {
-  start_unit({"--held-open-after", "1"});
   std::string door_file = state_ + "/sim/" + door_ + ".door";
   auto set_door = [&](const char* s) { std::ofstream(door_file, std::ios::trunc) << s << "\n"; };
-  set_door("closed");
-  std::this_thread::sleep_for(400ms);  // the starting state
+  std::filesystem::create_directories(state_ + "/sim");
+  set_door("closed");  // the state it starts from (read before it connects)
+  start_unit({"--held-open-after", "1"});
   server_.stop();
-  set_door("open");                     // forced: no command
-  std::this_thread::sleep_for(1500ms);  // … and held open
+  set_door("open");  // forced: no command, and held open
+  ASSERT_TRUE(eventually([&] { return show().at("pending_events").as_int64() == 2; }))
+      << json::serialize(show());
   set_door("closed");
   ASSERT_TRUE(eventually([&] { return show().at("pending_events").as_int64() == 3; }))
       << json::serialize(show());
