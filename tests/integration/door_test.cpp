@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "fixture.hpp"
@@ -213,6 +214,69 @@ TEST_F(Doors, AStoppedUnitTimesOutAndNeverPulsesLate) {
   ASSERT_EQ(log.size(), 2u);
   EXPECT_EQ(log[0].at("after").at("result"), "unit_timeout");
   EXPECT_EQ(log[1].at("after").at("result"), "opened");
+}
+
+// Issue 10 §4: portierd killed between an open's decision and the unit's answer. The decision
+// (and the use it reserved) is in the log before the command leaves; at the next start the
+// open without an outcome is settled: the command was sent, so the door may have opened —
+// `unknown`, and the use stays spent, explained.
+TEST_F(Doors, AKillBetweenDecisionAndAnswerIsSettledAtRestart) {
+  ASSERT_EQ(c().patch("/v1/grants/" + grant_, json::object{{"max_uses", 3}}, owner_).status, 200);
+  start_unit();
+  unit_proc_->signal(SIGSTOP);  // slow: the command waits in its socket
+  auto pending = std::async(std::launch::async, [&] {
+    try {
+      return open(maria_token_).status;
+    } catch (const std::exception&) {
+      return -1;  // the server died under the request
+    }
+  });
+  auto uses = [&] { return c().get("/v1/grants/" + grant_, owner_).obj().at("uses").as_int64(); };
+  ASSERT_TRUE(eventually([&] { return uses() == 1; }));  // decided: the use is reserved
+  auto granted = audit("door.open_granted");
+  ASSERT_EQ(granted.size(), 1u) << "the decision is not in the log before the unit answers";
+  const auto& decision = granted[0].at("after");
+  EXPECT_EQ(decision.at("result"), "granted");
+  EXPECT_EQ(decision.at("grant_id"), json::value(grant_));
+  EXPECT_EQ(decision.at("use_reserved"), true);
+  std::string cmd(decision.at("command_id").as_string());
+  EXPECT_EQ(cmd.rfind("cmd_", 0), 0u);
+  EXPECT_TRUE(audit("door.open").empty());  // no outcome yet
+  server_.kill();
+  EXPECT_EQ(pending.get(), -1);
+  server_.restart();
+  // Settled at start: sent to the unit, so it may have run.
+  auto log = audit("door.open");
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].at("after").at("result"), "unknown");
+  EXPECT_EQ(log[0].at("after").at("command_id"), json::value(cmd));
+  EXPECT_EQ(log[0].at("after").at("grant_id"), json::value(grant_));
+  EXPECT_EQ(log[0].at("actor_id"), json::value(maria_));
+  EXPECT_EQ(uses(), 1);
+  // Settled once: another restart adds nothing.
+  server_.kill();
+  server_.restart();
+  EXPECT_EQ(audit("door.open").size(), 1u);
+  // The unit, resumed after the command's expiry, drops it and serves the next open.
+  std::string expires(decision.at("expires_at").as_string());
+  ASSERT_TRUE(eventually([&] {
+    auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    char buf[32];
+    auto t = std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(now));
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", std::gmtime(&t));
+    char ms[8];
+    std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>(now.time_since_epoch().count() % 1000));
+    return std::string(buf) + ms > expires;  // same format: text order is time order
+  }));
+  unit_proc_->signal(SIGCONT);
+  ASSERT_TRUE(eventually([&] { return unit_connected(); }));
+  auto again = open(maria_token_);
+  EXPECT_EQ(again.status, 200) << again.raw;
+  auto p = pulses();
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].find(cmd), std::string::npos);
+  EXPECT_EQ(uses(), 2);
 }
 
 TEST_F(Doors, MaxUsesIsExactUnderConcurrentOpens) {
