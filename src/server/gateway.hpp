@@ -11,6 +11,7 @@
 
 #include "bus/bus.hpp"
 #include "core/time.hpp"
+#include "server/clock.hpp"
 #include "server/devices.hpp"
 #include "store/store.hpp"
 
@@ -35,7 +36,7 @@ struct GatewayOptions {
 
 class Gateway final : public BusListener {
  public:
-  using Clock = std::function<Instant()>;
+  // `clock` defaults to the system's.
   Gateway(Store& store, boost::asio::thread_pool& workers, DeviceRegistry& devices,
           GatewayOptions options = {}, Clock clock = {});
   ~Gateway() override;
