@@ -217,4 +217,9 @@ Result<bool> State::claim_command(const std::string& id, std::int64_t at_unix) {
   return sqlite3_changes(db_.handle()) == 1;
 }
 
+std::int64_t State::scanned_rows() {
+  std::lock_guard lock(mu_);
+  return db_.full_scan_steps();
+}
+
 }  // namespace portier::unit
