@@ -60,6 +60,7 @@ class State final : public client::ReplicaStore {
  private:
   std::mutex mu_;
   sqlite::Db db_;
+  std::int64_t next_cleanup_unix_ = 0;  // when claim_command next forgets old ids
 };
 
 }  // namespace portier::unit
