@@ -1,6 +1,5 @@
 #include "cli/cli.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -17,6 +16,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "client/durable_file.hpp"
 #include "client/feed_client.hpp"
 #include "client/rest.hpp"
 
@@ -56,15 +56,10 @@ bool save(const Config& c) {
   std::error_code ec;
   std::filesystem::create_directories(c.dir, ec);
   ::chmod(c.dir.c_str(), 0700);
-  std::string tmp = c.path() + ".tmp";
-  // Created 0600 before anything is written: the token never sits in a readable file.
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) return false;
+  // 0600 from its creation: the token never sits in a readable file.
   std::string text =
       json::serialize(json::object{{"server", c.server}, {"token", c.token}, {"ca", c.ca}}) + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  return ok && std::rename(tmp.c_str(), c.path().c_str()) == 0;
+  return client::write_file_atomically(c.path(), text, 0600).ok();
 }
 
 int exit_for(int status) {

@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 
+#include "client/durable_file.hpp"
 #include "client/tls.hpp"
 #include "client/url.hpp"
 
@@ -414,15 +415,7 @@ Status FeedClient::save(const std::string& path) const {
       out[name] = json::object{{"epoch", r.epoch}, {"seq", r.seq}, {"records", std::move(records)}};
     }
   }
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << json::serialize(out);
-    if (!f) return Error{500, "io_error", "cannot write " + tmp, ""};
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Error{500, "io_error", "cannot replace " + path, ""};
-  return ok();
+  return write_file_atomically(path, json::serialize(out), 0600);
 }
 
 Status FeedClient::load(const std::string& path) {

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "client/durable_file.hpp"
+
 namespace portier::unit {
 namespace json = boost::json;
 using sqlite::Stmt;
@@ -17,20 +19,13 @@ Status save_identity(const std::string& dir, const Identity& id) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return Error{500, "io_error", "cannot create " + dir + ": " + ec.message(), ""};
   ::chmod(dir.c_str(), 0700);
-  std::string path = dir + "/unit.json", tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    if (!f) return Error{500, "io_error", "cannot write " + tmp, ""};
-    ::chmod(tmp.c_str(), 0600);
-    f << json::serialize(json::object{{"server", id.server},
-                                      {"unit_id", id.unit_id},
-                                      {"credential", id.credential},
-                                      {"ca_file", id.ca_file}});
-    if (!f.flush()) return Error{500, "io_error", "cannot write " + tmp, ""};
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Error{500, "io_error", "cannot replace " + path, ""};
-  return ok();
+  // 0600 from its creation: the credential never sits in a readable file.
+  return client::write_file_atomically(dir + "/unit.json",
+                                       json::serialize(json::object{{"server", id.server},
+                                                                    {"unit_id", id.unit_id},
+                                                                    {"credential", id.credential},
+                                                                    {"ca_file", id.ca_file}}),
+                                       0600);
 }
 
 Result<Identity> load_identity(const std::string& dir) {
