@@ -73,9 +73,10 @@ class FakeServer {
                {"record", {{"id", unit_id}, {"name", "U"}, {"door_ids", json::array{door}}}}}}}});
     return true;
   }
-  void send(const json::object& m) {
+  void send(const json::object& m) { send_raw(json::serialize(m)); }
+  void send_raw(const std::string& text) {
     ws_->text(true);
-    ws_->write(net::buffer(json::serialize(m)));
+    ws_->write(net::buffer(text));
   }
   // The next message (null on timeout or close).
   json::value read(std::chrono::milliseconds timeout) {
@@ -171,6 +172,43 @@ TEST(UnitAgent, ACommandPulsesOnceEverAndExpiredOrForeignOnesNever) {
   server.send(cmd("cmd_5", "door_a", in(std::chrono::minutes(5))));
   EXPECT_EQ(server.result().at("result"), "expired");
   EXPECT_EQ(read_lines(state + "/sim/relay.log").size(), 2u);
+}
+
+// Issue 10 §5: a malformed or newer-protocol message from the server never stops the door
+// agent: it logs and skips what it cannot use, reconnects when its replica is at stake, and
+// keeps serving commands.
+TEST(UnitAgent, MalformedServerMessagesNeverStopTheAgent) {
+  FakeServer server;
+  TempDir dir;
+  std::string state = dir.path() + "/unit";
+  std::filesystem::create_directories(state);
+  std::ofstream(state + "/unit.json") << json::serialize(
+      json::object{{"server", "http://127.0.0.1:" + std::to_string(server.port())},
+                   {"unit_id", "unit_fake"},
+                   {"credential", "ptu_fake"},
+                   {"ca_file", ""}});
+  Process unit({PORTIER_UNIT_BIN, "run", "--state", state});
+  ASSERT_TRUE(server.accept("unit_fake", "door_a"));
+  for (const char* text :
+       {"not json", "[]", R"({"type":false})", R"({"type":"event_saved"})",
+        R"({"type":"event_saved","id":12})", R"({"type":"error","id":3,"code":null})",
+        R"({"type":"ready"})", R"({"type":"ready","server_time":5,"feeds":{}})",
+        R"({"type":"command","id":"cmd_x","door":"door_a","pulse_ms":"700"})",
+        R"({"type":"news","from":"a newer server"})", R"({"type":"device"})"})
+    server.send_raw(text);
+  // A change it cannot apply: it reconnects with its cursor instead of dying.
+  server.send_raw(R"({"type":"change","feed":"unit/unit_fake","epoch":"e1","seq":2})");
+  ASSERT_TRUE(server.accept("unit_fake", "door_a")) << "the agent did not come back";
+  server.send({{"type", "command"},
+               {"id", "cmd_ok"},
+               {"door", "door_a"},
+               {"pulse_ms", 700},
+               {"expires_at", in(5s)}});
+  auto r = server.result();
+  ASSERT_FALSE(r.is_null()) << "the agent stopped";
+  EXPECT_EQ(r.at("result"), "opened");
+  EXPECT_EQ(read_lines(state + "/sim/relay.log").size(), 1u);  // cmd_x (a bad pulse_ms) never ran
+  EXPECT_EQ(unit.wait(0ms), -1);                               // still running
 }
 
 }  // namespace
