@@ -1,6 +1,7 @@
 // The open path end to end: a real portierd, real portier-unit processes with the sim driver,
 // people opening over REST and the WebSocket.
 #include <signal.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 #include <fstream>
@@ -80,6 +81,22 @@ class Doors : public ApiTest {
     for (const auto& r : state.at(plural).as_array())
       if (r.at("id") == json::value(id)) return true;
     return false;
+  }
+  // Whether portierd's store has this open in flight marked sent (read beside the server).
+  bool marked_sent(const std::string& command_id) {
+    sqlite3* db = nullptr;
+    bool sent = false;
+    if (sqlite3_open_v2((server_.data_dir() + "/portier.db").c_str(), &db, SQLITE_OPEN_READONLY,
+                        nullptr) == SQLITE_OK) {
+      sqlite3_stmt* s = nullptr;
+      sqlite3_prepare_v2(db, "SELECT sent FROM open_commands WHERE command_id = ?1", -1, &s,
+                         nullptr);
+      sqlite3_bind_text(s, 1, command_id.c_str(), -1, SQLITE_TRANSIENT);
+      sent = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 1;
+      sqlite3_finalize(s);
+    }
+    sqlite3_close(db);
+    return sent;
   }
   // Audit entries with this action, oldest first.
   std::vector<json::object> audit(const std::string& action) {
@@ -242,6 +259,9 @@ TEST_F(Doors, AKillBetweenDecisionAndAnswerIsSettledAtRestart) {
   std::string cmd(decision.at("command_id").as_string());
   EXPECT_EQ(cmd.rfind("cmd_", 0), 0u);
   EXPECT_TRUE(audit("door.open").empty());  // no outcome yet
+  // The kill comes once the command has left (marked sent just before): a kill between the
+  // decision and that mark is the not_sent case (doors_test.cpp).
+  ASSERT_TRUE(eventually([&] { return marked_sent(cmd); }));
   server_.kill();
   EXPECT_EQ(pending.get(), -1);
   server_.restart();
