@@ -5,7 +5,10 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
+
+#include "support/faulty_vfs.hpp"
 
 namespace portier::unit {
 namespace {
@@ -68,6 +71,37 @@ TEST_F(StateTest, CommandIdsAreForgottenAfterAWeek) {
   // Over a week later the cleanup has run and the id is gone: claiming it again is new.
   ASSERT_TRUE(*state->claim_command("cmd_b", now + 8 * 86400));
   EXPECT_TRUE(*state->claim_command("cmd_a", now + 8 * 86400 + 1));
+}
+
+// Issue 10 §5: on a full disk the state ignored failed steps and left a transaction open on a
+// failed COMMIT. A write that fails is reported and rolled back whole; the next one works.
+TEST_F(StateTest, AFailedReplicaWriteIsReportedAndRolledBackWhole) {
+  testing::faulty_vfs::install();
+  auto state = open();
+  namespace json = boost::json;
+  json::object door{{"id", "door_1"}, {"name", "Front"}};
+  client::Replica r;
+  r.epoch = "e1";
+  r.seq = 1;
+  r.records["door:door_1"] = door;
+  ASSERT_TRUE(state->snapshot("unit/u1", r).ok());
+  json::object renamed{{"id", "door_1"}, {"name", "Renamed"}};
+  testing::faulty_vfs::fail_writes(true);
+  auto failed = state->change("unit/u1", "e1", 2, "door:door_1", &renamed);
+  auto failed_snapshot = state->snapshot("unit/u1", r);
+  testing::faulty_vfs::fail_writes(false);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, "store_full");
+  EXPECT_FALSE(failed_snapshot.ok());
+  // Nothing of it stayed, and no transaction was left open: the state takes writes again.
+  auto loaded = state->load();
+  EXPECT_EQ(loaded["unit/u1"].seq, 1);
+  EXPECT_EQ(loaded["unit/u1"].records["door:door_1"].at("name"), "Front");
+  ASSERT_TRUE(state->change("unit/u1", "e1", 2, "door:door_1", &renamed).ok());
+  EXPECT_EQ(state->load()["unit/u1"].records["door:door_1"].at("name"), "Renamed");
+  // And a fresh connection to the file sees it (it was committed, not left pending).
+  state.reset();
+  EXPECT_EQ(open()->load()["unit/u1"].seq, 2);
 }
 
 }  // namespace

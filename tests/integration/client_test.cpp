@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <future>
 
 #include "client/feed_client.hpp"
 #include "support/eventually.hpp"
@@ -106,6 +107,7 @@ TEST(ReplicaStore, AChangeNotStoredIsNotAckedAndTheClientResumesFromWhatItStored
   ack = server.read_type("ack");
   ASSERT_FALSE(ack.is_null());
   EXPECT_EQ(ack.at("seq"), 2);
+  server.drop();  // (the client's close frame would wait for an answer)
   client.stop();
 
   // On disk: the change and its cursor, and no transaction was left open (writes work).
@@ -170,6 +172,31 @@ TEST(FeedClientInput, MalformedAndNewerMessagesNeverEndTheClient) {
   EXPECT_EQ(client.replica(kFeed).records["unit:unit_1"].at("name"), "Renamed");
   EXPECT_TRUE(client.stopped_reason().empty());
   EXPECT_GT(events.load(), 0);
+  server.drop();
+}
+
+// A session that stops by itself (here: the server closes with 4003, revoked) wakes a
+// wait_for at once, not at its deadline.
+TEST(FeedClientStop, ASessionRefusedForGoodWakesItsWaitersAtOnce) {
+  FakePushServer server;
+  client::FeedClient client(options(server));
+  client.start();
+  ASSERT_TRUE(server.accept());
+  server.read_type("hello");
+  server.send(ready(false, 1));
+  ASSERT_TRUE(client.wait_for([](const client::FeedClient& c) { return c.connected(); }, 5s));
+  // Already waiting when the session stops.
+  auto start = std::chrono::steady_clock::now();
+  auto stopped = std::async(std::launch::async, [&] {
+    return client.wait_for([](const client::FeedClient& c) { return !c.stopped_reason().empty(); },
+                           20s);
+  });
+  server.close(4003);
+  ASSERT_TRUE(stopped.get());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_EQ(client.stopped_reason(), "revoked");
+  EXPECT_EQ(client.last_close_code(), 4003);
+  EXPECT_FALSE(server.accept(500ms)) << "it reconnected after a revocation";
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
 
 #include "client/feed_client.hpp"
 #include "fixture.hpp"
@@ -67,6 +70,50 @@ class Push : public ApiTest {
   std::mutex events_mu_;
   std::vector<client::Event> events_;
 };
+
+// Issue 10 §5: push sessions are asynchronous on the caller's io_context, so thousands share a
+// few threads (the benchmark runs them so): 2,000 sessions on two threads connect, hold the
+// feed, and all get an admin's change.
+TEST_F(Push, TwoThousandSessionsOnTwoThreadsAllGetTheChange) {
+  server_.stop();
+  server_.start({"--max-connections-per-address", "0"});  // all of them come from 127.0.0.1
+  const int n = 2000;
+  std::string feed = "user/" + maria_;
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  std::vector<std::shared_ptr<client::FeedSession>> sessions;
+  for (int i = 0; i < n; ++i) {
+    client::ClientOptions o;
+    o.url = "http://127.0.0.1:" + std::to_string(server_.port());
+    o.token = maria_token_;
+    o.device_id = "phone-" + std::to_string(i);
+    o.min_backoff = 20ms;
+    o.max_backoff = 1s;
+    sessions.push_back(client::FeedSession::create(ioc, o));
+    sessions.back()->start();
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) threads.emplace_back([&] { ioc.run(); });
+  auto count = [&](const std::function<bool(const client::FeedSession&)>& pred) {
+    return std::count_if(sessions.begin(), sessions.end(), [&](const auto& s) { return pred(*s); });
+  };
+  EXPECT_TRUE(eventually(
+      [&] { return count([&](const auto& s) { return s.protocol().replica(feed).seq > 0; }) == n; },
+      60s, 100ms));
+  ASSERT_EQ(c().patch("/v1/doors/" + door_, json::object{{"name", "Renamed"}}, owner_).status, 200);
+  auto renamed = [&](const client::FeedSession& s) {
+    auto d = s.protocol().record(feed, "door:" + door_);
+    return d && d->at("name") == "Renamed";
+  };
+  EXPECT_TRUE(eventually([&] { return count(renamed) == n; }, 30s, 100ms))
+      << count(renamed) << " of " << n;
+  // Stopping is asynchronous too; then the threads run out of work.
+  std::atomic<int> stopped{0};
+  for (auto& s : sessions) s->stop([&] { ++stopped; });
+  work.reset();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(stopped.load(), n);
+}
 
 // Joining a group brings the group's doors to her app, and the door's unit learns her.
 TEST_F(Push, JoiningAGroupBringsItsDoorsToTheAppAndTheUnit) {

@@ -108,6 +108,15 @@ void FakePushServer::send_text(const std::string& text) {
   if (ec) closed_ = true;
 }
 
+void FakePushServer::close(std::uint16_t code, std::chrono::milliseconds timeout) {
+  if (!impl_->ws) return;
+  bool done = false;
+  impl_->ws->async_close(websocket::close_reason(code), [&](beast::error_code) { done = true; });
+  impl_->run_until(done, timeout);
+  closed_ = true;
+  drop();
+}
+
 void FakePushServer::drop() {
   if (!impl_->ws) return;
   beast::error_code ignore;

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,8 @@ class FakePushServer {
   void send_text(const std::string& text);
   // Whether the client has closed the connection (seen by the last read).
   bool closed() const { return closed_; }
+  // Closes the connection with a close frame carrying this code (and waits for the answer).
+  void close(std::uint16_t code, std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // Cuts the connection.
   void drop();
 
