@@ -1,6 +1,8 @@
 # The two set-up commands (see README.md):
 #   make run   install what is missing, build, start portierd with a demo organization
 #   make test  install what is missing, build, check formatting, run every test
+# and the benchmark (minutes; docs/benchmarks.md):
+#   make bench run every portier-bench scenario; figures in build/bench.json
 SHELL := /bin/bash
 .DEFAULT_GOAL := run
 
@@ -8,7 +10,7 @@ SHELL := /bin/bash
 DEB_PACKAGES := build-essential cmake pkg-config git ca-certificates tzdata \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev libsodium-dev \
   libsqlite3-dev libhowardhinnant-date-dev libspdlog-dev libfmt-dev libcli11-dev \
-  libgpiod-dev libgtest-dev libgmock-dev clang-format-14 openssl chromium
+  libgpiod-dev libgtest-dev libgmock-dev clang-format-14 openssl chromium mosquitto
 # The web part (web/) builds with node and npm (node 20.19 or later: Vite needs it). They come
 # with the machine; where they do not, Debian's are installed.
 NODE_PACKAGES := nodejs npm
@@ -19,7 +21,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA ?= data
 FORMAT_FILES = $(shell git ls-files --cached --others --exclude-standard 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 2>/dev/null)
 
-.PHONY: deps build run test format check-format clean
+.PHONY: deps build run test bench format check-format clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -48,6 +50,12 @@ format: deps
 
 test: build check-format
 	ctest --preset default -j $(JOBS)
+
+# BENCH_ARGS: e.g. BENCH_ARGS="fanout --n 1000,5000" (default: every scenario).
+BENCH_ARGS ?= all
+bench: build
+	./build/src/bench/portier-bench --json $(BENCH_ARGS) > build/bench.json
+	@echo "figures: build/bench.json"
 
 clean:
 	rm -rf build

@@ -6,6 +6,7 @@
 
 #include "server/api_internal.hpp"
 #include "server/crypto.hpp"
+#include "server/invitations.hpp"
 
 namespace portier {
 namespace api {
@@ -106,6 +107,11 @@ const std::vector<Route>& routes() {
       {"POST", "/v1/auth/logout", logout, true},
       {"POST", "/v1/auth/code", sign_in_with_code, false},
       {"POST", "/v1/import", import_rows, true},
+      {"GET", "/v1/invitations", list_invitations, true},
+      {"POST", "/v1/invitations", create_invitation, true},
+      {"GET", "/v1/invitations/{id}", get_invitation, true},
+      {"DELETE", "/v1/invitations/{id}", end_invitation, true},
+      {"POST", "/v1/invitations/{id}/link", new_invitation_link, true},
       {"GET", "/v1/me", me, true},
       {"GET", "/v1/me/doors", my_doors, true},
       {"POST", "/v1/me/password", change_password, true},
@@ -187,6 +193,13 @@ Result<Actor> authenticate(Api& api, const Request& req) {
     if (!u) return u.error();
     if (!*u) return Error{401, "unauthorized", "the account no longer exists", ""};
     a.user = std::move(**u);
+    // A guest's token lives only as long as her invitation (the sweeper revokes it soon after).
+    if (is_guest(a.user.body)) {
+      auto access = guest_access(tx, a.user.org_id, a.user.id, api.now());
+      if (!access) return access.error();
+      if (!access->active)
+        return Error{401, kInvitationEnded, "your invitation has ended; ask for a new one", ""};
+    }
     return ok();
   });
   if (!st) return st.error();

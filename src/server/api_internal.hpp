@@ -90,6 +90,12 @@ void audit_auth(const Ctx& c, const std::string& org, const std::string& actor,
 Status commit_changes(WriteTx& tx, Ctx& c, sync::ChangeRecorder& rec,
                       std::optional<Revocation> revoke = std::nullopt);
 
+// After a grant was deleted (after null) or changed in this transaction: when it was the last
+// live grant of a guest, her invitation ends (invitation_routes.cpp). The revocation to publish.
+Result<std::optional<Revocation>> end_invitation_after(WriteTx& tx, const Ctx& c,
+                                                       const json::object& before,
+                                                       const json::object* after);
+
 // Appends the audit entry of an admin's change to a record ("created", "updated", "deleted").
 Status audit_change(WriteTx& tx, const Ctx& c, const std::string& action, const Record& r,
                     const json::value& before, const json::value& after);
@@ -114,6 +120,11 @@ Result<Response> enroll(Ctx& c);
 Result<Response> open_door(Ctx& c);    // door_routes.cpp
 Result<Response> import_rows(Ctx& c);  // import_routes.cpp
 Result<Response> sign_in_with_code(Ctx& c);
-Result<Response> change_password(Ctx& c);  // me_routes.cpp
+Result<Response> change_password(Ctx& c);    // me_routes.cpp
+Result<Response> create_invitation(Ctx& c);  // invitation_routes.cpp
+Result<Response> list_invitations(Ctx& c);
+Result<Response> get_invitation(Ctx& c);
+Result<Response> end_invitation(Ctx& c);
+Result<Response> new_invitation_link(Ctx& c);
 
 }  // namespace portier::api

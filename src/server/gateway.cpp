@@ -8,7 +8,10 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <deque>
+#include <optional>
 #include <set>
+#include <unordered_map>
+#include <vector>
 
 #include "server/crypto.hpp"
 #include "server/doors.hpp"
@@ -33,12 +36,45 @@ std::string error_message(const std::string& code, const std::string& message) {
 
 }  // namespace
 
+// A session's send queue: a FIFO that holds no memory while empty (std::deque keeps a 512-byte
+// block even then, in every one of thousands of idle sessions).
+template <class T>
+class OutQueue {
+ public:
+  void push_back(T v) { items_.push_back(std::move(v)); }
+  T& front() { return items_[head_]; }
+  T& back() { return items_.back(); }
+  void pop_front() {
+    if (++head_ == items_.size()) {
+      items_ = {};
+      head_ = 0;
+    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {  // a queue that never drains
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+  void pop_back() {
+    items_.pop_back();
+    if (head_ == items_.size()) {
+      items_ = {};
+      head_ = 0;
+    }
+  }
+  std::size_t size() const { return items_.size() - head_; }
+  bool empty() const { return size() == 0; }
+
+ private:
+  std::vector<T> items_;
+  std::size_t head_ = 0;
+};
+
 // What the hub needs of a session of any stream type (plain or TLS).
 class WsBase {
  public:
   virtual ~WsBase() = default;
   // A committed change of a feed this session reads (from the bus, any thread).
-  virtual void deliver(const sync::FeedChange& c) = 0;
+  virtual void deliver(std::shared_ptr<const std::vector<sync::FeedChange>> batch,
+                       std::size_t index) = 0;
   // Ends the session with a final message and a close code (any thread).
   virtual void end(std::string final_message, std::uint16_t code, std::string reason) = 0;
   virtual std::shared_ptr<WsBase> base_ptr() = 0;
@@ -70,7 +106,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
 
   // Who listens to what. Sessions register after their hello and leave when they close.
   mutable std::mutex mu;
-  std::set<std::shared_ptr<WsBase>> all;
+  std::unordered_map<WsBase*, std::shared_ptr<WsBase>> all;  // O(1) to leave
   std::map<std::string, std::set<WsBase*>> by_feed;
   std::map<std::string, std::set<WsBase*>> by_user, by_unit, by_token;
   // Each unit's newest session: commands go there (an older one may be a dead link not yet
@@ -86,12 +122,31 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     h = std::max(h, seq);
   }
   // Tells the organization's consoles (org/ feed sessions) what a device now holds.
-  void device_event(const std::string& device_id);
+  void device_event(const std::string& org_id, const std::string& device_id);
   // Sends a message outside any feed's sequence to every session reading the feed.
   void push_to_feed(const std::string& feed, const std::shared_ptr<const std::string>& message);
 
   void forget(WsBase* s, bool subscribed, const std::vector<std::string>& feeds,
               const StreamIdentity& who);
+
+  // Changes (and revocations) on their way to sessions, in order, a step at a time.
+  struct End {
+    std::string message;
+    std::uint16_t code;
+    std::string reason;
+  };
+  struct Delivery {
+    std::shared_ptr<WsBase> session;
+    std::shared_ptr<const std::vector<sync::FeedChange>> batch;  // a change: batch[index]
+    std::size_t index = 0;
+    std::shared_ptr<const End> end;  // or the end of the session
+  };
+  net::any_io_executor executor;
+  std::mutex pump_mu;
+  std::deque<Delivery> to_deliver;
+  bool pumping = false;
+  void enqueue(std::vector<Delivery> deliveries);
+  void pump();
 
   // Commands sent to units on this node, waiting for their result or their timeout.
   struct PendingCommand {
@@ -114,8 +169,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
   WsSession(Inner&& stream, std::shared_ptr<Gateway::Impl> gw)
       : ws_(std::move(stream)),
         gw_(std::move(gw)),
-        hello_timer_(ws_.get_executor()),
-        close_timer_(ws_.get_executor()) {}
+        hello_timer_(std::make_unique<net::steady_timer>(ws_.get_executor())) {}
 
   void start(beast::http::request<beast::http::string_body> req) {
     beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
@@ -141,8 +195,11 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
               });
   }
 
-  void deliver(const sync::FeedChange& c) override {
-    net::post(ws_.get_executor(), [self = this->shared_from_this(), c] { self->on_live(c); });
+  void deliver(std::shared_ptr<const std::vector<sync::FeedChange>> batch,
+               std::size_t index) override {
+    net::post(ws_.get_executor(), [self = this->shared_from_this(), b = std::move(batch), index] {
+      self->on_live((*b)[index]);
+    });
   }
 
   void end(std::string final_message, std::uint16_t code, std::string reason) override {
@@ -169,8 +226,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
 
   void on_accept(beast::error_code ec) {
     if (ec) return;  // handshake failed or timed out: nothing was ever open
-    hello_timer_.expires_after(gw_->options.hello_timeout);
-    hello_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+    hello_timer_->expires_after(gw_->options.hello_timeout);
+    hello_timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec || self->hello_done_ || self->hello_pending_) return;
       self->send(
           std::make_shared<const std::string>(error_message("hello_timeout", "send hello first")));
@@ -179,14 +236,19 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     do_read();
   }
 
+  // Reads a message a little at a time: a whole-message read sets aside a 1.5 KiB buffer while
+  // it waits, in every idle session; client messages are a few hundred bytes.
   void do_read() {
-    ws_.async_read(in_, beast::bind_front_handler(&WsSession::on_read, this->shared_from_this()));
+    ws_.async_read_some(in_, 256,
+                        beast::bind_front_handler(&WsSession::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec) return on_closed();  // closed, reset, too big (Beast answered 1009), idle timeout
+    if (!ws_.is_message_done()) return do_read();
     std::string text = beast::buffers_to_string(in_.data());
     in_.consume(in_.size());
+    in_.shrink_to_fit();  // an idle session keeps no read buffer
     bool was_text = ws_.got_text();
     do_read();  // keep reading: a bad message gets an error, never ends the session
     if (!was_text) return send_error("bad_message", "messages are JSON text frames");
@@ -301,7 +363,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     // the hub would keep a session that is gone.
     if (closing_ || finished_) return;
     hello_done_ = true;
-    hello_timer_.cancel();
+    hello_timer_.reset();  // cancels it; an idle session keeps no timer of its own
     who_ = std::move(who);
     session_id_ = new_id("sess");
     json::array feeds;
@@ -335,7 +397,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     }
     registered_ = true;
     gw_->subscribe(this, feed_names_, who_);
-    gw_->device_event(device_id_);
+    gw_->device_event(who_.org_id, device_id_);
     presence(true);
     send(std::make_shared<const std::string>(json::serialize(json::object{
         {"type", "ready"},
@@ -466,7 +528,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     if (seq->as_int64() < 0 || seq->as_int64() >= it->second.next)
       return send_error("bad_ack", "ack a seq you received");
     gw_->devices.acked(device_id_, it->first, seq->as_int64(), gw_->clock());
-    gw_->device_event(device_id_);
+    gw_->device_event(who_.org_id, device_id_);
   }
 
   // An app asks to open a door: the same decision and path as POST /v1/doors/{id}/open.
@@ -572,9 +634,9 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     queued_bytes_ += out.size();
     queue_.push_back(std::move(out));
     // One message larger than the budget (a big snapshot) may pass alone.
-    if (queued_bytes_ > gw_->options.queue_budget_bytes && queue_.size() > 1) {
+    if (queued_bytes_ > gw_->options.queue_budget_bytes && queue_.size() + (writing_ ? 1 : 0) > 1) {
       // Durability lives in the feed: drop what is queued, close, let the client resume.
-      while (queue_.size() > (writing_ ? 1u : 0u)) {
+      while (!queue_.empty()) {
         queued_bytes_ -= queue_.back().size();
         queue_.pop_back();
       }
@@ -585,9 +647,12 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
 
   void do_write() {
     writing_ = true;
-    const Out& out = queue_.front();
-    std::array<net::const_buffer, 3> bufs{net::buffer(out.head), net::buffer(*out.body),
-                                          net::buffer(out.tail)};
+    // The message being written leaves the queue: its buffers must not move while the queue
+    // grows.
+    sending_ = std::move(queue_.front());
+    queue_.pop_front();
+    std::array<net::const_buffer, 3> bufs{net::buffer(sending_.head), net::buffer(*sending_.body),
+                                          net::buffer(sending_.tail)};
     ws_.text(true);
     ws_.async_write(bufs,
                     beast::bind_front_handler(&WsSession::on_write, this->shared_from_this()));
@@ -596,8 +661,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
   void on_write(beast::error_code ec, std::size_t) {
     writing_ = false;
     if (ec) return on_closed();
-    queued_bytes_ -= queue_.front().size();
-    queue_.pop_front();
+    queued_bytes_ -= sending_.size();
+    sending_ = Out{};
     if (!stalled_.empty() && !queue_half_full() && !closing_) {
       auto feeds = std::move(stalled_);
       stalled_.clear();
@@ -614,8 +679,9 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
     close_code_ = code;
     gw_->count("portier_push_closes_total", "code=\"" + std::to_string(code) + "\"");
     close_reason_ = std::move(reason);
-    close_timer_.expires_after(std::chrono::seconds(5));
-    close_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+    close_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
+    close_timer_->expires_after(std::chrono::seconds(5));
+    close_timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec) return;
       beast::get_lowest_layer(self->ws_).close();
     });
@@ -638,26 +704,27 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<I
   void on_closed() {
     if (finished_) return;
     finished_ = true;
-    hello_timer_.cancel();
-    close_timer_.cancel();
+    hello_timer_.reset();
+    close_timer_.reset();
     beast::error_code ignore;
     beast::get_lowest_layer(ws_).socket().close(ignore);
     if (registered_) gw_->devices.disconnected(device_id_, gw_->clock());
     gw_->forget(this, registered_, feed_names_, who_);
-    if (registered_) gw_->device_event(device_id_);
+    if (registered_) gw_->device_event(who_.org_id, device_id_);
     if (registered_) presence(false);
   }
 
   websocket::stream<Inner> ws_;
   std::shared_ptr<Gateway::Impl> gw_;
-  net::steady_timer hello_timer_;
-  net::steady_timer close_timer_;
+  std::unique_ptr<net::steady_timer> hello_timer_;  // until the hello
+  std::unique_ptr<net::steady_timer> close_timer_;  // once closing
   beast::flat_buffer in_;
   bool hello_done_ = false, hello_pending_ = false, registered_ = false;
   bool writing_ = false, closing_ = false, close_sent_ = false, finished_ = false;
   std::uint16_t close_code_ = 1000;
   std::string close_reason_;
-  std::deque<Out> queue_;
+  OutQueue<Out> queue_;
+  Out sending_;  // the message being written (counted in queued_bytes_)
   std::size_t queued_bytes_ = 0;
   StreamIdentity who_;
   std::string session_id_, device_id_;
@@ -677,10 +744,15 @@ void Gateway::Impl::subscribe(WsBase* s, const std::vector<std::string>& feeds,
   if (who.is_unit) unit_latest[who.id] = s;
 }
 
-void Gateway::Impl::device_event(const std::string& device_id) {
+void Gateway::Impl::device_event(const std::string& org_id, const std::string& device_id) {
+  std::string org_feed = "org/" + org_id;
+  {
+    // Most acks have no console to tell: find that out before copying the device.
+    std::lock_guard lock(mu);
+    if (!by_feed.count(org_feed)) return;
+  }
   auto d = devices.get(device_id);
   if (!d) return;
-  std::string org_feed = "org/" + d->org_id;
   json::array feeds;
   {
     std::lock_guard lock(mu);
@@ -725,11 +797,7 @@ void Gateway::Impl::push_to_feed(const std::string& feed,
 void Gateway::Impl::forget(WsBase* s, bool subscribed, const std::vector<std::string>& feeds,
                            const StreamIdentity& who) {
   std::lock_guard lock(mu);
-  for (auto it = all.begin(); it != all.end(); ++it)
-    if (it->get() == s) {
-      all.erase(it);
-      break;
-    }
+  all.erase(s);
   if (!subscribed) return;
   auto drop = [&](std::map<std::string, std::set<WsBase*>>& m, const std::string& key) {
     auto it = m.find(key);
@@ -750,11 +818,12 @@ void Gateway::Impl::forget(WsBase* s, bool subscribed, const std::vector<std::st
   }
 }
 
-Gateway::Gateway(Store& store, net::thread_pool& workers, DeviceRegistry& devices,
-                 GatewayOptions options, Clock clock)
+Gateway::Gateway(Store& store, net::thread_pool& workers, net::any_io_executor io,
+                 DeviceRegistry& devices, GatewayOptions options, Clock clock)
     : impl_(std::make_shared<Impl>(
           store, workers, devices, options,
           [clock = clock ? std::move(clock) : system_clock()] { return whole_seconds(clock()); })) {
+  impl_->executor = std::move(io);
 }
 
 Gateway::~Gateway() = default;
@@ -767,7 +836,7 @@ void Gateway::accept(std::unique_ptr<Upgrade> up) {
         auto s = std::make_shared<WsSession<Inner>>(std::move(stream), impl_);
         {
           std::lock_guard lock(impl_->mu);
-          impl_->all.insert(s);
+          impl_->all.emplace(s.get(), s);
         }
         s->start(std::move(up->request));
       },
@@ -779,7 +848,7 @@ void Gateway::stop() {
   std::vector<std::shared_ptr<WsBase>> live;
   {
     std::lock_guard lock(impl_->mu);
-    live.assign(impl_->all.begin(), impl_->all.end());
+    for (const auto& [raw, s] : impl_->all) live.push_back(s);
   }
   for (auto& s : live)
     s->end("", static_cast<std::uint16_t>(websocket::close_code::going_away), "shutting_down");
@@ -843,17 +912,58 @@ std::size_t Gateway::sessions() const {
 }
 
 void Gateway::on_changes(const std::vector<sync::FeedChange>& changes) {
-  std::vector<std::pair<std::shared_ptr<WsBase>, const sync::FeedChange*>> targets;
+  auto batch = std::make_shared<const std::vector<sync::FeedChange>>(changes);
+  std::vector<Impl::Delivery> targets;
   {
     std::lock_guard lock(impl_->mu);
-    for (const auto& c : changes) {
+    for (std::size_t i = 0; i < batch->size(); ++i) {
+      const auto& c = (*batch)[i];
       impl_->note_head(c.feed, c.seq);
       auto it = impl_->by_feed.find(c.feed);
       if (it == impl_->by_feed.end()) continue;
-      for (auto* s : it->second) targets.emplace_back(s->base_ptr(), &c);
+      for (auto* s : it->second) targets.push_back(Impl::Delivery{s->base_ptr(), batch, i, {}});
     }
   }
-  for (auto& [s, c] : targets) s->deliver(*c);
+  impl_->enqueue(std::move(targets));
+}
+
+void Gateway::Impl::enqueue(std::vector<Delivery> deliveries) {
+  if (deliveries.empty()) return;
+  {
+    std::lock_guard lock(pump_mu);
+    for (auto& d : deliveries) to_deliver.push_back(std::move(d));
+    if (pumping) return;
+    pumping = true;
+  }
+  net::post(executor, [self = shared_from_this()] { self->pump(); });
+}
+
+void Gateway::Impl::pump() {
+  // A few hundred sessions at a time, then this goes to the back of the io queue: what came
+  // in meanwhile (an open, a unit's answer) waits for one step, not for the whole fan-out.
+  constexpr std::size_t kStep = 256;
+  std::vector<Delivery> step;
+  {
+    std::lock_guard lock(pump_mu);
+    while (!to_deliver.empty() && step.size() < kStep) {
+      step.push_back(std::move(to_deliver.front()));
+      to_deliver.pop_front();
+    }
+  }
+  for (auto& d : step) {
+    if (d.batch)
+      d.session->deliver(std::move(d.batch), d.index);
+    else
+      d.session->end(d.end->message, d.end->code, d.end->reason);
+  }
+  {
+    std::lock_guard lock(pump_mu);
+    if (to_deliver.empty()) {
+      pumping = false;
+      return;
+    }
+  }
+  net::post(executor, [self = shared_from_this()] { self->pump(); });
 }
 
 void Gateway::on_revocation(const Revocation& r) {
@@ -870,8 +980,13 @@ void Gateway::on_revocation(const Revocation& r) {
     collect(impl_->by_unit, r.unit_id);
     collect(impl_->by_token, r.token_hash);
   }
-  std::string msg = json::serialize(json::object{{"type", "revoked"}, {"reason", r.reason}});
-  for (auto& s : targets) s->end(msg, kRevoked, r.reason);
+  // Through the same queue as changes: a revocation never overtakes the change before it.
+  auto end = std::make_shared<const Impl::End>(
+      Impl::End{json::serialize(json::object{{"type", "revoked"}, {"reason", r.reason}}), kRevoked,
+                r.reason});
+  std::vector<Impl::Delivery> deliveries;
+  for (auto& s : targets) deliveries.push_back(Impl::Delivery{std::move(s), nullptr, 0, end});
+  impl_->enqueue(std::move(deliveries));
 }
 
 }  // namespace portier

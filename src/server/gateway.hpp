@@ -5,6 +5,7 @@
 // flight per session; a session whose queue passes its byte budget is closed (4001) and
 // resumes from its cursor.
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -36,9 +37,10 @@ struct GatewayOptions {
 
 class Gateway final : public BusListener {
  public:
+  // io: where changes are handed to sessions, a few hundred at a time (the io threads').
   // `clock` defaults to the system's.
-  Gateway(Store& store, boost::asio::thread_pool& workers, DeviceRegistry& devices,
-          GatewayOptions options = {}, Clock clock = {});
+  Gateway(Store& store, boost::asio::thread_pool& workers, boost::asio::any_io_executor io,
+          DeviceRegistry& devices, GatewayOptions options = {}, Clock clock = {});
   ~Gateway() override;
 
   // Takes over an upgraded connection.

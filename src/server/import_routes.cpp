@@ -1,9 +1,11 @@
 // POST /v1/import: groups, users and grants in one request (JSON lines), all or nothing; and
-// POST /v1/auth/code: signing in once with a code instead of a password.
+// POST /v1/auth/code: signing in once with a code instead of a password (imported people,
+// invited guests).
 #include <cctype>
 
 #include "core/fields.hpp"
 #include "server/crypto.hpp"
+#include "server/invitations.hpp"
 #include "server/policy.hpp"
 #include "server/validate.hpp"
 
@@ -265,11 +267,17 @@ Result<Response> sign_in_with_code(Ctx& c) {
   }
   json::object user;
   bool disabled = false;
+  std::optional<GuestAccess> guest;
   auto st = c.api.store().read([&](ReadTx& tx) -> Status {
     auto u = tx.get(Kind::user, info->org_id, info->user_id);
     if (!u) return u.error();
     if (!*u) return Error{404, "code_invalid", "the account no longer exists", "code"};
     disabled = bool_field((*u)->body, "disabled");
+    if (is_guest((*u)->body)) {
+      auto access = guest_access(tx, info->org_id, info->user_id, c.api.now());
+      if (!access) return access.error();
+      guest = *access;
+    }
     user = to_json(**u);
     return ok();
   });
@@ -277,6 +285,21 @@ Result<Response> sign_in_with_code(Ctx& c) {
   if (disabled) {
     (void)c.api.store().delete_token(token_hash(token));
     return Error{403, "user_disabled", "this account is disabled; ask an admin", ""};
+  }
+  if (guest && !guest->active) {
+    (void)c.api.store().delete_token(token_hash(token));
+    return Error{410, kInvitationEnded, "this invitation has ended; ask for a new one", "code"};
+  }
+  // A guest's session lasts as long as her invitation (longer than a token's usual 30 days if
+  // it runs longer; never past its end: the sweeper revokes it then).
+  if (guest && guest->ends) {
+    if (*guest->ends > expires) {
+      auto s = c.api.store().write([&](WriteTx& tx) {
+        return tx.set_token_expiry(token_hash(token), guest->ends->time_since_epoch().count());
+      });
+      if (!s) return s.error();
+    }
+    expires = *guest->ends;
   }
   return json_response(200, json::object{{"token", token},
                                          {"expires_at", format_rfc3339(expires)},

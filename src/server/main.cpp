@@ -21,6 +21,7 @@
 #include "server/doors.hpp"
 #include "server/gateway.hpp"
 #include "server/http_server.hpp"
+#include "server/invitation_sweeper.hpp"
 #include "server/static_files.hpp"
 #include "server/upgrade.hpp"
 #include "store/sqlite_store.hpp"
@@ -109,13 +110,17 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   Clock clock = system_clock();
   Api api(*store, bus, metrics, api_options, clock);
   api.set_devices(&devices);
-  Gateway gateway(*store, workers, devices, gateway_options, clock);
+  Gateway gateway(*store, workers, ioc.get_executor(), devices, gateway_options, clock);
   bus.subscribe(&gateway);
   // Large fan-outs are listed in their feeds here, in short transactions (the write that made
   // them has committed; doors keep opening meanwhile).
   sync::FanOut fanout(
       *store, [&bus](std::vector<sync::FeedChange> changes) { bus.publish_changes(changes); });
   fanout.start();
+  // Guests' invitations end on time: when a guest's last grant runs out, her sessions close.
+  InvitationSweeper invitations(*store, bus, [clock] { return whole_seconds(clock()); });
+  bus.subscribe(&invitations);
+  invitations.start();
   Doors doors(
       *store, bus,
       [&workers](std::function<void()> fn) { boost::asio::post(workers, std::move(fn)); },
@@ -205,6 +210,7 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   ioc.run();
   for (auto& t : io) t.join();
   workers.join();
+  invitations.stop();
   fanout.stop();
   spdlog::info("stopped");
   return 0;

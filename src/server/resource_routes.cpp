@@ -205,6 +205,10 @@ Result<Response> update_record(Ctx& c) {
   if (!patch) return patch.error();
   auto password = take_password(kind, *patch, false);
   if (!password) return password.error();
+  // The record's feeds, looked up before taking the write lock: a write that moves nothing
+  // between feeds (most edits) holds it only for the write itself.
+  auto holders = sync::prefetch_holders(c.api.store(), c.me().org_id, kind, c.path.at("id"));
+  if (!holders) return holders.error();
   json::object out;
   auto st = c.api.store().write([&](WriteTx& tx) -> Status {
     auto found = find_visible(c, kind, tx);
@@ -233,6 +237,7 @@ Result<Response> update_record(Ctx& c) {
     after.version = before.version + 1;
     after.updated_at = now_text(c);
     sync::ChangeRecorder rec(tx, after.org_id, unix_now(c));
+    rec.use(std::move(*holders));
     if (auto s = rec.write(&before, &after); !s) return s;
     std::optional<Revocation> revoke;
     if (kind == Kind::user) {
@@ -251,6 +256,11 @@ Result<Response> update_record(Ctx& c) {
                             disabled    ? "user_disabled"
                             : *password ? "credentials_changed"
                                         : "rights_changed"};
+    }
+    if (kind == Kind::grant) {  // a guest's last grant ended early: so does her invitation
+      auto ended = end_invitation_after(tx, c, before.body, &after.body);
+      if (!ended) return ended.error();
+      revoke = std::move(*ended);
     }
     out = to_json(after);
     if (auto s = audit_change(tx, c, "updated", after, to_json(before), out); !s) return s;
@@ -304,6 +314,11 @@ Result<Response> delete_record(Ctx& c) {
     std::optional<Revocation> revoke;
     if (kind == Kind::user) revoke = Revocation{r.id, "", "", "user_deleted"};
     if (kind == Kind::unit) revoke = Revocation{"", r.id, "", "unit_deleted"};
+    if (kind == Kind::grant) {  // a guest's last grant: her invitation ends with it
+      auto ended = end_invitation_after(tx, c, r.body, nullptr);
+      if (!ended) return ended.error();
+      revoke = std::move(*ended);
+    }
     return commit_changes(tx, c, rec, revoke);
   });
   if (!st) return st.error();

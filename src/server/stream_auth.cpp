@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "server/crypto.hpp"
+#include "server/invitations.hpp"
 
 namespace portier {
 
@@ -38,6 +39,12 @@ Result<StreamIdentity> authenticate_stream(Store& store, const std::string& toke
     if (who.is_unit) return ok();
     if (auto d = b.find("disabled"); d != b.end() && d->value().is_bool() && d->value().as_bool())
       return Error{401, "user_disabled", "this account is disabled", ""};
+    if (is_guest(b)) {
+      auto access = guest_access(tx, who.org_id, who.id, now);
+      if (!access) return access.error();
+      if (!access->active)
+        return Error{401, kInvitationEnded, "your invitation has ended; ask for a new one", ""};
+    }
     if (auto role = b.find("role"); role != b.end() && role->value().is_string())
       who.role = role->value().as_string();
     if (auto s = b.find("site_ids"); s != b.end() && s->value().is_array())

@@ -215,6 +215,26 @@ bool plausible_email(std::string_view e) {
   return true;
 }
 
+// A telephone number as people write it: digits with spaces, dashes, dots, parentheses and
+// a leading +; at least 3 digits.
+bool plausible_phone(std::string_view p) {
+  int digits = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    char ch = p[i];
+    if (ch >= '0' && ch <= '9')
+      ++digits;
+    else if (!(ch == ' ' || ch == '-' || ch == '.' || ch == '(' || ch == ')' ||
+               (ch == '+' && i == 0)))
+      return false;
+  }
+  return digits >= 3;
+}
+
+bool bool_of(const json::object& o, const char* key) {
+  auto it = o.find(key);
+  return it != o.end() && it->value().is_bool() && it->value().as_bool();
+}
+
 }  // namespace
 
 Status validate_password(const json::value& v) {
@@ -258,12 +278,22 @@ Result<json::object> validate(Kind kind, const json::object& body, const std::st
       return f.result();
     }
     case Kind::user: {
-      Fields f(body, {"email", "name", "role", "site_ids", "group_ids", "disabled"});
+      Fields f(body,
+               {"email", "name", "role", "site_ids", "group_ids", "disabled", "guest", "phone"});
       f.text("email", true, 254);
       if (f.ok() && !plausible_email(body.at("email").as_string()))
         f.fail("email", "invalid_field", "email is an address like maria@example.com");
       f.text("name", true);
       f.one_of("role", {"owner", "admin", "member"}, "member");
+      f.text("phone", false, 32);
+      if (f.ok() && f.find("phone") && !plausible_phone(body.at("phone").as_string()))
+        f.fail("phone", "invalid_field",
+               "phone is a number like +34 600 123 456 (digits, spaces, + - ( ) .)");
+      // A guest (invited for a while: POST /v1/invitations) is a member; the flag is kept only
+      // when set, so other users' records stay as they were.
+      f.boolean("guest", false);
+      if (f.ok() && bool_of(body, "guest") && f.find("role") && body.at("role") != "member")
+        f.fail("role", "invalid_field", "a guest is a member; set guest to false first");
       f.refs("site_ids", Kind::site, org, tx);
       if (f.ok() && f.find("site_ids") && !body.at("site_ids").as_array().empty()) {
         auto role = f.find("role");
@@ -272,7 +302,9 @@ Result<json::object> validate(Kind kind, const json::object& body, const std::st
       }
       f.refs("group_ids", Kind::group, org, tx);
       f.boolean("disabled", false);
-      return f.result();
+      auto r = f.result();
+      if (r && !bool_of(*r, "guest")) r->erase("guest");
+      return r;
     }
     case Kind::group: {
       Fields f(body, {"name", "description"});

@@ -49,6 +49,29 @@ class ValidateTest : public ::testing::Test {
   std::unique_ptr<SqliteStore> store_;
 };
 
+TEST_F(ValidateTest, GuestsAreMembersWithAnOptionalPhone) {
+  const char* ana = R"({"email":"ana@x.y","name":"Ana","guest":true,"phone":"+34 (600) 12-34.56"})";
+  auto r = check(Kind::user, ana);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->at("guest"), json::value(true));
+  EXPECT_EQ(r->at("phone"), json::value("+34 (600) 12-34.56"));
+  // Not a guest: the flag is not stored at all.
+  auto m = check(Kind::user, R"({"email":"m@x.y","name":"M","guest":false})");
+  ASSERT_TRUE(m.ok());
+  EXPECT_FALSE(m->contains("guest"));
+  EXPECT_FALSE(check(Kind::user, R"({"email":"m@x.y","name":"M"})")->contains("guest"));
+  EXPECT_EQ(field_of(Kind::user, R"({"email":"a@x.y","name":"A","guest":true,"role":"admin"})"),
+            "invalid_field@role");
+  EXPECT_EQ(field_of(Kind::user, R"({"email":"a@x.y","name":"A","guest":"yes"})"),
+            "invalid_field@guest");
+  EXPECT_EQ(field_of(Kind::user, R"({"email":"a@x.y","name":"A","phone":"call me"})"),
+            "invalid_field@phone");
+  EXPECT_EQ(field_of(Kind::user, R"({"email":"a@x.y","name":"A","phone":"12"})"),
+            "invalid_field@phone");
+  EXPECT_EQ(field_of(Kind::user, R"({"email":"a@x.y","name":"A","phone":"6+00 000"})"),
+            "invalid_field@phone");
+}
+
 TEST_F(ValidateTest, SitesNeedAKnownTimeZone) {
   EXPECT_EQ(field_of(Kind::site, R"({"name":"HQ","timezone":"Europe/Madrid"})"), "(ok)");
   EXPECT_EQ(field_of(Kind::site, R"({"name":"HQ","timezone":"Europe/Atlantis"})"),

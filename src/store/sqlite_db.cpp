@@ -17,10 +17,10 @@ Status Db::open(const std::string& path, int cache_kib) {
   if (auto s = exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
       !s)
     return s;
-  // Pages read through a memory map (no read syscall per page) and a page cache sized for the
-  // hot indexes: a 10,000-grant fan-out touches thousands of pages.
-  std::string tune =
-      "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-" + std::to_string(cache_kib) + ";";
+  // A page cache sized for the hot indexes (a 10,000-grant fan-out touches thousands of
+  // pages). No memory map: it would count the file's whole working set in the server's RSS,
+  // unbounded; the cache is bounded.
+  std::string tune = "PRAGMA cache_size=-" + std::to_string(cache_kib) + ";";
   if (auto s = exec(tune.c_str()); !s) return s;
   return ok();
 }

@@ -73,7 +73,7 @@ class Db {
   ~Db();
 
   // Opens the file with WAL, foreign keys, a busy timeout and a page cache of cache_kib.
-  Status open(const std::string& path, int cache_kib = 16 * 1024);
+  Status open(const std::string& path, int cache_kib = 4 * 1024);
   // Runs SQL with no result rows (may hold several statements).
   Status exec(const char* sql);
   // The cached statement for this SQL text, prepared on first use.

@@ -9,6 +9,7 @@
 // follow commit order. A feed's head counts its queued entries, so a snapshot read together
 // with the records it shows is labelled with the seq those records reach.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -42,6 +43,7 @@ class FeedShared {
   };
   std::unordered_map<std::string, Feed> feeds;
   std::uint64_t transactions = 0;
+  std::atomic<std::uint64_t> version{0};  // see ReadTx::feeds_version
   // Entries a write may list itself (more are queued).
   std::size_t inline_max = 256;
 

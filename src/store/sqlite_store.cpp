@@ -149,6 +149,12 @@ const char* ref_of_sql(Kind kind, std::string_view field) {
   return nullptr;
 }
 
+// The FROM clause of a grant match: the grants, and their doors when the match names a site
+// of the grant's door (the doors of the site, then the grants on each).
+std::string grant_from(const GrantMatch& m) {
+  return m.door_site.empty() ? " FROM grants g" : " FROM doors d JOIN grants g ON g.door_id = d.id";
+}
+
 // The WHERE clause of a grant match: the fields set, each bound to its own parameter.
 std::string grant_where(const GrantMatch& m) {
   std::string w;
@@ -163,7 +169,7 @@ std::string grant_where(const GrantMatch& m) {
   add(m.door_id, "g.door_id = ?4");
   add(m.site_id, "g.site_id = ?5");
   add(m.schedule_id, "g.schedule_id = ?6");
-  add(m.door_site, "g.door_id IN (SELECT id FROM doors WHERE site_id = ?7)");
+  add(m.door_site, "d.site_id = ?7");
   return w;
 }
 
@@ -179,7 +185,7 @@ void bind_match(Stmt& s, const GrantMatch& m) {
 class Tx final : public WriteTx {
  public:
   Tx(Db& db, sqlite::FeedShared& feeds, const std::string& epoch)
-      : db_(db), feeds_(db, feeds, epoch) {}
+      : db_(db), shared_(feeds), feeds_(db, feeds, epoch) {}
 
   Result<std::optional<Record>> get(Kind kind, const std::string& org_id,
                                     const std::string& id) override {
@@ -209,22 +215,24 @@ class Tx final : public WriteTx {
     if (kind == Kind::unit && field == "door_ids") {
       sql = "SELECT " + select_columns("u") +
             " FROM units u JOIN unit_doors ud ON ud.unit_id = u.id"
-            " WHERE u.org_id = ?1 AND ud.door_id = ?2";
+            " WHERE +u.org_id = ?1 AND ud.door_id = ?2";
     } else if (kind == Kind::group && field == "name") {
       sql = "SELECT " + select_columns() +
             " FROM groups WHERE org_id = ?1 AND name = ?2 COLLATE NOCASE";
     } else if (kind == Kind::user && field == "group_ids") {
       sql = "SELECT " + select_columns("u") +
             " FROM users u JOIN user_groups ug ON ug.user_id = u.id"
-            " WHERE u.org_id = ?1 AND ug.group_id = ?2";
+            " WHERE +u.org_id = ?1 AND ug.group_id = ?2";
     } else {
       const auto& cols = meta(kind).columns;
       bool known = false;
       for (const char* c : cols) known = known || field == c;
       // Callers name fields from the fixed list above; anything else is a bug, not input.
       if (!known) return Error{500, "store_error", "no index on " + std::string(field), ""};
-      sql = "SELECT " + select_columns() + " FROM " + meta(kind).table + " WHERE org_id = ?1 AND " +
-            std::string(field) + " = ?2";
+      // "+org_id": the organization check must not pick the (org_id, id) index, which walks
+      // every record of the organization; the reference's own index finds the few.
+      sql = "SELECT " + select_columns() + " FROM " + meta(kind).table +
+            " WHERE +org_id = ?1 AND " + std::string(field) + " = ?2";
     }
     auto p = db_.prepare(sql);
     if (!p) return p.error();
@@ -270,9 +278,8 @@ class Tx final : public WriteTx {
   }
 
   Result<std::vector<GrantRef>> grant_refs(const GrantMatch& m) override {
-    auto p = db_.prepare(
-        "SELECT g.id, g.user_id, g.group_id, g.door_id, g.site_id, g.schedule_id FROM grants g" +
-        grant_where(m));
+    auto p = db_.prepare("SELECT g.id, g.user_id, g.group_id, g.door_id, g.site_id, g.schedule_id" +
+                         grant_from(m) + grant_where(m));
     if (!p) return p.error();
     Stmt s(*p);
     bind_match(s, m);
@@ -286,7 +293,7 @@ class Tx final : public WriteTx {
   }
 
   Result<GrantTargets> grant_targets(const GrantMatch& m) override {
-    auto p = db_.prepare("SELECT g.user_id, g.group_id, g.door_id, g.site_id FROM grants g" +
+    auto p = db_.prepare("SELECT g.user_id, g.group_id, g.door_id, g.site_id" + grant_from(m) +
                          grant_where(m));
     if (!p) return p.error();
     Stmt s(*p);
@@ -311,7 +318,7 @@ class Tx final : public WriteTx {
   }
 
   Result<bool> grant_exists(const GrantMatch& m) override {
-    auto p = db_.prepare("SELECT EXISTS(SELECT 1 FROM grants g" + grant_where(m) + ")");
+    auto p = db_.prepare("SELECT EXISTS(SELECT 1" + grant_from(m) + grant_where(m) + ")");
     if (!p) return p.error();
     Stmt s(*p);
     bind_match(s, m);
@@ -336,6 +343,44 @@ class Tx final : public WriteTx {
   Result<std::vector<FeedEntry>> read_feed(const std::string& feed, std::int64_t after_seq,
                                            int limit) override {
     return feeds_.read(feed, after_seq, limit);
+  }
+
+  Result<std::vector<std::pair<std::string, std::string>>> guests_signed_in(
+      std::int64_t now_unix) override {
+    // The partial index users_guests (migration 8) holds the guests alone.
+    auto p = db_.prepare(
+        "SELECT u.org_id, u.id FROM users u WHERE json_extract(u.body, '$.guest') = 1 AND ("
+        "EXISTS(SELECT 1 FROM tokens t WHERE t.user_id = u.id) OR "
+        "EXISTS(SELECT 1 FROM signin_codes c WHERE c.user_id = u.id AND c.used_unix IS NULL"
+        " AND c.expires_unix > ?1))");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, now_unix);
+    std::vector<std::pair<std::string, std::string>> out;
+    for (;;) {
+      int rc = s.step();
+      if (rc == SQLITE_DONE) return out;
+      if (rc != SQLITE_ROW) return db_.error(rc, "read guests");
+      out.emplace_back(s.text(0), s.text(1));
+    }
+  }
+
+  Status expire_signin_codes(const std::string& user_id, std::int64_t now_unix) override {
+    auto p = db_.prepare(
+        "UPDATE signin_codes SET expires_unix = ?2"
+        " WHERE user_id = ?1 AND used_unix IS NULL AND expires_unix > ?2");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, user_id).bind(2, now_unix);
+    return done(db_, s);
+  }
+
+  Status set_token_expiry(const std::string& token_hash, std::int64_t expires_unix) override {
+    auto p = db_.prepare("UPDATE tokens SET expires_at = ?2 WHERE hash = ?1");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, token_hash).bind(2, expires_unix);
+    return done(db_, s);
   }
 
   Status add_signin_code(const std::string& code_hash, const std::string& user_id,
@@ -365,6 +410,9 @@ class Tx final : public WriteTx {
   sqlite::FeedTx& feeds() { return feeds_; }
 
   void on_commit(std::function<void()> fn) override { commit_hooks_.push_back(std::move(fn)); }
+  std::uint64_t feeds_version() override { return shared_.version.load(); }
+  void moved_feeds() override { moved_ = true; }
+  bool moved() const { return moved_; }
   std::vector<std::function<void()>>& commit_hooks() { return commit_hooks_; }
 
   Status insert_org(const Org& org) override {
@@ -573,7 +621,9 @@ class Tx final : public WriteTx {
   }
 
   Db& db_;
+  sqlite::FeedShared& shared_;
   sqlite::FeedTx feeds_;
+  bool moved_ = false;
   std::vector<std::function<void()>> commit_hooks_;
 };
 
@@ -628,6 +678,7 @@ struct SqliteStore::Impl {
         return c;
       }
       tx.feeds().committed();
+      if (tx.moved()) feeds.version.fetch_add(1);
       for (auto& hook : tx.commit_hooks()) hook();
       if (tx.feeds().queued() && queued_listener) queued_listener();
       return st;

@@ -271,6 +271,64 @@ TEST_F(SqliteStoreTest, TokensExpireAndDieWithTheirUser) {
   EXPECT_FALSE(store_->find_token("h2", 0)->has_value());
 }
 
+TEST_F(SqliteStoreTest, GuestsWithATokenOrALiveCodeAreFoundThroughTheirIndex) {
+  ASSERT_TRUE(insert(Kind::user, "g1", R"({"email":"g1@x.y","guest":true})"));
+  ASSERT_TRUE(insert(Kind::user, "g2", R"({"email":"g2@x.y","guest":true})", "org2"));
+  ASSERT_TRUE(insert(Kind::user, "g3", R"({"email":"g3@x.y","guest":true})"));
+  ASSERT_TRUE(insert(Kind::user, "m1", R"({"email":"m1@x.y"})"));
+  auto guests = [&] {
+    std::vector<std::pair<std::string, std::string>> out;
+    EXPECT_TRUE(store_->read([&](ReadTx& tx) {
+      auto g = tx.guests_signed_in(100);
+      if (!g) return Status(g.error());
+      out = *g;
+      std::sort(out.begin(), out.end());
+      return ok();
+    }));
+    return out;
+  };
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(guests(), Pairs{});
+  // A member's token is not a guest's; g1 has a token, g2 an unused live code, g3 a used one.
+  ASSERT_TRUE(store_->create_token("hm", "m1", 5000));
+  ASSERT_TRUE(store_->create_token("h1", "g1", 5000));
+  ASSERT_TRUE(write([](WriteTx& tx) {
+    if (auto s = tx.add_signin_code("c2", "g2", 1000); !s) return s;
+    return tx.add_signin_code("c3", "g3", 1000);
+  }));
+  ASSERT_TRUE(store_->redeem_signin_code("c3", "h3", 5000, 50));
+  EXPECT_EQ(guests(), (Pairs{{"org1", "g1"}, {"org1", "g3"}, {"org2", "g2"}}));
+  // g2's code expires now: redeeming it says so, and she is no longer found.
+  ASSERT_TRUE(write([](WriteTx& tx) { return tx.expire_signin_codes("g2", 100); }));
+  auto late = store_->redeem_signin_code("c2", "h2", 5000, 100);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, "code_expired");
+  EXPECT_EQ(guests(), (Pairs{{"org1", "g1"}, {"org1", "g3"}}));
+  // A token's expiry moves; revoked tokens leave no guest behind.
+  ASSERT_TRUE(write([](WriteTx& tx) { return tx.set_token_expiry("h1", 9000); }));
+  EXPECT_TRUE(store_->find_token("h1", 8999)->has_value());
+  ASSERT_TRUE(write([](WriteTx& tx) {
+    if (auto s = tx.revoke_tokens("g1"); !s) return s;
+    return tx.revoke_tokens("g3");
+  }));
+  EXPECT_EQ(guests(), Pairs{});
+  // The query reads the guests through their partial index, not every user.
+  std::string plan;
+  for (const auto& sql : store_->statements()) {
+    if (sql.find("$.guest") == std::string::npos) continue;
+    sqlite3* db;
+    sqlite3_open(path_.c_str(), &db);
+    sqlite3_stmt* st;
+    ASSERT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &st, nullptr),
+              SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+      plan += reinterpret_cast<const char*>(sqlite3_column_text(st, 3)) + std::string("\n");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  EXPECT_NE(plan.find("USING INDEX users_guests"), std::string::npos) << plan;
+}
+
 TEST_F(SqliteStoreTest, FeedsAreGaplessAndShareChanges) {
   std::vector<std::int64_t> seqs;
   int hooks = 0;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/result.hpp"
@@ -165,6 +166,10 @@ class ReadTx {
   virtual Result<GrantTargets> grant_targets(const GrantMatch& m) = 0;
   // The organization, if it exists.
   virtual Result<std::optional<Org>> org(const std::string& org_id) = 0;
+  // A number that changes whenever a committed write moved records between feeds (see
+  // WriteTx::moved_feeds). Read it before a transaction's first read: what that transaction
+  // sees is then at least as new as the number says.
+  virtual std::uint64_t feeds_version() = 0;
   // The head of a feed ("user/<id>", …): its seq counts the changes already queued for it
   // (see WriteTx::append), which come live.
   virtual Result<FeedHead> feed_head(const std::string& feed) = 0;
@@ -173,6 +178,10 @@ class ReadTx {
                                                    int limit) = 0;
   // Every open in flight (of every organization), oldest first.
   virtual Result<std::vector<OpenInFlight>> opens_in_flight() = 0;
+  // The guests (users whose record has `guest: true`) who may still be signed in or sign in:
+  // holding a token, or a sign-in code neither used nor expired at now_unix. {org_id, user_id}.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> guests_signed_in(
+      std::int64_t now_unix) = 0;
 };
 
 class WriteTx : public ReadTx {
@@ -204,6 +213,10 @@ class WriteTx : public ReadTx {
   // Adds a single-use sign-in code (by its hash) for a user, valid until expires_unix.
   virtual Status add_signin_code(const std::string& code_hash, const std::string& user_id,
                                  std::int64_t expires_unix) = 0;
+  // Makes a user's unused sign-in codes expire at now_unix (redeeming one says code_expired).
+  virtual Status expire_signin_codes(const std::string& user_id, std::int64_t now_unix) = 0;
+  // Sets when one token expires.
+  virtual Status set_token_expiry(const std::string& token_hash, std::int64_t expires_unix) = 0;
   // Stores a change body once; returns its id for append.
   virtual Result<std::int64_t> add_change(const std::string& body, std::int64_t at_unix) = 0;
   // Lists stored changes as the next entries of their feeds, in order. When nothing is queued
@@ -213,6 +226,9 @@ class WriteTx : public ReadTx {
   // entries keep commit order, and feed_head counts queued ones.
   virtual Result<std::optional<std::vector<std::int64_t>>> append(
       const std::vector<FeedAppend>& entries) = 0;
+  // Notes that this transaction moves records between feeds (feeds_version changes when it
+  // commits).
+  virtual void moved_feeds() = 0;
   // Runs fn after this transaction commits, in commit order (while later writers still wait).
   // Nothing runs if it rolls back.
   virtual void on_commit(std::function<void()> fn) = 0;

@@ -19,6 +19,24 @@ std::string delete_body(Kind k, const std::string& id) {
 
 }  // namespace
 
+Result<Prefetched> prefetch_holders(Store& store, const std::string& org_id, Kind kind,
+                                    const std::string& id) {
+  Prefetched p{{kind, id}, 0, {}};
+  auto st = store.read([&](ReadTx& tx) -> Status {
+    p.version = tx.feeds_version();  // before the first read
+    auto r = tx.get(kind, org_id, id);
+    if (!r) return r.error();
+    if (!*r) return ok();
+    Membership m(tx, org_id);
+    if (auto s = m.holders(**r, p.feeds); !s) return s;
+    std::sort(p.feeds.begin(), p.feeds.end());
+    p.feeds.erase(std::unique(p.feeds.begin(), p.feeds.end()), p.feeds.end());
+    return ok();
+  });
+  if (!st) return st.error();
+  return p;
+}
+
 ChangeRecorder::ChangeRecorder(WriteTx& tx, std::string org_id, std::int64_t at_unix)
     : tx_(tx), org_(std::move(org_id)), at_(at_unix) {}
 
@@ -26,6 +44,7 @@ Status ChangeRecorder::write(const Record* before, const Record* after) {
   if (!before && !after) return Error{500, "internal", "a write needs a record", ""};
   const Record& r = after ? *after : *before;
   if (Membership::moves(before, after)) {
+    tx_.moved_feeds();
     // What was held before the transaction: a pair this transaction already moved was noted
     // by that earlier write, so the first look at a pair always sees the starting state.
     Membership m(tx_, org_);
@@ -66,9 +85,14 @@ Result<std::vector<FeedChange>> ChangeRecorder::finish() {
     }
     org.puts.emplace_back(key, &*rec);
     holders.clear();
-    if (auto s = m.holders(*rec, holders); !s) return s.error();
-    std::sort(holders.begin(), holders.end());
-    holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
+    if (prefetched_ && prefetched_->key == key && held_.empty() &&
+        prefetched_->version == tx_.feeds_version()) {
+      holders = std::move(prefetched_->feeds);  // nothing moved between feeds since
+    } else {
+      if (auto s = m.holders(*rec, holders); !s) return s.error();
+      std::sort(holders.begin(), holders.end());
+      holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
+    }
     feeds.reserve(feeds.size() + holders.size());
     for (auto& f : holders) feeds[std::move(f)].puts.emplace_back(key, &*rec);
   }

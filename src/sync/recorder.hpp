@@ -20,6 +20,17 @@
 
 namespace portier::sync {
 
+// The feeds that hold a record, looked up before a write and outside its lock: a write that
+// moves nothing between feeds (a rename of a schedule 10,000 people share) then need not look
+// them up while it holds the lock. Stale when feeds_version moved since; then unused.
+struct Prefetched {
+  RecordKey key;
+  std::uint64_t version = 0;
+  std::vector<std::string> feeds;
+};
+Result<Prefetched> prefetch_holders(Store& store, const std::string& org_id, Kind kind,
+                                    const std::string& id);
+
 class ChangeRecorder {
  public:
   ChangeRecorder(WriteTx& tx, std::string org_id, std::int64_t at_unix);
@@ -31,6 +42,8 @@ class ChangeRecorder {
   // now, in feed/seq order, to publish once the transaction commits; queued ones (a large
   // fan-out) are published by whoever runs Store::fan_out.
   Result<std::vector<FeedChange>> finish();
+  // Holders looked up before the transaction (used by finish when still current).
+  void use(Prefetched p) { prefetched_ = std::move(p); }
 
  private:
   WriteTx& tx_;
@@ -38,6 +51,7 @@ class ChangeRecorder {
   std::int64_t at_;
   std::map<FeedKey, bool> held_;                        // pair -> held before the transaction
   std::map<RecordKey, std::optional<Record>> written_;  // the final state of each written record
+  std::optional<Prefetched> prefetched_;
 };
 
 }  // namespace portier::sync

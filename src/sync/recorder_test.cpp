@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <random>
 
+#include <sqlite3.h>
+
 #include "store/sqlite_store.hpp"
 
 namespace portier::sync {
@@ -44,10 +46,18 @@ class RecorderTest : public ::testing::Test {
 
   // Runs writes in one transaction; returns the changes (listed at once, or fanned out after
   // the commit), applied to the replicas. A failed transaction must change nothing.
-  std::vector<FeedChange> run(const std::vector<Write>& writes, bool expect_ok = true) {
+  std::vector<FeedChange> run(const std::vector<Write>& writes, bool expect_ok = true,
+                              std::optional<Prefetched> prefetched = std::nullopt) {
     std::vector<FeedChange> out;
+    // A single write uses holders looked up before its transaction, as the API does.
+    if (!prefetched && writes.size() == 1) {
+      auto p = prefetch_holders(*store_, "o", writes[0].kind, writes[0].id);
+      EXPECT_TRUE(p.ok());
+      if (p.ok()) prefetched = std::move(*p);
+    }
     auto st = store_->write([&](WriteTx& tx) -> Status {
       ChangeRecorder rec(tx, "o", 0);
+      if (prefetched) rec.use(*prefetched);
       for (const auto& w : writes) {
         auto before = tx.get(w.kind, "o", w.id);
         if (!before) return before.error();
@@ -206,6 +216,21 @@ TEST_F(RecorderTest, AGroupGrantReachesEveryMemberAndTheUnitLearnsThem) {
     expect_converged(f);
 }
 
+TEST_F(RecorderTest, HoldersLookedUpBeforeAnotherWriteMovedFeedsAreNotUsed) {
+  put(Kind::grant, "g1", {{"user_id", "maria"}, {"door_id", "d1"}, {"schedule_id", "sc"}});
+  auto stale = prefetch_holders(*store_, "o", Kind::schedule, "sc");
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(std::count(stale->feeds.begin(), stale->feeds.end(), "user/joan"), 0);
+  // Meanwhile Joan gets the schedule too: the holders above are stale.
+  put(Kind::grant, "g2", {{"user_id", "joan"}, {"site_id", "s1"}, {"schedule_id", "sc"}});
+  auto changes =
+      run({Write{Kind::schedule, "sc", {{"name", "Renamed"}, {"windows", json::array{}}}}}, true,
+          *stale);
+  EXPECT_TRUE(feeds_of(changes).count("user/joan"));
+  for (const char* f : {"user/maria", "user/joan", "unit/n1", "site/s1", "org/o"})
+    expect_converged(f);
+}
+
 TEST_F(RecorderTest, ALargeFanOutIsQueuedAndKeepsEveryFeedGapless) {
   TearDown();
   replicas_.clear();
@@ -318,6 +343,77 @@ TEST_P(RecorderRandomTest, EveryFeedEqualsItsWholeReadAfterEveryTransaction) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, RecorderRandomTest, ::testing::Range(1, 9));
+
+}  // namespace
+}  // namespace portier::sync
+
+namespace portier::sync {
+namespace {
+
+// Every statement the recorder, the snapshots and the access paths ran against a large
+// organization keeps to an index: no full scan of grants (the O(K^2) write of issue 8).
+TEST_F(RecorderTest, EveryGrantLookupUsesAnIndexOnALargeStore) {
+  std::vector<Write> writes;
+  writes.push_back({Kind::group, "crew", {{"name", "Crew"}}});
+  writes.push_back({Kind::site, "s2", {{"name", "Annex"}, {"timezone", "UTC"}}});
+  for (int d = 0; d < 40; ++d)
+    writes.push_back({Kind::door,
+                      "x" + std::to_string(d),
+                      {{"site_id", d % 2 ? "s1" : "s2"}, {"name", "D" + std::to_string(d)}}});
+  for (int i = 0; i < 4000; ++i) {
+    std::string u = "u" + std::to_string(i);
+    json::object user{{"email", u + "@x.y"}, {"name", u}};
+    if (i % 10 == 0) user["group_ids"] = json::array{"crew"};
+    writes.push_back({Kind::user, u, user});
+    writes.push_back({Kind::grant,
+                      "g" + std::to_string(i),
+                      {{"user_id", u},
+                       {"door_id", i % 3 ? "d1" : "x" + std::to_string(i % 40)},
+                       {"schedule_id", "sc"}}});
+  }
+  writes.push_back({Kind::grant, "gs", {{"group_id", "crew"}, {"site_id", "s2"}}});
+  run(writes);
+  ASSERT_TRUE(store_->optimize());
+  // The hot paths, each once: renames (fan-out), grants in and out, a unit's doors, a door's
+  // site, group membership, snapshots of every kind of feed.
+  run({{Kind::schedule, "sc", {{"name", "Renamed"}, {"windows", json::array{}}}}});
+  run({{Kind::door, "d1", {{"site_id", "s1"}, {"name", "Front 2"}}}});
+  run({{Kind::site, "s1", {{"name", "HQ 2"}, {"timezone", "UTC"}}}});
+  run({{Kind::grant, "gnew", {{"user_id", "u7"}, {"site_id", "s1"}, {"schedule_id", "sc"}}}});
+  run({{Kind::grant, "gnew", {}, true}});
+  run({{Kind::unit, "n1", {{"name", "U"}, {"door_ids", json::array{"d1", "x1"}}}}});
+  run({{Kind::door, "x3", {{"site_id", "s1"}, {"name", "Moved"}}}});
+  run({{Kind::user,
+        "u5",
+        {{"email", "u5@x.y"}, {"name", "u5"}, {"group_ids", json::array{"crew"}}}}});
+  run({{Kind::group, "crew", {{"name", "Crew 2"}}}});
+  for (const char* f : {"user/u5", "unit/n1", "site/s1", "org/o"}) expect_converged(f);
+  std::vector<std::string> scans;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/db").c_str(), &db), SQLITE_OK);
+  int grant_statements = 0;
+  for (const auto& sql : store_->statements()) {
+    if (sql.find("grants") == std::string::npos) continue;
+    ++grant_statements;
+    sqlite3_stmt* s = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &s, nullptr),
+              SQLITE_OK)
+        << sql;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      std::string detail = reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+      // "SCAN g" / "SCAN grants": every grant read; "SEARCH … USING INDEX" is the good kind.
+      if (detail.rfind("SCAN g", 0) == 0 && detail.find("USING") == std::string::npos)
+        scans.push_back(detail + "  <-  " + sql);
+      // A lookup by reference walking the organization's grants in id order instead.
+      if (detail.find("grants_org") != std::string::npos && sql.find("= ?2") != std::string::npos)
+        scans.push_back(detail + "  <-  " + sql);
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db);
+  EXPECT_GT(grant_statements, 10);
+  EXPECT_TRUE(scans.empty()) << testing::PrintToString(scans);
+}
 
 }  // namespace
 }  // namespace portier::sync

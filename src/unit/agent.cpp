@@ -187,7 +187,9 @@ Agent::Agent(Identity identity, State& state, Driver& driver, AgentOptions optio
   o.url = impl_->id.server;
   o.token = impl_->id.credential;
   o.feeds = {impl_->feed()};
-  o.device_id = "agent";
+  // Its own id: receipts are per device, and each unit is one (a fixed name made every
+  // unit of an organization look like the same device in GET /v1/devices).
+  o.device_id = impl_->id.unit_id;
   o.device_kind = "unit";
   o.device_name = impl_->options.name;
   o.ca_file = impl_->id.ca_file;

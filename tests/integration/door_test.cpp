@@ -116,6 +116,12 @@ class Doors : public ApiTest {
 
 TEST_F(Doors, AGrantedOpenPulsesTheRelayOnceAndAnswersOpened) {
   start_unit();
+  // The unit's device is named by its unit id (receipts of two units never share a name).
+  bool named = false;
+  auto devices = c().get("/v1/devices", owner_);
+  for (const auto& d : devices.obj().at("items").as_array())
+    named = named || (d.at("unit_id") == json::value(unit_) && d.at("id") == json::value(unit_));
+  EXPECT_TRUE(named);
   auto r = open(maria_token_);
   ASSERT_EQ(r.status, 200) << r.raw;
   EXPECT_EQ(r.obj().at("result"), "opened");

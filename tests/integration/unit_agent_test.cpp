@@ -57,6 +57,7 @@ class FakeServer {
     ws_->accept();
     auto hello = read(5s);
     if (hello.is_null() || hello.at("type") != "hello") return false;
+    hello_ = hello;
     std::string feed = "unit/" + unit_id;
     send({{"type", "ready"},
           {"session", "sess_fake"},
@@ -109,11 +110,14 @@ class FakeServer {
     }
   }
   void drop() { ws_.reset(); }
+  // The last hello a unit sent.
+  const json::value& hello() const { return hello_; }
 
  private:
   net::io_context ioc_;
   tcp::acceptor acceptor_;
   std::unique_ptr<websocket::stream<tcp::socket>> ws_;
+  json::value hello_;
 };
 
 TEST(UnitAgent, ACommandPulsesOnceEverAndExpiredOrForeignOnesNever) {
@@ -136,6 +140,9 @@ TEST(UnitAgent, ACommandPulsesOnceEverAndExpiredOrForeignOnesNever) {
   {
     Process unit({PORTIER_UNIT_BIN, "run", "--state", state});
     ASSERT_TRUE(server.accept("unit_fake", "door_a"));
+    // It names itself by its unit id: two units' receipts are two devices.
+    EXPECT_EQ(server.hello().at("device").at("id"), "unit_fake");
+    EXPECT_EQ(server.hello().at("device").at("kind"), "unit");
     server.send(cmd("cmd_1", "door_a", in(5s)));
     auto r = server.result();
     ASSERT_FALSE(r.is_null());

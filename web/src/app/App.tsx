@@ -6,7 +6,34 @@ import { dateTime, dayTime, timeOnly, windowText, zoneDiffers } from '../lib/tim
 import { DENY_TEXT } from '../lib/words';
 import { WeekGrid } from '../ui/WeekGrid';
 import { Field, errorText } from '../ui/ui';
-import { app, useApp, type DoorView } from './state';
+import { INVITATION_ENDED, app, useApp, type DoorView, type LinkProblem } from './state';
+
+// A page for a link that did not sign her in, or an invitation that ended: what happened and
+// what to do, with the password form one tap away (for members).
+function LinkProblemPage(p: { problem: LinkProblem }) {
+  const a = useApp();
+  return (
+    <main class="signin" id="main">
+      <section class="panel link-problem" aria-labelledby="problem-title" data-problem>
+        <p class="brand">
+          <span class="logo" aria-hidden="true" /> portier
+        </p>
+        <h1 id="problem-title">{p.problem.title}</h1>
+        <p role="alert">{p.problem.text}</p>
+        <button
+          type="button"
+          class="link"
+          onClick={() => {
+            a.linkProblem = null;
+            a.changed();
+          }}
+        >
+          Sign in with email and password instead
+        </button>
+      </section>
+    </main>
+  );
+}
 
 function SignIn() {
   const a = useApp();
@@ -292,27 +319,66 @@ function PasswordForm(p: { onDone: () => void }) {
 }
 
 const CODE_TEXT: Record<string, string> = {
-  code_used: 'This sign-in link was already used. Ask whoever sent it for a new one.',
-  code_expired: 'This sign-in link has expired. Ask whoever sent it for a new one.',
-  code_invalid: 'This sign-in link is not valid (mistyped, or withdrawn).',
-  user_disabled: 'This account is disabled.',
+  code_used: 'This sign-in link was already used: each link signs in once. Ask whoever sent it for a new one.',
+  code_expired: 'This sign-in link has expired, or the invitation it came with has ended. Ask whoever sent it for a new one.',
+  code_invalid: 'This sign-in link is not valid: it may be mistyped or cut short. Ask whoever sent it for a new one.',
+  user_disabled: 'This account is disabled. Ask whoever sent the link.',
   rate_limited: 'Too many attempts; wait a few minutes and open the link again.',
 };
 
 // A sign-in link (/app/#code=…): the code is in the fragment, so it never reaches a server
-// log or a Referer; it is taken off the address at once.
+// log or a Referer; it is taken off the address at once. Read before the first render, so
+// the page says "signing you in" rather than showing the password form for a moment.
+const linkCode = (() => {
+  const m = /(?:^#|&)code=([^&]+)/.exec(location.hash);
+  if (!m) return null;
+  history.replaceState(null, '', location.pathname + location.search);
+  try {
+    return decodeURIComponent(m[1] as string);
+  } catch {
+    return m[1] as string;
+  }
+})();
+if (linkCode) app.linkPending = true;
+
 function useSignInLink(a: ReturnType<typeof useApp>) {
   useEffect(() => {
-    const m = /(?:^#|&)code=([^&]+)/.exec(location.hash);
-    if (!m) return;
-    history.replaceState(null, '', location.pathname + location.search);
-    const code = decodeURIComponent(m[1] as string);
-    a.signInWithCode(code).catch((e) => {
-      a.signedOutReason =
-        e instanceof ApiError ? (CODE_TEXT[e.code] ?? e.message) : "The server cannot be reached; open the link again when you're online.";
-      a.changed();
-    });
+    if (!linkCode) return;
+    const signedIn = !!a.session;
+    a.signInWithCode(linkCode)
+      .catch((e) => {
+        const text =
+          e instanceof ApiError
+            ? e.code === 'invitation_ended'
+              ? INVITATION_ENDED.text
+              : (CODE_TEXT[e.code] ?? e.message)
+            : "The server cannot be reached; open the link again when you're online.";
+        // Already signed in on this phone: she keeps her doors, and is told about the link.
+        if (signedIn && a.session) a.notice = text;
+        else
+          a.linkProblem =
+            e instanceof ApiError && e.code === 'invitation_ended' ? INVITATION_ENDED : { title: "This link can't sign you in", text };
+      })
+      .finally(() => {
+        a.linkPending = false;
+        a.changed();
+      });
   }, []);
+}
+
+// When a guest's access ends, in words: the latest end of her grants, in her doors' site time
+// (as the rest of the app), naming the zone when the phone's differs. Null if one never ends.
+function accessEnd(doors: DoorView[]): string | null {
+  let end = 0;
+  for (const d of doors)
+    for (const { grant } of d.grants) {
+      if (!grant.valid_until) return null;
+      end = Math.max(end, Date.parse(grant.valid_until));
+    }
+  if (!end) return null;
+  const tz = doors[0]?.site?.timezone ?? 'UTC';
+  const iso = new Date(end).toISOString();
+  return zoneDiffers(tz, new Date(end)) ? `${dateTime(iso, tz)} (${tz})` : dateTime(iso, tz);
 }
 
 export function App() {
@@ -337,8 +403,17 @@ export function App() {
       document.documentElement.dataset.firstDataMs = String(a.firstDataMs);
     }
   }, [hasData]);
-  if (!a.session) return <SignIn />;
+  if (a.linkPending && !a.session)
+    return (
+      <main class="signin" id="main">
+        <p class="panel" role="status">
+          Signing you in…
+        </p>
+      </main>
+    );
+  if (!a.session) return a.linkProblem ? <LinkProblemPage problem={a.linkProblem} /> : <SignIn />;
   const stale = a.status?.state !== 'live';
+  const guestUntil = a.session.guest ? accessEnd(doors) : null;
   return (
     <div class="app">
       <header class="bar">
@@ -350,10 +425,30 @@ export function App() {
         </button>
       </header>
       <Indicator />
+      {a.session.guest && (
+        <p class="guest-note" data-guest>
+          Guest access{guestUntil ? ` until ${guestUntil}` : ''}
+        </p>
+      )}
       <main id="main">
+        {a.notice && (
+          <p class="notice" role="status">
+            {a.notice}{' '}
+            <button
+              type="button"
+              class="link"
+              onClick={() => {
+                a.notice = null;
+                a.changed();
+              }}
+            >
+              OK
+            </button>
+          </p>
+        )}
         {settings && (
           <section class="settings">
-            <PasswordForm onDone={() => setSettings(false)} />
+            {!a.session.guest && <PasswordForm onDone={() => setSettings(false)} />}
             <button type="button" class="big" onClick={() => a.signOut(null)}>
               Sign out
             </button>

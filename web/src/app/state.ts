@@ -16,7 +16,20 @@ interface Session {
   token: string;
   user_id: string;
   name: string;
+  guest?: boolean; // signed in with an invitation's link: no password to change
 }
+
+// A page instead of the sign-in form: a sign-in link that did not work, or an invitation that
+// ended while she was signed in.
+export interface LinkProblem {
+  title: string;
+  text: string;
+}
+
+export const INVITATION_ENDED: LinkProblem = {
+  title: 'Your invitation has ended',
+  text: 'Its time is up, or whoever invited you ended it. If you still need to get in, ask them for a new link.',
+};
 
 export interface DoorView {
   door: Door;
@@ -26,7 +39,9 @@ export interface DoorView {
 }
 
 class AppState {
-  api = new Api({ onUnauthorized: (e) => this.signOut(e.code === 'user_disabled' ? 'user_disabled' : 'unauthorized') });
+  api = new Api({
+    onUnauthorized: (e) => this.signOut(e.code === 'user_disabled' || e.code === 'invitation_ended' ? e.code : 'unauthorized'),
+  });
   session: Session | null = null;
   push: PushClient | null = null;
   status: PushStatus | null = null;
@@ -34,6 +49,9 @@ class AppState {
   myDoorsAt: string | null = null; // when the verdicts were fetched
   verdictsStale = false;
   signedOutReason: string | null = null;
+  linkProblem: LinkProblem | null = null;
+  notice: string | null = null; // a word about a link opened while signed in
+  linkPending = false; // a sign-in link is being redeemed
   startedAt = performance.now();
   firstDataMs: number | null = null; // time to the first screen with data (reported by tests)
   version = 0;
@@ -66,7 +84,7 @@ class AppState {
 
   async signInWithCode(code: string): Promise<void> {
     const res = await this.api.signInWithCode(code);
-    await this.begin({ token: res.token, user_id: res.user.id, name: res.user.name });
+    await this.begin({ token: res.token, user_id: res.user.id, name: res.user.name, guest: !!res.user.guest });
   }
 
   async begin(s: Session): Promise<void> {
@@ -76,6 +94,7 @@ class AppState {
     this.api.token = s.token;
     localStorage.setItem(SESSION_KEY, JSON.stringify(s));
     this.signedOutReason = null;
+    this.linkProblem = null;
     await this.start();
   }
 
@@ -209,6 +228,21 @@ class AppState {
     localStorage.removeItem(SESSION_KEY);
     if (s) void this.forget(s.user_id);
     this.signedOutReason = reason ? revokeText(reason) : null;
+    // A guest has no password: her page says what happened and what to do, not "sign in".
+    // A token refused as unknown (the app was closed or offline when her invitation ended,
+    // so she missed the reason) is, for a guest, an ended or withdrawn invitation.
+    this.linkProblem =
+      reason === 'invitation_ended'
+        ? INVITATION_ENDED
+        : s?.guest && reason
+          ? {
+              title: 'You are signed out',
+              text:
+                reason === 'unauthorized'
+                  ? 'Your invitation has ended or was withdrawn. If you still need to get in, ask whoever invited you for a new link.'
+                  : `${revokeText(reason)} If you still need to get in, ask whoever invited you for a new link.`,
+            }
+          : null;
     this.changed();
   }
 

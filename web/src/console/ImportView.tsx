@@ -8,7 +8,25 @@ import { parseCsv } from './csv';
 import { state, useConsole } from './state';
 
 const COLUMNS = ['name', 'email', 'role', 'groups', 'password'] as const;
+const PREVIEW = 20; // rows shown before importing (every row with an error is shown after)
+
+// The CSV column an import error is about ("group_ids" and "groups" are the groups column).
+function columnOf(field: string): string {
+  if (field === 'group_ids' || field.startsWith('group_ids[') || field === 'groups') return 'groups';
+  return field || '—';
+}
 const EXAMPLE = 'name,email,role,groups,password\nLee Park,lee@example.com,member,Night staff;Cleaners,\nAna Ruiz,ana@example.com,admin,,a long secret\n';
+
+// One person of the CSV: its row number (the header is row 1), its cells, its import line.
+export interface PersonRow {
+  row: number;
+  line: number;
+  name: string;
+  email: string;
+  role: string;
+  groups: string[];
+  password: boolean;
+}
 
 interface Plan {
   lines: Record<string, unknown>[];
@@ -17,11 +35,12 @@ interface Plan {
   problems: string[];
   people: number;
   newGroups: string[];
+  rows: PersonRow[];
 }
 
 export function planImport(text: string, existingGroups: string[], signIn: boolean): Plan {
   const rows = parseCsv(text);
-  const plan: Plan = { lines: [], origin: [], problems: [], people: 0, newGroups: [] };
+  const plan: Plan = { lines: [], origin: [], problems: [], people: 0, newGroups: [], rows: [] };
   if (rows.length === 0) {
     plan.problems.push('The file is empty.');
     return plan;
@@ -37,7 +56,8 @@ export function planImport(text: string, existingGroups: string[], signIn: boole
   rows.slice(1).forEach((r, i) => {
     const get = (c: string) => (col(c) >= 0 ? (r[col(c)] ?? '').trim() : '');
     const line: Record<string, unknown> = { kind: 'user', name: get('name'), email: get('email') };
-    if (get('role')) line.role = get('role');
+    // Spreadsheets capitalize: the API's roles are lower case.
+    if (get('role')) line.role = get('role').toLowerCase();
     const groups = get('groups')
       .split(';')
       .map((g) => g.trim())
@@ -59,6 +79,15 @@ export function planImport(text: string, existingGroups: string[], signIn: boole
   for (const u of users) {
     plan.lines.push(u.line);
     plan.origin.push(`row ${u.row}`);
+    plan.rows.push({
+      row: u.row,
+      line: plan.lines.length,
+      name: String(u.line.name),
+      email: String(u.line.email),
+      role: String(u.line.role ?? 'member'),
+      groups: (u.line.groups as string[] | undefined) ?? [],
+      password: 'password' in u.line,
+    });
   }
   plan.people = users.length;
   return plan;
@@ -67,6 +96,58 @@ export function planImport(text: string, existingGroups: string[], signIn: boole
 interface Created {
   rows: { line: number; kind: string; id: string; sign_in_code?: string }[];
   created: { groups: number; users: number; grants: number };
+}
+
+// The people of the CSV as rows, each with what the server said about it beside it.
+function RowsTable(p: { rows: PersonRow[]; total: number; errors: ImportRowError[] }) {
+  const failing = p.errors.length > 0;
+  return (
+    <div class="table-wrap">
+      <table class={`list import-rows${failing ? ' rows-errors' : ''}`}>
+        <caption class={failing ? '' : 'sr-only'}>
+          {failing
+            ? `The ${p.rows.length === 1 ? 'row' : 'rows'} to fix (nothing was imported):`
+            : `The first ${Math.min(p.total, PREVIEW)} of ${p.total} ${p.total === 1 ? 'row' : 'rows'}`}
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">Row</th>
+            <th scope="col">Name</th>
+            <th scope="col">Email</th>
+            <th scope="col">Role</th>
+            <th scope="col">Groups</th>
+            <th scope="col">Password</th>
+            {failing && <th scope="col">Problem</th>}
+          </tr>
+        </thead>
+        <tbody>
+          {p.rows.map((r) => {
+            const mine = p.errors.filter((e) => e.line === r.line);
+            return (
+              <tr key={r.row} data-row={r.row} class={mine.length ? 'invalid' : ''}>
+                <td data-label="Row">{r.row}</td>
+                <td data-label="Name">{r.name}</td>
+                <td data-label="Email">{r.email}</td>
+                <td data-label="Role">{r.role}</td>
+                <td data-label="Groups">{r.groups.join('; ') || '—'}</td>
+                <td data-label="Password">{r.password ? 'set' : '—'}</td>
+                {failing && (
+                  <td data-label="Problem" class="row-problem">
+                    {mine.map((e) => (
+                      <span key={e.field + e.code} class="field-error" data-column={columnOf(e.field)}>
+                        {columnOf(e.field)}: {e.message}
+                      </span>
+                    ))}
+                  </td>
+                )}
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {!failing && p.total > PREVIEW && <p class="hint">… and {p.total - PREVIEW} more rows.</p>}
+    </div>
+  );
 }
 
 export function ImportView() {
@@ -90,8 +171,13 @@ export function ImportView() {
       setDone({ plan, res });
       toast(`Imported ${res.created.users} people and ${res.created.groups} groups`, 'ok');
     } catch (e) {
-      if (e instanceof ApiError && e.rows.length) setErrors(e.rows);
-      setMessage(errorText(e));
+      if (e instanceof ApiError && e.rows.length) {
+        setErrors(e.rows);
+        const n = new Set(e.rows.map((r) => r.line)).size;
+        setMessage(
+          `${n} ${n === 1 ? 'row has an error' : 'rows have errors'}${e.rows.length >= 100 ? ' (the first 100 are shown)' : ''}: nothing was imported. Fix the file and choose it again.`,
+        );
+      } else setMessage(errorText(e));
     } finally {
       setBusy(false);
     }
@@ -154,28 +240,23 @@ export function ImportView() {
           {message}
         </p>
       )}
-      {errors && plan && (
-        <div class="table-wrap">
-          <table class="list rows-errors">
-            <caption class="sr-only">Rows with errors</caption>
-            <thead>
-              <tr>
-                <th scope="col">Where</th>
-                <th scope="col">Column</th>
-                <th scope="col">Problem</th>
-              </tr>
-            </thead>
-            <tbody>
-              {errors.map((e) => (
-                <tr key={e.line + e.field} data-line={e.line}>
-                  <td data-label="Where">{plan.origin[e.line - 1] ?? `line ${e.line}`}</td>
-                  <td data-label="Column">{e.field === 'groups' || e.field === 'group_ids' ? 'groups' : e.field || '—'}</td>
-                  <td data-label="Problem">{e.message}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {errors && plan && errors.some((e) => !plan.rows.some((r) => r.line === e.line)) && (
+        <ul class="error plain" role="alert">
+          {errors
+            .filter((e) => !plan.rows.some((r) => r.line === e.line))
+            .map((e) => (
+              <li key={`${e.line}-${e.field}`}>
+                {plan.origin[e.line - 1] ?? `line ${e.line}`}: {e.message}
+              </li>
+            ))}
+        </ul>
+      )}
+      {plan && plan.problems.length === 0 && !done && (
+        <RowsTable
+          rows={errors ? plan.rows.filter((r) => errors.some((e) => e.line === r.line)) : plan.rows.slice(0, PREVIEW)}
+          total={plan.rows.length}
+          errors={errors ?? []}
+        />
       )}
       {done && (
         <div class="verdict ok" role="status">

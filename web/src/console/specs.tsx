@@ -118,11 +118,13 @@ export const userSpec: KindSpec<'user'> = {
       render: (r: User) => (
         <>
           <span class="user-name">{r.name}</span>
+          {r.guest && <span class="badge warn">guest</span>}
           {r.disabled && <span class="badge off">disabled</span>}
         </>
       ),
     },
-    { label: 'Email', render: (r: User) => r.email },
+    // A guest invited by phone alone has a placeholder address that reaches no one.
+    { label: 'Email', render: (r: User) => (r.email.endsWith('@guest.invalid') ? (r.phone ?? '—') : r.email) },
     {
       label: 'Role',
       render: (r: User) =>

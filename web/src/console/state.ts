@@ -150,8 +150,9 @@ export function isLiveAction(action: string): boolean {
   );
 }
 
-// Device ids are chosen by devices (every portier-unit says "agent"): they are unique per
-// identity, not across the organization.
+// Device ids are chosen by devices (a portier-unit sends its unit id, an app or a console a
+// random id kept per installation), so they are unique per identity, not across the
+// organization: the key holds the identity too, as the server's registry does.
 export function deviceKey(d: Device): string {
   return `${d.user_id ?? ''}/${d.unit_id ?? ''}/${d.id}`;
 }

@@ -510,6 +510,7 @@ export function AuditView() {
               <option value="grant">grants</option>
               <option value="schedule">schedules</option>
               <option value="group">groups</option>
+              <option value="invitation">invitations</option>
               <option value="site">sites</option>
             </select>
           )}

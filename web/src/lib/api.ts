@@ -5,6 +5,9 @@ import type {
   Device,
   Enrollment,
   Fields,
+  Invitation,
+  InvitationLink,
+  InvitationRequest,
   Kind,
   KindMap,
   LoginResult,
@@ -197,6 +200,19 @@ export class Api {
   }
   revokeUnit(unitId: string): Promise<void> {
     return this.request('DELETE', `/v1/units/${encodeURIComponent(unitId)}/credentials`);
+  }
+
+  // Guest invitations: the guest, her grants and a single-use sign-in link in one request.
+  invite(body: InvitationRequest): Promise<Invitation> {
+    return this.request('POST', '/v1/invitations', body);
+  }
+  // A new link for a guest (her unused earlier one stops working).
+  invitationLink(guestId: string): Promise<InvitationLink> {
+    return this.request('POST', `/v1/invitations/${encodeURIComponent(guestId)}/link`, {});
+  }
+  // Ends an invitation now: her grants go, her sessions and links die.
+  endInvitation(guestId: string): Promise<void> {
+    return this.request('DELETE', `/v1/invitations/${encodeURIComponent(guestId)}`);
   }
 
   // Batch import (application/x-ndjson: one {"kind": …} object per line; all or nothing).

@@ -49,7 +49,7 @@ export interface PushOptions {
   onEvent?: (e: AuditEntry) => void;
   onDevice?: (d: Device) => void;
   // The session ended for good: revoked (4003, with the server's reason) or the token refused
-  // at hello ("unauthorized", "user_disabled", "forbidden_feed").
+  // at hello ("unauthorized", "user_disabled", "forbidden_feed", "invitation_ended").
   onRevoked: (reason: string) => void;
   // Overridable for tests; the protocol's backoff otherwise.
   backoff?: (attempt: number) => number;
@@ -234,7 +234,7 @@ export class PushClient {
         this.revokedReason = msg.reason;
         return;
       case 'error':
-        if (['unauthorized', 'user_disabled', 'forbidden_feed'].includes(msg.code))
+        if (['unauthorized', 'user_disabled', 'forbidden_feed', 'invitation_ended'].includes(msg.code))
           this.revokedReason = msg.code;
         return;
       default:

@@ -38,6 +38,8 @@ export interface User extends Meta {
   site_ids?: string[];
   group_ids?: string[];
   disabled?: boolean;
+  guest?: boolean; // invited for a while (POST /v1/invitations): her grants end, so does she
+  phone?: string;
 }
 
 export interface Group extends Meta {
@@ -196,6 +198,30 @@ export interface Device {
   last_seen: string;
   up_to_date?: boolean;
   feeds: DeviceFeed[];
+}
+
+// Guest invitations (POST /v1/invitations).
+export interface InvitationLink {
+  code: string;
+  path: string; // "/app/#code=…": the server's address before it makes the link
+  expires_at: string;
+}
+export interface InvitationRequest {
+  name: string;
+  email?: string;
+  phone?: string;
+  door_ids?: string[];
+  site_id?: string;
+  schedule_id?: string;
+  valid_from?: string;
+  valid_until?: string;
+  max_uses?: number | string;
+}
+export interface Invitation {
+  id: string; // the guest's user id
+  user: User;
+  grants: Grant[];
+  link: InvitationLink;
 }
 
 export interface Enrollment {

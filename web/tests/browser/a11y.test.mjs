@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { MARIA, PHONE, Server, UNIT, appLogin, consoleLogin, launch, newPage, shot } from './harness.mjs';
+import { MARIA, OWNER, PHONE, Server, UNIT, appLogin, consoleLogin, launch, newPage, shot } from './harness.mjs';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const server = new Server();
@@ -46,7 +46,13 @@ test('console pages at desk width', async () => {
   await page.goto(server.url + '/');
   const found = await audit(page, 'sign-in');
   await consoleLogin(page, server);
-  for (const view of ['Live', 'Doors', 'Sites', 'Units', 'Users', 'Schedules', 'Grants', 'Devices', 'Access check', 'Audit log']) {
+  // A guest, so the invitations view has a row (and a link dialog) to check.
+  const owner = await server.login(OWNER);
+  const doors = await server.list('doors', owner);
+  const until = new Date(Date.now() + 86400_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const inv = await server.api('POST', '/v1/invitations', { name: 'Gus Guest', phone: '600 000 111', door_ids: [doors[0].id], valid_until: until }, owner);
+  assert.equal(inv.status, 201);
+  for (const view of ['Live', 'Doors', 'Sites', 'Units', 'Users', 'Schedules', 'Grants', 'Invitations', 'Devices', 'Access check', 'Audit log']) {
     await page.getByRole('link', { name: view, exact: true }).click();
     await page.getByRole('heading', { level: 1, name: view }).waitFor();
     found.push(...(await audit(page, view)));
@@ -56,6 +62,7 @@ test('console pages at desk width', async () => {
     ['Schedules', 'New schedule'],
     ['Grants', 'New grant'],
     ['Users', 'New user'],
+    ['Invitations', 'Invite a guest'],
   ]) {
     await page.getByRole('link', { name: view, exact: true }).click();
     await page.getByRole('button', { name: button }).click();
@@ -63,6 +70,11 @@ test('console pages at desk width', async () => {
     found.push(...(await audit(page, `${view} form`)));
     await page.keyboard.press('Escape');
   }
+  await page.getByRole('link', { name: 'Invitations', exact: true }).click();
+  await page.locator('tr', { hasText: 'Gus Guest' }).getByRole('button', { name: 'New link' }).click();
+  await page.locator('[data-invite-link]').waitFor();
+  found.push(...(await audit(page, 'invitation link')));
+  await page.keyboard.press('Escape');
   await page.getByRole('link', { name: 'Units', exact: true }).click();
   await page.getByRole('button', { name: 'Enrollment code' }).first().click();
   await page.locator('.enroll-code').waitFor();
@@ -106,5 +118,10 @@ test('app pages', async () => {
   found.push(...(await audit(phone, 'app schedule')));
   await phone.getByRole('button', { name: 'Maria' }).click();
   found.push(...(await audit(phone, 'app settings')));
+  // A sign-in link that does not work: its own page.
+  const other = await newPage(browser, PHONE);
+  await other.goto(server.url + '/app/#code=psi_not-a-code');
+  await other.getByRole('heading', { name: "This link can't sign you in" }).waitFor();
+  found.push(...(await audit(other, 'app link problem')));
   assert.deepEqual(found, []);
 });

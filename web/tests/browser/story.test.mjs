@@ -100,7 +100,7 @@ test("story: the console moves Maria's Evenings window to 18:00; her app shows i
 });
 
 test('open from the app: the sim unit pulses once and the console lists the event', async () => {
-  // Both units show online (each portier-unit calls its device "agent": not one device).
+  // Both units show online, each its own device.
   await admin.getByRole('link', { name: 'Doors' }).click();
   await waitFor(async () => (await admin.locator('[data-presence="online"]').count()) === 3, "every door's unit online");
   await admin.getByRole('link', { name: 'Live' }).click();
