@@ -1,6 +1,5 @@
 #include "cli/cli.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -17,8 +16,10 @@
 #include <mutex>
 #include <sstream>
 
+#include "client/durable_file.hpp"
 #include "client/feed_client.hpp"
 #include "client/rest.hpp"
+#include "core/fields.hpp"
 
 namespace portier::cli {
 namespace json = boost::json;
@@ -56,15 +57,10 @@ bool save(const Config& c) {
   std::error_code ec;
   std::filesystem::create_directories(c.dir, ec);
   ::chmod(c.dir.c_str(), 0700);
-  std::string tmp = c.path() + ".tmp";
-  // Created 0600 before anything is written: the token never sits in a readable file.
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) return false;
+  // 0600 from its creation: the token never sits in a readable file.
   std::string text =
       json::serialize(json::object{{"server", c.server}, {"token", c.token}, {"ca", c.ca}}) + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  return ok && std::rename(tmp.c_str(), c.path().c_str()) == 0;
+  return client::write_file_atomically(c.path(), text, 0600).ok();
 }
 
 int exit_for(int status) {
@@ -94,9 +90,10 @@ int report(const client::RestReply& r) {
   std::string code = "http_" + std::to_string(r.status), message = r.raw, field;
   if (r.body.is_object()) {
     if (auto* e = r.body.as_object().if_contains("error"); e && e->is_object()) {
-      code = e->as_object().at("code").as_string();
-      message = e->as_object().at("message").as_string();
-      field = e->as_object().at("field").as_string();
+      // The server's answer is untrusted: read what is there, never throw on its shape.
+      if (auto c = str_field(e->as_object(), "code"); !c.empty()) code = c;
+      if (auto m = str_field(e->as_object(), "message"); !m.empty()) message = m;
+      field = str_field(e->as_object(), "field");
     }
   }
   std::cerr << "error: " << code << ": " << message << (field.empty() ? "" : " (" + field + ")")
@@ -163,35 +160,54 @@ std::atomic<bool> g_interrupted{false};
 std::mutex g_mu;
 std::condition_variable g_cv;
 
+// Reads a pushed message's fields without trusting their shape: a malformed or newer message
+// prints what it has, never ends the watch.
+std::string field(const json::object& o, const char* key, const char* absent = "?") {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : absent;
+}
+const json::object& sub(const json::object& o, const char* key) {
+  static const json::object empty;
+  const auto* v = o.if_contains(key);
+  return v && v->is_object() ? v->as_object() : empty;
+}
+
 // One line per pushed message: when, feed, seq, what.
 std::string describe(const client::Event& e) {
   if (e.type == "change") {
-    const auto& c = e.message.at("change").as_object();
-    std::string line =
-        e.feed + " #" + std::to_string(e.seq) + " " + std::string(c.at("op").as_string()) + " " +
-        std::string(c.at("kind").as_string()) + " " + std::string(c.at("id").as_string());
-    if (auto* r = c.if_contains("record"); r && r->as_object().contains("name"))
-      line += " \"" + std::string(r->as_object().at("name").as_string()) + "\"";
-    else if (r && r->as_object().contains("email"))
-      line += " " + std::string(r->as_object().at("email").as_string());
+    const auto& c = sub(e.message, "change");
+    std::string line = e.feed + " #" + std::to_string(e.seq) + " " + field(c, "op") + " " +
+                       field(c, "kind") + " " + field(c, "id");
+    const auto& r = sub(c, "record");
+    if (r.contains("name"))
+      line += " \"" + field(r, "name") + "\"";
+    else if (r.contains("email"))
+      line += " " + field(r, "email");
     return line;
   }
-  if (e.type == "snapshot")
+  if (e.type == "snapshot") {
+    const auto* records = e.message.if_contains("records");
     return e.feed + " #" + std::to_string(e.seq) + " snapshot (" +
-           std::to_string(e.message.at("records").as_array().size()) + " records)";
+           std::to_string(records && records->is_array() ? records->as_array().size() : 0) +
+           " records)";
+  }
   if (e.type == "device") {
-    const auto& d = e.message.at("device").as_object();
+    const auto& d = sub(e.message, "device");
     std::int64_t behind = 0;
-    for (const auto& f : d.at("feeds").as_array()) behind += f.at("behind").as_int64();
-    return "device " + std::string(d.at("id").as_string()) + " (" +
-           std::string(d.at("name").as_string()) + ") " +
-           (d.at("connected").as_bool() ? "online" : "offline") +
+    if (const auto* feeds = d.if_contains("feeds"); feeds && feeds->is_array())
+      for (const auto& f : feeds->as_array())
+        if (const auto* b = f.is_object() ? f.as_object().if_contains("behind") : nullptr;
+            b && b->is_int64())
+          behind += b->as_int64();
+    const auto* connected = d.if_contains("connected");
+    return "device " + field(d, "id") + " (" + field(d, "name", "unnamed") + ") " +
+           (connected && connected->is_bool() && connected->as_bool() ? "online" : "offline") +
            (behind ? ", " + std::to_string(behind) + " changes behind" : ", up to date");
   }
   if (e.type == "ready") return "connected";
   if (e.type == "closed") return "disconnected; reconnecting";
-  if (e.type == "revoked") return "revoked: " + std::string(e.message.at("reason").as_string());
-  if (e.type == "error") return "error: " + std::string(e.message.at("code").as_string());
+  if (e.type == "revoked") return "revoked: " + field(e.message, "reason");
+  if (e.type == "error") return "error: " + field(e.message, "code");
   return e.type;
 }
 
@@ -342,7 +358,11 @@ int run(int argc, char** argv) {
       return kUnreachable;
     }
     if (r->status != 200) return report(*r);
-    cfg.token = r->body.at("token").as_string();
+    cfg.token = r->body.is_object() ? str_field(r->body.as_object(), "token") : "";
+    if (cfg.token.empty()) {
+      std::cerr << "error: the server's answer has no token\n";
+      return kServerError;
+    }
     if (!save(cfg)) {
       std::cerr << "error: cannot write " << cfg.path() << "\n";
       return kFailed;
@@ -362,15 +382,20 @@ int run(int argc, char** argv) {
         return kUnreachable;
       }
       if (r->status != 200) return report(*r);
-      const auto& u = r->body.at("user").as_object();
-      std::string role(u.at("role").as_string());
-      if (role == "owner" || (role == "admin" && u.at("site_ids").as_array().empty()))
-        feeds.push_back("org/" + std::string(r->body.at("org").at("id").as_string()));
+      static const json::object none;
+      const json::object& body = r->body.is_object() ? r->body.as_object() : none;
+      const auto& u = sub(body, "user");
+      std::string role = str_field(u, "role");
+      std::vector<std::string> site_ids;
+      if (const auto* s = u.if_contains("site_ids"); s && s->is_array())
+        for (const auto& id : s->as_array())
+          if (id.is_string()) site_ids.emplace_back(id.as_string());
+      if (role == "owner" || (role == "admin" && site_ids.empty()))
+        feeds.push_back("org/" + str_field(sub(body, "org"), "id"));
       else if (role == "admin")
-        for (const auto& s : u.at("site_ids").as_array())
-          feeds.push_back("site/" + std::string(s.as_string()));
+        for (const auto& s : site_ids) feeds.push_back("site/" + s);
       else
-        feeds.push_back("user/" + std::string(u.at("id").as_string()));
+        feeds.push_back("user/" + str_field(u, "id"));
     }
     return watch(cfg, feeds, raw_json);
   }
@@ -384,11 +409,12 @@ int run(int argc, char** argv) {
       return kUnreachable;
     }
     if (r->status >= 300) return report(*r);
-    if (r->body.is_object() && r->body.as_object().contains("items")) {
-      for (const auto& item : r->body.at("items").as_array())
-        std::cout << json::serialize(item) << "\n";
-      if (!r->body.at("next_cursor").is_null())
-        std::cerr << "more: --cursor " << json::serialize(r->body.at("next_cursor")) << "\n";
+    const auto* items = r->body.is_object() ? r->body.as_object().if_contains("items") : nullptr;
+    if (items && items->is_array()) {
+      for (const auto& item : items->as_array()) std::cout << json::serialize(item) << "\n";
+      if (const auto* next = r->body.as_object().if_contains("next_cursor");
+          next && !next->is_null())
+        std::cerr << "more: --cursor " << json::serialize(*next) << "\n";
     } else if (!r->raw.empty()) {
       std::cout << r->raw << "\n";
     }

@@ -223,9 +223,7 @@ Api::Api(Store& store, Bus& bus, Metrics& metrics, ApiOptions options, Clock clo
       bus_(bus),
       metrics_(metrics),
       options_(options),
-      clock_(clock ? std::move(clock) : Clock([] {
-        return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-      })),
+      clock_(clock ? std::move(clock) : system_clock()),
       account_limiter_(options.account_max_failures, options.login_window),
       address_limiter_(options.address_max_failures, options.login_window),
       dummy_hash_(hash_password(new_token())) {}

@@ -10,6 +10,7 @@
 #include "bus/bus.hpp"
 #include "core/rate_limit.hpp"
 #include "core/time.hpp"
+#include "server/clock.hpp"
 #include "server/devices.hpp"
 #include "server/http.hpp"
 #include "server/metrics.hpp"
@@ -30,7 +31,7 @@ struct ApiOptions {
 
 class Api {
  public:
-  using Clock = std::function<Instant()>;
+  // `clock` defaults to the system's.
   Api(Store& store, Bus& bus, Metrics& metrics, ApiOptions options = {}, Clock clock = {});
   ~Api();
 
@@ -45,7 +46,7 @@ class Api {
   // The open path (set by portierd).
   void set_doors(Doors* d) { doors_ = d; }
   Doors* doors() { return doors_; }
-  Instant now() const { return clock_(); }
+  Instant now() const { return whole_seconds(clock_()); }
   const ApiOptions& options() const { return options_; }
   RateLimiter& account_limiter() { return account_limiter_; }
   RateLimiter& address_limiter() { return address_limiter_; }

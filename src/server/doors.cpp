@@ -18,10 +18,6 @@ const char* Doors::kEvents[4] = {"door_opened", "door_closed", "door_held_open",
 
 namespace {
 
-InstantMs now_ms() {
-  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-}
-
 const char* denial_message(const std::string& reason) {
   if (reason == "user_disabled") return "your account is disabled";
   if (reason == "no_grant") return "you have no grant for this door";
@@ -53,10 +49,64 @@ std::shared_ptr<const std::string> event_message(const AuditEntry& e, const std:
                     {"after", e.after}}}}));
 }
 
-AuditEntry entry(const std::string& org, const std::string& actor, const std::string& action,
-                 const std::string& entity, const std::string& site, json::object after) {
+json::value id_or_null(const std::string& id) {
+  return id.empty() ? json::value(nullptr) : json::value(id);
+}
+
+}  // namespace
+
+// One open in flight: what the audit entry and the answer need once the unit has spoken. Kept
+// in the store as JSON while in flight, so a restart can settle it.
+struct Doors::Attempt {
+  OpenRequest req;
+  std::string site_id, unit_id, grant_id, command_id, expires_at;
+  bool reserved = false;  // a limited grant's use was taken and is given back unless opened
+  bool lockdown_override = false;
+  std::function<void(OpenOutcome)> done;
+
+  json::object to_json() const {
+    return json::object{{"user_id", req.user_id},
+                        {"door_id", req.door_id},
+                        {"via", req.via},
+                        {"site_id", site_id},
+                        {"unit_id", unit_id},
+                        {"grant_id", grant_id},
+                        {"expires_at", expires_at},
+                        {"use_reserved", reserved},
+                        {"lockdown_override", lockdown_override}};
+  }
+  static Attempt from(const OpenInFlight& o) {
+    Attempt a;
+    const auto& j = o.attempt;
+    a.req = OpenRequest{o.org_id, str_field(j, "user_id"), str_field(j, "door_id"), false,
+                        str_field(j, "via")};
+    a.site_id = str_field(j, "site_id");
+    a.unit_id = str_field(j, "unit_id");
+    a.grant_id = str_field(j, "grant_id");
+    a.command_id = o.command_id;
+    a.expires_at = str_field(j, "expires_at");
+    a.reserved = bool_field(j, "use_reserved");
+    a.lockdown_override = bool_field(j, "lockdown_override");
+    return a;
+  }
+};
+
+Doors::Doors(Store& store, Bus& bus, RunBlocking run_blocking, DoorsOptions options, Clock clock)
+    : store_(store),
+      bus_(bus),
+      run_blocking_(std::move(run_blocking)),
+      options_(options),
+      clock_(clock ? std::move(clock) : system_clock()) {}
+
+void Doors::count(const std::string& result) {
+  if (auto* m = metrics_.load()) m->count("portier_door_opens_total", "result=\"" + result + "\"");
+}
+
+AuditEntry Doors::entry(const std::string& org, const std::string& actor, const std::string& action,
+                        const std::string& entity, const std::string& site,
+                        json::object after) const {
   AuditEntry e;
-  auto now = std::chrono::floor<std::chrono::seconds>(now_ms());
+  auto now = whole_seconds(clock_());
   e.org_id = org;
   e.at = format_rfc3339(now);
   e.at_unix = now.time_since_epoch().count();
@@ -66,24 +116,6 @@ AuditEntry entry(const std::string& org, const std::string& actor, const std::st
   e.site_id = site;
   e.after = std::move(after);
   return e;
-}
-
-}  // namespace
-
-// One open in flight: what the audit entry and the answer need once the unit has spoken.
-struct Doors::Attempt {
-  OpenRequest req;
-  std::string site_id, unit_id, grant_id, command_id;
-  bool reserved = false;  // a limited grant's use was taken and is given back unless opened
-  bool lockdown_override = false;
-  std::function<void(OpenOutcome)> done;
-};
-
-Doors::Doors(Store& store, Bus& bus, RunBlocking run_blocking, DoorsOptions options)
-    : store_(store), bus_(bus), run_blocking_(std::move(run_blocking)), options_(options) {}
-
-void Doors::count(const std::string& result) {
-  if (auto* m = metrics_.load()) m->count("portier_door_opens_total", "result=\"" + result + "\"");
 }
 
 Status Doors::log(WriteTx& tx, const AuditEntry& e) {
@@ -99,7 +131,7 @@ Status Doors::log(WriteTx& tx, const AuditEntry& e) {
 }
 
 Status Doors::set_uses(WriteTx& tx, const Record& grant, std::int64_t uses) {
-  auto now = std::chrono::floor<std::chrono::seconds>(now_ms());
+  auto now = whole_seconds(clock_());
   Record changed = grant;
   changed.body["uses"] = uses;
   changed.version = grant.version + 1;
@@ -120,7 +152,8 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
   UnitCommand cmd;
   OpenOutcome denied;
   bool allowed = false;
-  Instant now = std::chrono::floor<std::chrono::seconds>(now_ms());
+  InstantMs decided = clock_();
+  Instant now = whole_seconds(decided);
   auto st = store_.write([&](WriteTx& tx) -> Status {
     const auto& org = req.org_id;
     auto user = tx.get(Kind::user, org, req.user_id);
@@ -177,6 +210,9 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
       a->reserved = true;
     }
     a->command_id = new_id("cmd");
+    // The unit acts only before expires_at; we wait past it, so a door that opened is never
+    // reported as a timeout, and a 504 means the door did not and will not open.
+    a->expires_at = format_rfc3339_ms(decided + options_.open_timeout);
     cmd.id = a->command_id;
     cmd.org_id = org;
     cmd.unit_id = a->unit_id;
@@ -185,11 +221,23 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
     cmd.pulse_ms = pulse != dc->door.body.end() && pulse->value().is_int64()
                        ? static_cast<int>(pulse->value().as_int64())
                        : 1000;
-    // The unit acts only before expires_at; we wait past it, so a door that opened is never
-    // reported as a timeout, and a 504 means the door did not and will not open.
-    cmd.expires_at = format_rfc3339_ms(now_ms() + options_.open_timeout);
+    cmd.expires_at = a->expires_at;
     cmd.timeout = options_.open_timeout + options_.answer_grace;
-    return ok();
+    // The decision, and the open in flight, commit together: from here on a crash leaves
+    // something the next start settles.
+    if (auto s = tx.add_open(
+            OpenInFlight{a->command_id, org, false, a->to_json(), now.time_since_epoch().count()});
+        !s)
+      return s;
+    after["result"] = "granted";
+    after["reason"] = nullptr;
+    after["command_id"] = a->command_id;
+    after["grant_id"] = a->grant_id;
+    after["use_reserved"] = a->reserved;
+    after["expires_at"] = a->expires_at;
+    // Not pushed live: consoles see the outcome, a moment later.
+    return tx.append_audit(
+        entry(org, req.user_id, "door.open_granted", req.door_id, a->site_id, after));
   });
   if (!st) {
     if (st.error().status >= 500) spdlog::warn("open {}: {}", req.door_id, st.error().message);
@@ -199,45 +247,59 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
     count(denied.status == 403 ? "denied" : "no_unit");
     return a->done(std::move(denied));
   }
+  // Committed before the command leaves: an open found unsent after a crash provably did not
+  // run. If this cannot be written, the command is not sent at all.
+  if (auto s = store_.write([&](WriteTx& tx) { return tx.mark_open_sent(a->command_id); }); !s) {
+    spdlog::warn("open {}: not sent: {}", req.door_id, s.error().message);
+    return finish(a, CommandResult{"not_sent", "the command could not be sent"}, s.error());
+  }
   bus_.send_command(cmd, [this, a](CommandResult r) {
     // Called on a network thread: the audit write belongs on the worker pool.
     run_blocking_([this, a, r = std::move(r)] { finish(a, r); });
   });
 }
 
-void Doors::finish(std::shared_ptr<Attempt> a, CommandResult r) {
-  bool opened = r.result == "opened";
-  json::object after{{"result", r.result},        {"reason", nullptr},
-                     {"user_id", a->req.user_id}, {"door_id", a->req.door_id},
-                     {"unit_id", a->unit_id},     {"command_id", a->command_id},
-                     {"grant_id", a->grant_id},   {"via", a->req.via}};
-  if (!r.message.empty()) after["message"] = r.message;
-  if (a->lockdown_override) after["lockdown_override"] = true;
-  auto st = store_.write([&](WriteTx& tx) -> Status {
-    if (a->reserved && !opened) {
-      // The door did not open: give the use back.
-      auto g = tx.get(Kind::grant, a->req.org_id, a->grant_id);
-      if (!g) return g.error();
-      if (*g) {
-        auto uses = (*g)->body.find("uses");
-        std::int64_t n =
-            uses != (*g)->body.end() && uses->value().is_int64() ? uses->value().as_int64() : 0;
-        if (n > 0)
-          if (auto s = set_uses(tx, **g, n - 1); !s) return s;
-      }
+Status Doors::settle(WriteTx& tx, const Attempt& a, const CommandResult& r) {
+  // The door did not open, and will not: give the use back. `unknown` keeps it: it may have.
+  if (a.reserved && r.result != "opened" && r.result != "unknown") {
+    auto g = tx.get(Kind::grant, a.req.org_id, a.grant_id);
+    if (!g) return g.error();
+    if (*g) {
+      auto uses = (*g)->body.find("uses");
+      std::int64_t n =
+          uses != (*g)->body.end() && uses->value().is_int64() ? uses->value().as_int64() : 0;
+      if (n > 0)
+        if (auto s = set_uses(tx, **g, n - 1); !s) return s;
     }
-    return log(
-        tx, entry(a->req.org_id, a->req.user_id, "door.open", a->req.door_id, a->site_id, after));
-  });
+  }
+  json::object after{{"result", r.result},
+                     {"reason", nullptr},
+                     {"user_id", a.req.user_id},
+                     {"door_id", a.req.door_id},
+                     {"unit_id", id_or_null(a.unit_id)},
+                     {"command_id", a.command_id},
+                     {"grant_id", id_or_null(a.grant_id)},
+                     {"via", a.req.via}};
+  if (!r.message.empty()) after["message"] = r.message;
+  if (a.lockdown_override) after["lockdown_override"] = true;
+  auto removed = tx.remove_open(a.command_id);
+  if (!removed) return removed.error();
+  return log(tx, entry(a.req.org_id, a.req.user_id, "door.open", a.req.door_id, a.site_id, after));
+}
+
+void Doors::finish(std::shared_ptr<Attempt> a, CommandResult r, std::optional<Error> answer) {
+  auto st = store_.write([&](WriteTx& tx) -> Status { return settle(tx, *a, r); });
+  // Not logged: the open stays in flight, and the next start settles it.
   if (!st) spdlog::warn("open {}: logging the result: {}", a->req.door_id, st.error().message);
   count(r.result);
-  if (opened) {
+  if (answer) return a->done(failure(answer->status, answer->code, answer->message));
+  if (r.result == "opened") {
     return a->done(OpenOutcome{200, json::object{{"result", "opened"},
                                                  {"door_id", a->req.door_id},
                                                  {"unit_id", a->unit_id},
                                                  {"command_id", a->command_id},
                                                  {"grant_id", a->grant_id},
-                                                 {"at", format_rfc3339_ms(now_ms())}}});
+                                                 {"at", format_rfc3339_ms(clock_())}}});
   }
   if (r.result == "unit_offline")
     return a->done(failure(409, "unit_offline", "the door's unit is not connected"));
@@ -248,9 +310,35 @@ void Doors::finish(std::shared_ptr<Attempt> a, CommandResult r) {
               "the door's unit could not open it" + (r.message.empty() ? "" : ": " + r.message)));
 }
 
+Result<int> Doors::settle_interrupted() {
+  std::vector<std::string> results;
+  auto st = store_.write([&](WriteTx& tx) -> Status {
+    results.clear();
+    auto opens = tx.opens_in_flight();
+    if (!opens) return opens.error();
+    for (const auto& o : *opens) {
+      // Sent: the unit may have pulsed before the connection died with us. Not sent: nothing
+      // left this process, so nothing ran.
+      CommandResult r =
+          o.sent ? CommandResult{"unknown",
+                                 "portierd stopped before the unit answered: the door may have "
+                                 "opened"}
+                 : CommandResult{"not_sent",
+                                 "portierd stopped before the command was sent: the door did "
+                                 "not open"};
+      if (auto s = settle(tx, Attempt::from(o), r); !s) return s;
+      results.push_back(r.result);
+    }
+    return ok();
+  });
+  if (!st) return st.error();
+  for (const auto& r : results) count(r);
+  return static_cast<int>(results.size());
+}
+
 Status Doors::unit_event(const UnitEvent& e) {
   return store_.write([&](WriteTx& tx) -> Status {
-    auto now = std::chrono::floor<std::chrono::seconds>(now_ms());
+    auto now = whole_seconds(clock_());
     if (!e.door_id.empty()) {
       auto unit = tx.get(Kind::unit, e.org_id, e.unit_id);
       if (!unit) return unit.error();

@@ -85,7 +85,7 @@ class WsBase {
 
 struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   Impl(Store& store, net::thread_pool& workers, DeviceRegistry& devices, GatewayOptions options,
-       Clock clock)
+       std::function<Instant()> clock)
       : store(store),
         workers(workers),
         devices(devices),
@@ -96,7 +96,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   net::thread_pool& workers;
   DeviceRegistry& devices;
   GatewayOptions options;
-  Clock clock;
+  std::function<Instant()> clock;  // the server clock, to the second
   std::atomic<bool> stopping{false};
   std::atomic<Metrics*> metrics{nullptr};
   std::atomic<Doors*> doors{nullptr};
@@ -820,11 +820,9 @@ void Gateway::Impl::forget(WsBase* s, bool subscribed, const std::vector<std::st
 
 Gateway::Gateway(Store& store, net::thread_pool& workers, net::any_io_executor io,
                  DeviceRegistry& devices, GatewayOptions options, Clock clock)
-    : impl_(std::make_shared<Impl>(store, workers, devices, options,
-                                   clock ? std::move(clock) : Clock([] {
-                                     return std::chrono::time_point_cast<std::chrono::seconds>(
-                                         std::chrono::system_clock::now());
-                                   }))) {
+    : impl_(std::make_shared<Impl>(
+          store, workers, devices, options,
+          [clock = clock ? std::move(clock) : system_clock()] { return whole_seconds(clock()); })) {
   impl_->executor = std::move(io);
 }
 

@@ -12,6 +12,7 @@
 
 #include "bus/bus.hpp"
 #include "core/time.hpp"
+#include "server/clock.hpp"
 #include "server/devices.hpp"
 #include "store/store.hpp"
 
@@ -36,8 +37,8 @@ struct GatewayOptions {
 
 class Gateway final : public BusListener {
  public:
-  using Clock = std::function<Instant()>;
   // io: where changes are handed to sessions, a few hundred at a time (the io threads').
+  // `clock` defaults to the system's.
   Gateway(Store& store, boost::asio::thread_pool& workers, boost::asio::any_io_executor io,
           DeviceRegistry& devices, GatewayOptions options = {}, Clock clock = {});
   ~Gateway() override;

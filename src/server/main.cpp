@@ -16,6 +16,7 @@
 
 #include "server/api.hpp"
 #include "server/bootstrap.hpp"
+#include "server/clock.hpp"
 #include "server/crypto.hpp"
 #include "server/doors.hpp"
 #include "server/gateway.hpp"
@@ -30,9 +31,7 @@ namespace {
 
 using namespace portier;
 
-Instant now() {
-  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-}
+Instant now() { return whole_seconds(system_clock()()); }
 
 std::unique_ptr<SqliteStore> open_store(const std::string& dir) {
   std::error_code ec;
@@ -107,9 +106,11 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   Metrics metrics;
   LocalBus bus;
   DeviceRegistry devices;
-  Api api(*store, bus, metrics, api_options);
+  // One clock for the API, the gateway and the door service.
+  Clock clock = system_clock();
+  Api api(*store, bus, metrics, api_options, clock);
   api.set_devices(&devices);
-  Gateway gateway(*store, workers, ioc.get_executor(), devices, gateway_options);
+  Gateway gateway(*store, workers, ioc.get_executor(), devices, gateway_options, clock);
   bus.subscribe(&gateway);
   // Large fan-outs are listed in their feeds here, in short transactions (the write that made
   // them has committed; doors keep opening meanwhile).
@@ -117,15 +118,27 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
       *store, [&bus](std::vector<sync::FeedChange> changes) { bus.publish_changes(changes); });
   fanout.start();
   // Guests' invitations end on time: when a guest's last grant runs out, her sessions close.
-  InvitationSweeper invitations(*store, bus);
+  InvitationSweeper invitations(*store, bus, [clock] { return whole_seconds(clock()); });
   bus.subscribe(&invitations);
   invitations.start();
   Doors doors(
       *store, bus,
       [&workers](std::function<void()> fn) { boost::asio::post(workers, std::move(fn)); },
-      doors_options);
-  api.set_doors(&doors);
+      doors_options, clock);
   doors.set_metrics(&metrics);
+  // Opens a crash (kill -9, power cut) left between decision and answer get their outcome
+  // before anything is served.
+  auto settled = doors.settle_interrupted();
+  if (!settled) {
+    std::cerr << "portierd: settling interrupted opens: " << settled.error().message << "\n";
+    return 1;
+  }
+  if (*settled > 0)
+    spdlog::warn(
+        "settled {} open(s) left without an outcome by the last stop (audit: door.open, "
+        "result unknown or not_sent)",
+        *settled);
+  api.set_doors(&doors);
   gateway.set_doors(&doors);
   gateway.set_metrics(&metrics);
   metrics.gauge("portier_push_sessions",

@@ -31,7 +31,10 @@ Status Db::exec(const char* sql) {
   if (rc == SQLITE_OK) return ok();
   std::string m = msg ? msg : sqlite3_errstr(rc);
   sqlite3_free(msg);
-  return Error{500, "store_error", "store: " + m, ""};
+  // A full disk or a busy store keeps its own code (a failed COMMIT comes through here).
+  Error e = error(rc, "exec");
+  if (e.code == "store_error") e.message = "store: " + m;
+  return e;
 }
 
 Result<sqlite3_stmt*> Db::prepare(const std::string& sql) {

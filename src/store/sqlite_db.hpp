@@ -87,6 +87,14 @@ class Db {
     for (const auto& [sql, s] : cache_) out.push_back(sql);
     return out;
   }
+  // Rows visited by full table scans in the cached statements so far (a hot path that scans
+  // is a bug; tests hold them to their indexes).
+  std::int64_t full_scan_steps() const {
+    std::int64_t n = 0;
+    for (const auto& [sql, s] : cache_)
+      n += sqlite3_stmt_status(s, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
+    return n;
+  }
 
  private:
   sqlite3* db_ = nullptr;

@@ -236,6 +236,18 @@ CREATE INDEX signin_codes_user ON signin_codes(user_id);
       R"sql(
 CREATE INDEX users_guests ON users(id) WHERE json_extract(body, '$.guest') = 1;
 )sql",
+      // 9: opens decided and not yet settled. A row is written with the decision (the command
+      // not yet sent), marked sent just before the command leaves, and removed with the
+      // outcome; what is left at start was cut short by a crash and is settled then.
+      R"sql(
+CREATE TABLE open_commands (
+  command_id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL,
+  sent INTEGER NOT NULL DEFAULT 0,
+  attempt TEXT NOT NULL,
+  decided_unix INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
   };
   return m;
 }

@@ -520,6 +520,53 @@ class Tx final : public WriteTx {
     return sqlite3_changes(db_.handle()) == 1;
   }
 
+  Status add_open(const OpenInFlight& o) override {
+    auto p = db_.prepare(
+        "INSERT INTO open_commands(command_id, org_id, sent, attempt, decided_unix)"
+        " VALUES(?1, ?2, ?3, ?4, ?5)");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, o.command_id).bind(2, o.org_id).bind(3, std::int64_t{o.sent});
+    s.bind(4, json::serialize(o.attempt)).bind(5, o.decided_unix);
+    return done(db_, s);
+  }
+
+  Status mark_open_sent(const std::string& command_id) override {
+    auto p = db_.prepare("UPDATE open_commands SET sent = 1 WHERE command_id = ?1");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, command_id);
+    return done(db_, s);
+  }
+
+  Result<bool> remove_open(const std::string& command_id) override {
+    auto p = db_.prepare("DELETE FROM open_commands WHERE command_id = ?1");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, command_id);
+    if (auto st = done(db_, s); !st) return st.error();
+    return sqlite3_changes(db_.handle()) == 1;
+  }
+
+  Result<std::vector<OpenInFlight>> opens_in_flight() override {
+    auto p = db_.prepare(
+        "SELECT command_id, org_id, sent, attempt, decided_unix FROM open_commands"
+        " ORDER BY decided_unix, command_id");
+    if (!p) return p.error();
+    Stmt s(*p);
+    std::vector<OpenInFlight> out;
+    for (;;) {
+      int rc = s.step();
+      if (rc == SQLITE_DONE) return out;
+      if (rc != SQLITE_ROW) return db_.error(rc, "read");
+      OpenInFlight o{s.text(0), s.text(1), s.int64(2) != 0, {}, s.int64(4)};
+      boost::system::error_code ec;
+      auto v = json::parse(s.text(3), ec);
+      if (!ec && v.is_object()) o.attempt = std::move(v.as_object());
+      out.push_back(std::move(o));
+    }
+  }
+
  private:
   // Mirrors a record's id lists into their tables (unit.door_ids, user.group_ids).
   Status sync_lists(const Record& r, bool replacing) {

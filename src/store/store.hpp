@@ -109,6 +109,15 @@ struct Appended {
   std::shared_ptr<const std::string> body;
 };
 
+// An open decided and not yet settled: its command is on its way to the unit, or about to be.
+struct OpenInFlight {
+  std::string command_id;
+  std::string org_id;
+  bool sent = false;            // the command was (about to be) handed to the unit's connection
+  boost::json::object attempt;  // what logging its outcome needs (the door service's)
+  std::int64_t decided_unix = 0;
+};
+
 // A grant's references, read without its body (for membership queries). Unset ones are "".
 struct GrantRef {
   std::string id, user_id, group_id, door_id, site_id, schedule_id;
@@ -167,6 +176,8 @@ class ReadTx {
   // Up to `limit` changes of a feed after `after_seq`, in order.
   virtual Result<std::vector<FeedEntry>> read_feed(const std::string& feed, std::int64_t after_seq,
                                                    int limit) = 0;
+  // Every open in flight (of every organization), oldest first.
+  virtual Result<std::vector<OpenInFlight>> opens_in_flight() = 0;
   // The guests (users whose record has `guest: true`) who may still be signed in or sign in:
   // holding a token, or a sign-in code neither used nor expired at now_unix. {org_id, user_id}.
   virtual Result<std::vector<std::pair<std::string, std::string>>> guests_signed_in(
@@ -193,6 +204,12 @@ class WriteTx : public ReadTx {
   // false when it was already (a unit re-sending after a lost acknowledgement).
   virtual Result<bool> claim_unit_event(const std::string& unit_id, const std::string& event_id,
                                         std::int64_t at_unix) = 0;
+  // Records an open in flight, in the transaction that decided it.
+  virtual Status add_open(const OpenInFlight& o) = 0;
+  // Notes that an open's command is being sent (committed before it leaves).
+  virtual Status mark_open_sent(const std::string& command_id) = 0;
+  // Removes an open in flight, in the transaction that logs its outcome: true if it was there.
+  virtual Result<bool> remove_open(const std::string& command_id) = 0;
   // Adds a single-use sign-in code (by its hash) for a user, valid until expires_unix.
   virtual Status add_signin_code(const std::string& code_hash, const std::string& user_id,
                                  std::int64_t expires_unix) = 0;

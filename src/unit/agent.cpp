@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "client/feed_client.hpp"
+#include "core/fields.hpp"
 #include "core/time.hpp"
 #include "server/crypto.hpp"
 
@@ -115,7 +116,7 @@ struct Agent::Impl {
       outbox_checked = true;  // no query every poll while there is nothing to send
       return;
     }
-    if (client->send(next[0].message)) inflight = next[0].message.at("id").as_string();
+    if (client->send(next[0].message)) inflight = str_field(next[0].message, "id");
   }
 
   void record(const DoorEvent& e) {
@@ -133,9 +134,7 @@ struct Agent::Impl {
   }
 
   void handle(const json::object& m) {
-    auto type = m.if_contains("type") && m.at("type").is_string()
-                    ? std::string(m.at("type").as_string())
-                    : std::string();
+    auto type = str_field(m, "type");
     if (type == "command") return command(m);
     if (type == "ready") {
       if (const auto* t = m.if_contains("server_time"); t && t->is_string())
@@ -164,16 +163,15 @@ struct Agent::Impl {
       return;
     }
     if (type == "event_saved") {
-      auto saved = std::string(m.at("id").as_string());
+      auto saved = str_field(m, "id");
+      if (saved.empty()) return spdlog::warn("ignoring an event_saved without an id");
       (void)state.drop_event(saved);
       if (saved == inflight) inflight.clear();
       return;
     }
-    if (type == "error" && m.contains("id") && m.at("id").is_string()) {
-      auto code = m.contains("code") && m.at("code").is_string()
-                      ? std::string(m.at("code").as_string())
-                      : "";
-      std::string eid(m.at("id").as_string());
+    if (type == "error" && !str_field(m, "id").empty()) {
+      auto code = str_field(m, "code");
+      std::string eid = str_field(m, "id");
       if (code != "store_error" && code != "unavailable" && code != "internal") {
         spdlog::error("event {} refused by the server ({}): dropped", eid, code);
         (void)state.drop_event(eid);
@@ -197,6 +195,7 @@ Agent::Agent(Identity identity, State& state, Driver& driver, AgentOptions optio
   o.ca_file = impl_->id.ca_file;
   o.max_backoff = std::chrono::seconds(5);
   o.replica_store = &state;
+  o.log = [](const std::string& line) { spdlog::warn("push: {}", line); };
   impl_->client = std::make_unique<client::FeedClient>(o);
   impl_->client->on_event([impl = impl_.get()](const client::Event& e) {
     if (e.type == "snapshot" || e.type == "change" || e.type == "device") return;

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "client/rest.hpp"
+#include "core/fields.hpp"
 #include "server/crypto.hpp"
 #include "unit/agent.hpp"
 
@@ -32,10 +33,11 @@ int enroll(const std::string& server, const std::string& code, const std::string
   }
   if (r->status != 200) {
     std::string code_name = "error", message = r->raw;
-    if (r->body.is_object() && r->body.as_object().contains("error")) {
-      const auto& e = r->body.at("error").as_object();
-      code_name = e.at("code").as_string();
-      message = e.at("message").as_string();
+    // The server's answer is untrusted: read what is there, never throw on its shape.
+    if (const auto* e = r->body.is_object() ? r->body.as_object().if_contains("error") : nullptr;
+        e && e->is_object()) {
+      if (auto c = str_field(e->as_object(), "code"); !c.empty()) code_name = c;
+      if (auto m = str_field(e->as_object(), "message"); !m.empty()) message = m;
     }
     std::cerr << "portier-unit enroll: " << message << " (" << code_name << ", HTTP " << r->status
               << ")\n";
@@ -43,8 +45,15 @@ int enroll(const std::string& server, const std::string& code, const std::string
   }
   Identity id;
   id.server = server;
-  id.unit_id = r->body.at("unit_id").as_string();
-  id.credential = r->body.at("token").as_string();
+  if (r->body.is_object()) {
+    id.unit_id = str_field(r->body.as_object(), "unit_id");
+    id.credential = str_field(r->body.as_object(), "token");
+  }
+  if (id.unit_id.empty() || id.credential.empty()) {
+    std::cerr << "portier-unit enroll: the server's answer has no unit_id or token: " << r->raw
+              << "\n";
+    return 1;
+  }
   id.ca_file = ca;
   if (auto s = save_identity(dir, id); !s) {
     std::cerr << "portier-unit enroll: " << s.error().message << "\n";

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "client/durable_file.hpp"
+
 namespace portier::unit {
 namespace json = boost::json;
 using sqlite::Stmt;
@@ -17,20 +19,13 @@ Status save_identity(const std::string& dir, const Identity& id) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return Error{500, "io_error", "cannot create " + dir + ": " + ec.message(), ""};
   ::chmod(dir.c_str(), 0700);
-  std::string path = dir + "/unit.json", tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    if (!f) return Error{500, "io_error", "cannot write " + tmp, ""};
-    ::chmod(tmp.c_str(), 0600);
-    f << json::serialize(json::object{{"server", id.server},
-                                      {"unit_id", id.unit_id},
-                                      {"credential", id.credential},
-                                      {"ca_file", id.ca_file}});
-    if (!f.flush()) return Error{500, "io_error", "cannot write " + tmp, ""};
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Error{500, "io_error", "cannot replace " + path, ""};
-  return ok();
+  // 0600 from its creation: the credential never sits in a readable file.
+  return client::write_file_atomically(dir + "/unit.json",
+                                       json::serialize(json::object{{"server", id.server},
+                                                                    {"unit_id", id.unit_id},
+                                                                    {"credential", id.credential},
+                                                                    {"ca_file", id.ca_file}}),
+                                       0600);
 }
 
 Result<Identity> load_identity(const std::string& dir) {
@@ -73,6 +68,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, message TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS commands (id TEXT PRIMARY KEY, at_unix INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS commands_at ON commands(at_unix);
 )sql");
       !st)
     return st.error();
@@ -81,81 +77,93 @@ CREATE TABLE IF NOT EXISTS commands (id TEXT PRIMARY KEY, at_unix INTEGER NOT NU
 
 std::map<std::string, client::Replica> State::load() {
   std::lock_guard lock(mu_);
+  // All or nothing: a cursor without all of its records would claim what is not there. On a
+  // failed read the client asks for a snapshot instead.
   std::map<std::string, client::Replica> out;
   auto c = db_.prepare("SELECT feed, epoch, seq FROM cursor");
-  if (!c) return out;
+  if (!c) return {};
   {
     Stmt s(*c);
-    while (s.step() == SQLITE_ROW) {
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
       auto& r = out[s.text(0)];
       r.epoch = s.text(1);
       r.seq = s.int64(2);
     }
+    if (rc != SQLITE_DONE) return {};
   }
   auto p = db_.prepare("SELECT feed, key, record FROM replica");
-  if (!p) return out;
+  if (!p) return {};
   Stmt s(*p);
-  while (s.step() == SQLITE_ROW) {
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
     auto it = out.find(s.text(0));
     if (it == out.end()) continue;
     boost::system::error_code ec;
     auto v = json::parse(s.text(2), ec);
-    if (!ec && v.is_object()) it->second.records[s.text(1)] = std::move(v.as_object());
+    if (ec || !v.is_object()) return {};
+    it->second.records[s.text(1)] = std::move(v.as_object());
   }
+  if (rc != SQLITE_DONE) return {};
   return out;
 }
 
-namespace {
+Status State::in_tx(const std::function<Status()>& fn) {
+  auto st = db_.exec("BEGIN IMMEDIATE");
+  if (st) st = fn();
+  if (st) st = db_.exec("COMMIT");
+  // A failed COMMIT may or may not have rolled back by itself (SQLITE_FULL, SQLITE_IOERR):
+  // never leave a transaction open behind a failure.
+  if (!st && !sqlite3_get_autocommit(db_.handle())) (void)db_.exec("ROLLBACK");
+  return st;
+}
 
-void set_cursor(sqlite::Db& db, const std::string& feed, const std::string& epoch,
-                std::int64_t seq) {
-  auto p = db.prepare("INSERT OR REPLACE INTO cursor(feed, epoch, seq) VALUES(?1, ?2, ?3)");
-  if (!p) return;
+Status State::run(const char* sql, const std::function<void(Stmt&)>& bind) {
+  auto p = db_.prepare(sql);
+  if (!p) return p.error();
   Stmt s(*p);
-  s.bind(1, feed).bind(2, epoch).bind(3, seq);
-  s.step();
+  bind(s);
+  if (int rc = s.step(); rc != SQLITE_DONE) return db_.error(rc, "state");
+  return ok();
 }
 
-}  // namespace
-
-void State::snapshot(const std::string& feed, const client::Replica& r) {
-  std::lock_guard lock(mu_);
-  (void)db_.exec("BEGIN IMMEDIATE");
-  if (auto p = db_.prepare("DELETE FROM replica WHERE feed = ?1")) {
-    Stmt s(*p);
-    s.bind(1, feed);
-    s.step();
-  }
-  if (auto p = db_.prepare("INSERT INTO replica(feed, key, record) VALUES(?1, ?2, ?3)"))
-    for (const auto& [key, rec] : r.records) {
-      Stmt s(*p);
-      s.bind(1, feed).bind(2, key).bind(3, json::serialize(rec));
-      s.step();
-    }
-  set_cursor(db_, feed, r.epoch, r.seq);
-  if (auto st = db_.exec("COMMIT"); !st)
-    spdlog::error("state: saving a snapshot: {}", st.error().message);
+Status State::set_cursor(const std::string& feed, const std::string& epoch, std::int64_t seq) {
+  return run("INSERT OR REPLACE INTO cursor(feed, epoch, seq) VALUES(?1, ?2, ?3)",
+             [&](Stmt& s) { s.bind(1, feed).bind(2, epoch).bind(3, seq); });
 }
 
-void State::change(const std::string& feed, const std::string& epoch, std::int64_t seq,
-                   const std::string& key, const json::object* record) {
+Status State::snapshot(const std::string& feed, const client::Replica& r) {
   std::lock_guard lock(mu_);
-  (void)db_.exec("BEGIN IMMEDIATE");
-  if (record) {
-    if (auto p =
-            db_.prepare("INSERT OR REPLACE INTO replica(feed, key, record) VALUES(?1, ?2, ?3)")) {
-      Stmt s(*p);
-      s.bind(1, feed).bind(2, key).bind(3, json::serialize(*record));
-      s.step();
-    }
-  } else if (auto p = db_.prepare("DELETE FROM replica WHERE feed = ?1 AND key = ?2")) {
-    Stmt s(*p);
-    s.bind(1, feed).bind(2, key);
-    s.step();
-  }
-  set_cursor(db_, feed, epoch, seq);
-  if (auto st = db_.exec("COMMIT"); !st)
-    spdlog::error("state: saving a change: {}", st.error().message);
+  auto st = in_tx([&]() -> Status {
+    if (auto s = run("DELETE FROM replica WHERE feed = ?1", [&](Stmt& s) { s.bind(1, feed); }); !s)
+      return s;
+    for (const auto& [key, rec] : r.records)
+      if (auto s =
+              run("INSERT INTO replica(feed, key, record) VALUES(?1, ?2, ?3)",
+                  [&](Stmt& s) { s.bind(1, feed).bind(2, key).bind(3, json::serialize(rec)); });
+          !s)
+        return s;
+    return set_cursor(feed, r.epoch, r.seq);
+  });
+  if (!st) spdlog::error("state: saving a snapshot of {}: {}", feed, st.error().message);
+  return st;
+}
+
+Status State::change(const std::string& feed, const std::string& epoch, std::int64_t seq,
+                     const std::string& key, const json::object* record) {
+  std::lock_guard lock(mu_);
+  auto st = in_tx([&]() -> Status {
+    auto s =
+        record
+            ? run("INSERT OR REPLACE INTO replica(feed, key, record) VALUES(?1, ?2, ?3)",
+                  [&](Stmt& s) { s.bind(1, feed).bind(2, key).bind(3, json::serialize(*record)); })
+            : run("DELETE FROM replica WHERE feed = ?1 AND key = ?2",
+                  [&](Stmt& s) { s.bind(1, feed).bind(2, key); });
+    if (!s) return s;
+    return set_cursor(feed, epoch, seq);
+  });
+  if (!st) spdlog::error("state: saving change {} of {}: {}", seq, feed, st.error().message);
+  return st;
 }
 
 Status State::push_event(const json::object& message) {
@@ -203,11 +211,15 @@ std::int64_t State::pending_events() {
 
 Result<bool> State::claim_command(const std::string& id, std::int64_t at_unix) {
   std::lock_guard lock(mu_);
-  // Forget ids older than a week: their commands expired long ago.
-  if (auto p = db_.prepare("DELETE FROM commands WHERE at_unix < ?1")) {
+  // Forget ids older than a week (their commands expired long ago), at most once an hour: a
+  // range of the at_unix index, not a scan, and not on every command.
+  if (at_unix >= next_cleanup_unix_) {
+    auto p = db_.prepare("DELETE FROM commands WHERE at_unix < ?1");
+    if (!p) return p.error();
     Stmt s(*p);
     s.bind(1, at_unix - 7 * 86400);
-    s.step();
+    if (int rc = s.step(); rc != SQLITE_DONE) return db_.error(rc, "commands");
+    next_cleanup_unix_ = at_unix + 3600;
   }
   auto p = db_.prepare("INSERT OR IGNORE INTO commands(id, at_unix) VALUES(?1, ?2)");
   if (!p) return p.error();
@@ -215,6 +227,11 @@ Result<bool> State::claim_command(const std::string& id, std::int64_t at_unix) {
   s.bind(1, id).bind(2, at_unix);
   if (int rc = s.step(); rc != SQLITE_DONE) return db_.error(rc, "commands");
   return sqlite3_changes(db_.handle()) == 1;
+}
+
+std::int64_t State::scanned_rows() {
+  std::lock_guard lock(mu_);
+  return db_.full_scan_steps();
 }
 
 }  // namespace portier::unit

@@ -7,6 +7,7 @@
 
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -39,11 +40,12 @@ class State final : public client::ReplicaStore {
   // Opens (creating) DIR/state.db.
   static Result<std::unique_ptr<State>> open(const std::string& dir);
 
-  // ReplicaStore: the feed replica, written before the client acknowledges.
+  // ReplicaStore: the feed replica, written before the client applies and acknowledges it;
+  // a write that fails is rolled back whole and reported (the client then reconnects).
   std::map<std::string, client::Replica> load() override;
-  void snapshot(const std::string& feed, const client::Replica& r) override;
-  void change(const std::string& feed, const std::string& epoch, std::int64_t seq,
-              const std::string& key, const boost::json::object* record) override;
+  Status snapshot(const std::string& feed, const client::Replica& r) override;
+  Status change(const std::string& feed, const std::string& epoch, std::int64_t seq,
+                const std::string& key, const boost::json::object* record) override;
 
   // Outbox: append (durably) an event, list in order, remove once the server saved it.
   Status push_event(const boost::json::object& message);
@@ -54,9 +56,19 @@ class State final : public client::ReplicaStore {
   // Command ids: true the first time an id is claimed, false ever after.
   Result<bool> claim_command(const std::string& id, std::int64_t at_unix);
 
+  // Rows read by full table scans so far (for tests: the hot paths use their indexes).
+  std::int64_t scanned_rows();
+
  private:
+  // Runs fn in BEGIN IMMEDIATE … COMMIT; any failure rolls back: no transaction stays open.
+  Status in_tx(const std::function<Status()>& fn);
+  // One statement that returns no rows, its step checked.
+  Status run(const char* sql, const std::function<void(sqlite::Stmt&)>& bind);
+  Status set_cursor(const std::string& feed, const std::string& epoch, std::int64_t seq);
+
   std::mutex mu_;
   sqlite::Db db_;
+  std::int64_t next_cleanup_unix_ = 0;  // when claim_command next forgets old ids
 };
 
 }  // namespace portier::unit

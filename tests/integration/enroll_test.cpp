@@ -1,7 +1,12 @@
 // Units enroll with a single-use code and get a credential of their own; revoking the unit
 // kills it.
+#include <ctime>
+#include <iomanip>
+#include <sstream>
+
 #include "client/feed_client.hpp"
 #include "fixture.hpp"
+#include "support/eventually.hpp"
 
 namespace portier::testing {
 namespace {
@@ -77,17 +82,20 @@ TEST_F(Enroll, BadCodesAreRefusedClearly) {
 }
 
 TEST_F(Enroll, CodesExpire) {
-  auto code = issue(json::object{{"ttl_seconds", 1}});
-  // Wait for the second to pass (redeeming before it would use the code up).
-  std::this_thread::sleep_for(1100ms);
-  Reply r = redeem(code);
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline && r.code() != "code_expired") {
-    std::this_thread::sleep_for(250ms);
-    r = redeem(code);
-  }
-  EXPECT_EQ(r.status, 410);
-  EXPECT_EQ(r.code(), "code_expired");
+  auto r = c().post("/v1/units/" + unit_ + "/enrollment", json::object{{"ttl_seconds", 1}}, owner_);
+  ASSERT_EQ(r.status, 201) << r.raw;
+  std::string code(r.obj().at("code").as_string());
+  // Redeeming before it expires would use the code up: wait for the clock (the server's is
+  // this machine's) to reach its expiry, which has whole seconds.
+  std::tm tm{};
+  std::istringstream in(std::string(r.obj().at("expires_at").as_string()));  // UTC, "…Z"
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
+  ASSERT_FALSE(in.fail()) << r.raw;
+  auto expires = std::chrono::system_clock::from_time_t(timegm(&tm));
+  ASSERT_TRUE(eventually([&] { return std::chrono::system_clock::now() >= expires; }, 5s));
+  auto late = redeem(code);
+  EXPECT_EQ(late.status, 410) << late.raw;
+  EXPECT_EQ(late.code(), "code_expired");
 }
 
 TEST_F(Enroll, OnlyUnitAdminsIssueCodesAndGuessingIsThrottled) {

@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "support/process.hpp"
 
@@ -74,9 +76,10 @@ class FakeServer {
                {"record", {{"id", unit_id}, {"name", "U"}, {"door_ids", json::array{door}}}}}}}});
     return true;
   }
-  void send(const json::object& m) {
+  void send(const json::object& m) { send_raw(json::serialize(m)); }
+  void send_raw(const std::string& text) {
     ws_->text(true);
-    ws_->write(net::buffer(json::serialize(m)));
+    ws_->write(net::buffer(text));
   }
   // The next message (null on timeout or close).
   json::value read(std::chrono::milliseconds timeout) {
@@ -178,6 +181,99 @@ TEST(UnitAgent, ACommandPulsesOnceEverAndExpiredOrForeignOnesNever) {
   server.send(cmd("cmd_5", "door_a", in(std::chrono::minutes(5))));
   EXPECT_EQ(server.result().at("result"), "expired");
   EXPECT_EQ(read_lines(state + "/sim/relay.log").size(), 2u);
+}
+
+// Issue 10 §5: a malformed or newer-protocol message from the server never stops the door
+// agent: it logs and skips what it cannot use, reconnects when its replica is at stake, and
+// keeps serving commands.
+TEST(UnitAgent, MalformedServerMessagesNeverStopTheAgent) {
+  FakeServer server;
+  TempDir dir;
+  std::string state = dir.path() + "/unit";
+  std::filesystem::create_directories(state);
+  std::ofstream(state + "/unit.json") << json::serialize(
+      json::object{{"server", "http://127.0.0.1:" + std::to_string(server.port())},
+                   {"unit_id", "unit_fake"},
+                   {"credential", "ptu_fake"},
+                   {"ca_file", ""}});
+  Process unit({PORTIER_UNIT_BIN, "run", "--state", state});
+  ASSERT_TRUE(server.accept("unit_fake", "door_a"));
+  for (const char* text :
+       {"not json", "[]", R"({"type":false})", R"({"type":"event_saved"})",
+        R"({"type":"event_saved","id":12})", R"({"type":"error","id":3,"code":null})",
+        R"({"type":"ready"})", R"({"type":"ready","server_time":5,"feeds":{}})",
+        R"({"type":"command","id":"cmd_x","door":"door_a","pulse_ms":"700"})",
+        R"({"type":"news","from":"a newer server"})", R"({"type":"device"})"})
+    server.send_raw(text);
+  // A change it cannot apply: it reconnects with its cursor instead of dying.
+  server.send_raw(R"({"type":"change","feed":"unit/unit_fake","epoch":"e1","seq":2})");
+  ASSERT_TRUE(server.accept("unit_fake", "door_a")) << "the agent did not come back";
+  server.send({{"type", "command"},
+               {"id", "cmd_ok"},
+               {"door", "door_a"},
+               {"pulse_ms", 700},
+               {"expires_at", in(5s)}});
+  auto r = server.result();
+  ASSERT_FALSE(r.is_null()) << "the agent stopped";
+  EXPECT_EQ(r.at("result"), "opened");
+  EXPECT_EQ(read_lines(state + "/sim/relay.log").size(), 1u);  // cmd_x (a bad pulse_ms) never ran
+  EXPECT_EQ(unit.wait(0ms), -1);                               // still running
+}
+
+// Answers one HTTP request on 127.0.0.1 with this status and body, on a thread of its own.
+class OneHttpAnswer {
+ public:
+  OneHttpAnswer(unsigned status, std::string body)
+      : acceptor_(ioc_, {net::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this, status, body = std::move(body)] {
+      beast::error_code ec;
+      tcp::socket sock(ioc_);
+      acceptor_.accept(sock, ec);
+      if (ec) return;
+      beast::flat_buffer buf;
+      beast::http::request<beast::http::string_body> req;
+      beast::http::read(sock, buf, req, ec);
+      beast::http::response<beast::http::string_body> res{static_cast<beast::http::status>(status),
+                                                          11};
+      res.set(beast::http::field::content_type, "application/json");
+      res.body() = body;
+      res.prepare_payload();
+      beast::http::write(sock, res, ec);
+      sock.shutdown(tcp::socket::shutdown_both, ec);
+    });
+  }
+  ~OneHttpAnswer() {
+    beast::error_code ignore;
+    acceptor_.close(ignore);  // a test that never connected does not hang here
+    thread_.join();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+
+ private:
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::thread thread_;
+};
+
+// Issue 10 §5: the unit's enroll read the server's answer with throwing accessors, so an
+// answer of another shape aborted it. Now it says what is wrong and exits 1, saving nothing.
+TEST(UnitAgent, AnEnrollAnswerOfAnotherShapeIsAnErrorNotACrash) {
+  for (auto [status, body] : std::vector<std::pair<unsigned, std::string>>{
+           {200, "{}"},
+           {200, R"({"unit_id":7,"token":["x"]})"},
+           {200, "[]"},
+           {400, R"({"error":{"code":5,"message":null}})"},
+           {400, R"({"error":"bad"})"}}) {
+    OneHttpAnswer server(status, body);
+    TempDir dir;
+    auto [rc, out] = run({PORTIER_UNIT_BIN, "enroll", "--server", server.url(), "--code", "ENROLL",
+                          "--state", dir.path()},
+                         "", 10s);
+    EXPECT_EQ(rc, 1) << status << " " << body;
+    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/unit.json")) << body;
+  }
 }
 
 }  // namespace

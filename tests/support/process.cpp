@@ -14,7 +14,8 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
+
+#include "support/eventually.hpp"
 
 namespace portier::testing {
 
@@ -122,19 +123,18 @@ void Process::signal(int sig) {
 
 int Process::wait(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      pid_ = -1;
-      if (WIFEXITED(status)) return WEXITSTATUS(status);
-      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-      return -1;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  int code = -1;
+  eventually(
+      [&] {
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
+        pid_ = -1;
+        if (WIFEXITED(status)) code = WEXITSTATUS(status);
+        if (WIFSIGNALED(status)) code = 128 + WTERMSIG(status);
+        return true;
+      },
+      timeout, std::chrono::milliseconds(10));
+  return code;
 }
 
 std::pair<int, std::string> run(const std::vector<std::string>& argv, const std::string& stdin_text,

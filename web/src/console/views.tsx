@@ -30,8 +30,14 @@ export function eventText(e: AuditEntry): { text: string; tone: 'ok' | 'bad' | '
         unit_timeout: 'the unit did not answer',
         failed: 'the unit could not open it',
         expired: 'the command expired',
+        not_sent: 'the server stopped before sending the command',
+        unknown: 'the server stopped before the unit answered (it may have opened)',
       };
       return { text: `${door}: ${who}'s open failed — ${why[String(a.result)] ?? String(a.result)}`, tone: 'warn' };
+    }
+    case 'door.open_granted': {
+      const who = nameOf(push, 'user', (a.user_id as string) ?? e.actor_id);
+      return { text: `${door}: ${who} allowed, command sent to the unit`, tone: 'info' };
     }
     case 'door.forced':
       return { text: `${door} forced open`, tone: 'bad' };
