@@ -25,7 +25,7 @@ std::string code(const json::value& v) {
 }
 
 // The value of a metric line `name value` (or `name{labels} value`) in /metrics, or -1.
-double metric(const Client& c, const std::string& name) {
+double metric(Client c, const std::string& name) {
   auto text = c.request("GET", "/metrics").raw;
   auto at = text.find("\n" + name + " ");
   if (at == std::string::npos) return -1;
@@ -167,7 +167,7 @@ class UnitGateway : public Gateway {
   static json::value next(RawWs& ws, const std::string& type) {
     for (;;) {
       auto m = ws.read_json();
-      if (m.is_null() || m.at("type") == type) return m;
+      if (m.is_null() || m.at("type") == json::value(type)) return m;
     }
   }
   std::string site_, door_, unit_, unit_token_;
