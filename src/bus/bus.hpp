@@ -55,8 +55,8 @@ class BusListener {
   // a serialized message. Must not block.
   virtual void on_event(const std::string& feed, std::shared_ptr<const std::string> message) = 0;
   // Takes the command when this node holds the unit's connection: then it calls done exactly
-  // once (the result, unit_lost or unit_timeout) and returns true. Returns false otherwise. Must not
-  // block.
+  // once (the result, unit_lost or unit_timeout) and returns true. Returns false otherwise. Must
+  // not block.
   virtual bool on_command(const UnitCommand& cmd, const CommandDone& done) = 0;
 };
 

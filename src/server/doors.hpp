@@ -60,7 +60,6 @@ class Doors final : public DoorService {
   // Counts opens by result (portier_door_opens_total{result}) from now on.
   void set_metrics(Metrics* m) { metrics_ = m; }
 
-
  private:
   struct Attempt;
   // Logs the outcome of an open in flight and answers it (`answer`: the error to answer

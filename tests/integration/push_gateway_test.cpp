@@ -52,8 +52,7 @@ class Gateway : public ApiTest {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       pollfd p{sock.native_handle(), POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(0, left.count()))) <= 0)
-        return out;
+      if (::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(0, left.count()))) <= 0) return out;
       char buf[4096];
       auto n = ::recv(sock.native_handle(), buf, sizeof buf, 0);
       if (n <= 0) {
@@ -72,12 +71,12 @@ class Gateway : public ApiTest {
 TEST_F(Gateway, Issue10_AFailedHandshakeLeavesNoSessionBehind) {
   for (const char* version : {"12", "13"}) {
     // Version 12 is refused by the WebSocket handshake (426); so is a request without a key.
-    std::string req = "GET /v1/stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
-                      "Upgrade: websocket\r\nSec-WebSocket-Version: " +
-                      std::string(version) + "\r\n" +
-                      (std::string(version) == "12" ? "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                                    : "") +
-                      "\r\n";
+    std::string req =
+        "GET /v1/stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+        "Upgrade: websocket\r\nSec-WebSocket-Version: " +
+        std::string(version) + "\r\n" +
+        (std::string(version) == "12" ? "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" : "") +
+        "\r\n";
     bool closed = false;
     auto out = exchange(req, closed, 5s);
     EXPECT_EQ(out.rfind("HTTP/1.1 ", 0), 0u) << out;

@@ -14,17 +14,17 @@ void PendingCommands::add(const UnitCommand& cmd, CommandDone done, const Subscr
     std::lock_guard lock(mu_);
     pending_[cmd.id] = Pending{cmd.unit_id, via, std::move(done), timer};
   }
-  net::post(timer->get_executor(), [timer, self = shared_from_this(), id = cmd.id,
-                                    timeout = cmd.timeout] {
-    timer->expires_after(timeout);
-    timer->async_wait([self, id](const boost::system::error_code& ec) {
-      if (ec) return;
-      std::unique_lock lock(self->mu_);
-      auto it = self->pending_.find(id);
-      if (it != self->pending_.end())
-        self->complete(it, lock, CommandResult{"unit_timeout", "no answer in time"});
-    });
-  });
+  net::post(timer->get_executor(),
+            [timer, self = shared_from_this(), id = cmd.id, timeout = cmd.timeout] {
+              timer->expires_after(timeout);
+              timer->async_wait([self, id](const boost::system::error_code& ec) {
+                if (ec) return;
+                std::unique_lock lock(self->mu_);
+                auto it = self->pending_.find(id);
+                if (it != self->pending_.end())
+                  self->complete(it, lock, CommandResult{"unit_timeout", "no answer in time"});
+              });
+            });
 }
 
 void PendingCommands::complete(std::map<std::string, Pending>::iterator it,

@@ -17,8 +17,8 @@ constexpr std::uint16_t kGoingAway = 1001;
 Gateway::Gateway(Store& store, boost::asio::thread_pool& workers, boost::asio::any_io_executor io,
                  DeviceRegistry& devices, DoorService& doors, Metrics* metrics,
                  GatewayOptions options, Clock clock) {
-  auto hub = std::make_shared<push::Hub>(
-      io, devices, push::HubOptions{options.max_sessions_per_token}, metrics);
+  auto hub = std::make_shared<push::Hub>(io, devices,
+                                         push::HubOptions{options.max_sessions_per_token}, metrics);
   auto commands = std::make_shared<push::PendingCommands>(io);
   push::SessionOptions so;
   so.max_message_bytes = options.max_message_bytes;
@@ -29,10 +29,10 @@ Gateway::Gateway(Store& store, boost::asio::thread_pool& workers, boost::asio::a
   auto& c = *commands;
   shared_ = std::make_shared<push::Shared>(push::Shared{
       std::move(hub), std::move(commands), workers, so,
-      push::Services{store, devices, doors, h, c, metrics,
-                     push::ProtocolOptions{options.queue_budget_bytes, options.max_feeds,
-                                           options.fetch_batch},
-                     clock ? std::move(clock) : system_clock()},
+      push::Services{
+          store, devices, doors, h, c, metrics,
+          push::ProtocolOptions{options.queue_budget_bytes, options.max_feeds, options.fetch_batch},
+          clock ? std::move(clock) : system_clock()},
       metrics});
 }
 

@@ -6,8 +6,8 @@
 // committed changes arrive from the bus already serialized and are shared by every session
 // that gets them.
 
-#include <boost/asio/any_io_executor.hpp>
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <memory>
 

@@ -133,8 +133,7 @@ void Hub::revoke(const Revocation& r) {
   enqueue(std::move(deliveries));
 }
 
-void Hub::push_to_feed(const std::string& feed,
-                       const std::shared_ptr<const std::string>& message) {
+void Hub::push_to_feed(const std::string& feed, const std::shared_ptr<const std::string>& message) {
   std::vector<std::shared_ptr<Subscriber>> targets;
   {
     std::lock_guard lock(mu_);

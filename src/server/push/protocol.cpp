@@ -113,8 +113,7 @@ void Protocol::on_hello(const json::object& o) {
     dev.kind = get("kind");
     dev.name = get("name");
     if (!bad.empty())
-      return send_error("bad_message",
-                        "device." + bad + " is a string of up to 100 characters");
+      return send_error("bad_message", "device." + bad + " is a string of up to 100 characters");
     if (!dev.kind.empty() && dev.kind != "app" && dev.kind != "unit" && dev.kind != "console")
       return send_error("bad_message", "device.kind is app, unit or console");
   }
@@ -190,20 +189,20 @@ void Protocol::begin(StreamIdentity who, const std::vector<Want>& wants,
   svc_.devices.connected(dev);
   for (const auto& [feed, head] : heads) svc_.hub.note_head(feed, head.seq);
   registered_ = true;
-  svc_.hub.subscribe(&self_, feed_names_,
-                     Who{who_.is_unit ? "" : who_.id, who_.is_unit ? who_.id : "",
-                         who_.token_hash});
+  svc_.hub.subscribe(
+      &self_, feed_names_,
+      Who{who_.is_unit ? "" : who_.id, who_.is_unit ? who_.id : "", who_.token_hash});
   svc_.hub.device_event(who_.org_id, device_id_);
   presence(true);
-  send_text(json::serialize(json::object{
-      {"type", "ready"},
-      {"session", session_id_},
-      {"server_time", format_rfc3339_ms(svc_.clock())},
-      {"identity", json::object{{"kind", who_.is_unit ? "unit" : "user"},
-                                {"id", who_.id},
-                                {"org_id", who_.org_id},
-                                {"role", who_.role}}},
-      {"feeds", std::move(feeds)}}));
+  send_text(json::serialize(
+      json::object{{"type", "ready"},
+                   {"session", session_id_},
+                   {"server_time", format_rfc3339_ms(svc_.clock())},
+                   {"identity", json::object{{"kind", who_.is_unit ? "unit" : "user"},
+                                             {"id", who_.id},
+                                             {"org_id", who_.org_id},
+                                             {"role", who_.role}}},
+                   {"feeds", std::move(feeds)}}));
   for (const auto& name : feed_names_) {
     if (feeds_[name].next < 0)
       snapshot(name);
@@ -398,20 +397,20 @@ void Protocol::on_unit_event(const json::object& o) {
        at = text("at", true), command = text("command_id", false);
   std::string echo = id ? *id : "";
   if (!id || !event || !door || !at || !command || !parse_rfc3339(*at))
-    return send_error("bad_message", "event is {type: \"event\", id, event, door?, at, command_id?}",
-                      echo);
+    return send_error("bad_message",
+                      "event is {type: \"event\", id, event, door?, at, command_id?}", echo);
   if (!is_unit_event(*event))
     return send_error("bad_event",
                       "event is door_opened, door_closed, door_held_open or door_forced", echo);
   UnitEvent e{who_.org_id, who_.id, *id, *event, *door, *at, *command};
   auto st = std::make_shared<Status>(ok());
-  sink_.offload([this, e, st] { *st = svc_.doors.unit_event(e); },
-                [this, e, st] {
-                  if (*st)
-                    return send_text(
-                        json::serialize(json::object{{"type", "event_saved"}, {"id", e.id}}));
-                  send_error(st->error().code, st->error().message, e.id);
-                });
+  sink_.offload(
+      [this, e, st] { *st = svc_.doors.unit_event(e); },
+      [this, e, st] {
+        if (*st)
+          return send_text(json::serialize(json::object{{"type", "event_saved"}, {"id", e.id}}));
+        send_error(st->error().code, st->error().message, e.id);
+      });
 }
 
 // Logs a unit's connection and disconnection (off the network threads).

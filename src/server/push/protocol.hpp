@@ -132,8 +132,7 @@ class Protocol {
   void fail_store(const Error& e);
   bool queue_half_full() const;
   void send_text(std::string text);
-  void send_error(const std::string& code, const std::string& message,
-                  const std::string& id = "");
+  void send_error(const std::string& code, const std::string& message, const std::string& id = "");
   void count(const char* name, const std::string& labels = "");
   Instant now() const;
 

@@ -141,8 +141,8 @@ class ProtocolTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   Services services(ProtocolOptions o = {}) {
-    return Services{*store_, devices_, doors_, *hub_, *commands_, nullptr, o,
-                    [this] { return now_; }};
+    return Services{*store_,    devices_, doors_, *hub_,
+                    *commands_, nullptr,  o,      [this] { return now_; }};
   }
   json::object hello(const std::string& token, json::array feeds = {}) {
     json::object h{{"type", "hello"}, {"token", token}};
@@ -209,8 +209,8 @@ TEST_F(ProtocolTest, ACursorResumesWithExactlyTheMissedChanges) {
   auto svc = services();
   auto s = session(svc);
   std::string feed = "user/" + joan_;
-  s->say(hello(joan_token_, {json::object{
-                                {"feed", feed}, {"epoch", head_.epoch}, {"seq", head_.seq - 2}}}));
+  s->say(hello(joan_token_,
+               {json::object{{"feed", feed}, {"epoch", head_.epoch}, {"seq", head_.seq - 2}}}));
   auto out = s->take();
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out[0].at("feeds").as_array()[0].at("resumed"), true);
@@ -218,8 +218,8 @@ TEST_F(ProtocolTest, ACursorResumesWithExactlyTheMissedChanges) {
   EXPECT_EQ(out[2].at("seq"), head_.seq);
   // Another epoch: a snapshot.
   auto again = session(svc);
-  again->say(hello(joan_token_,
-                   {json::object{{"feed", feed}, {"epoch", "another"}, {"seq", head_.seq}}}));
+  again->say(
+      hello(joan_token_, {json::object{{"feed", feed}, {"epoch", "another"}, {"seq", head_.seq}}}));
   out = again->take();
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[1].at("type"), "snapshot");
@@ -245,7 +245,8 @@ TEST_F(ProtocolTest, CatchUpWaitsWhileHalfTheBudgetIsUnsent) {
     s->drain();
   }
   ASSERT_EQ(seqs.size(), static_cast<std::size_t>(head_.seq));
-  for (std::size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], static_cast<std::int64_t>(i + 1));
+  for (std::size_t i = 0; i < seqs.size(); ++i)
+    EXPECT_EQ(seqs[i], static_cast<std::int64_t>(i + 1));
 }
 
 // Issue 10 §6: a device id over 100 characters was silently replaced by the session id.
@@ -309,7 +310,8 @@ TEST_F(ProtocolTest, Issue10_AUnitSessionEndingLosesItsCommandsInFlight) {
   ASSERT_EQ(unit.get(), static_cast<Subscriber*>(s.get()));
   std::vector<std::string> results;
   UnitCommand cmd{"cmd_1", org_, unit_, unit_door_, 1000, "2030-01-07T10:00:05Z", 60s};
-  commands_->add(cmd, [&](CommandResult r) { results.push_back(r.result); }, unit.get());
+  commands_->add(
+      cmd, [&](CommandResult r) { results.push_back(r.result); }, unit.get());
   // An answer from another unit is not this command's.
   commands_->resolve("cmd_1", "unit_other", CommandResult{"opened", ""});
   EXPECT_TRUE(results.empty());

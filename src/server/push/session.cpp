@@ -116,8 +116,7 @@ class Session final : public Subscriber,
     closing_ = true;
     close_code_ = code;
     if (shared_->metrics)
-      shared_->metrics->count("portier_push_closes_total",
-                              "code=\"" + std::to_string(code) + "\"");
+      shared_->metrics->count("portier_push_closes_total", "code=\"" + std::to_string(code) + "\"");
     close_reason_ = std::move(reason);
     close_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
     close_timer_->expires_after(std::chrono::seconds(5));
@@ -133,8 +132,7 @@ class Session final : public Subscriber,
     net::post(shared_->workers, [self = this->shared_from_this(), work = std::move(work),
                                  then = std::move(then)]() mutable {
       work();
-      if (then)
-        net::post(self->ws_.get_executor(), [self, then = std::move(then)] { then(); });
+      if (then) net::post(self->ws_.get_executor(), [self, then = std::move(then)] { then(); });
     });
   }
   // An idle session keeps no timer of its own once it said hello (this cancels it).
