@@ -272,10 +272,9 @@ int main(int argc, char** argv) {
       ->add_option("--ws-idle-timeout", idle_timeout,
                    "seconds of silence before closing (default 60)")
       ->check(CLI::PositiveNumber);
-  serve_cmd
-      ->add_option("--ws-max-sessions-per-token", gw.max_sessions_per_token,
-                   "live push sessions per token; past it the oldest is closed (default 32)")
-      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--ws-max-sessions-per-token", gw.max_sessions_per_token,
+                        "live push sessions per token; past it the oldest is closed; 0: no cap "
+                        "(default 32)");
   serve_cmd->add_option("--feed-max-age", max_age_hours, "hours a change is kept (default 720)")
       ->check(CLI::PositiveNumber);
   int open_timeout_ms = 5000;

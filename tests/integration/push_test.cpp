@@ -76,7 +76,8 @@ class Push : public ApiTest {
 // feed, and all get an admin's change.
 TEST_F(Push, TwoThousandSessionsOnTwoThreadsAllGetTheChange) {
   server_.stop();
-  server_.start({"--max-connections-per-address", "0"});  // all of them come from 127.0.0.1
+  // All of them come from 127.0.0.1, with one token.
+  server_.start({"--max-connections-per-address", "0", "--ws-max-sessions-per-token", "0"});
   const int n = 2000;
   std::string feed = "user/" + maria_;
   boost::asio::io_context ioc;
