@@ -4,8 +4,8 @@
 #include <atomic>
 #include <boost/url.hpp>
 
+#include "crypto/crypto.hpp"
 #include "server/api_internal.hpp"
-#include "server/crypto.hpp"
 #include "server/invitations.hpp"
 
 namespace portier {

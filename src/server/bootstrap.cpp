@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/validate.hpp"
 #include "sync/recorder.hpp"
 

@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "core/fields.hpp"
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/door_case.hpp"
 #include "server/metrics.hpp"
 #include "sync/recorder.hpp"

@@ -8,8 +8,8 @@
 #include <boost/json.hpp>
 #include <filesystem>
 
+#include "crypto/crypto.hpp"
 #include "server/bootstrap.hpp"
-#include "server/crypto.hpp"
 #include "store/sqlite_store.hpp"
 
 namespace portier {

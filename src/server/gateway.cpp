@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/doors.hpp"
 #include "server/metrics.hpp"
 #include "server/stream_auth.hpp"

@@ -14,10 +14,11 @@
 #include <iostream>
 #include <thread>
 
+#include "bus/local_bus.hpp"
+#include "crypto/crypto.hpp"
 #include "server/api.hpp"
 #include "server/bootstrap.hpp"
 #include "server/clock.hpp"
-#include "server/crypto.hpp"
 #include "server/doors.hpp"
 #include "server/gateway.hpp"
 #include "server/http_server.hpp"

@@ -12,7 +12,7 @@
 
 #include "client/rest.hpp"
 #include "core/fields.hpp"
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "unit/agent.hpp"
 
 namespace {
