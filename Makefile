@@ -10,7 +10,8 @@ SHELL := /bin/bash
 DEB_PACKAGES := build-essential cmake pkg-config git ca-certificates tzdata \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev libsodium-dev \
   libsqlite3-dev libhowardhinnant-date-dev libspdlog-dev libfmt-dev libcli11-dev \
-  libgpiod-dev libgtest-dev libgmock-dev clang-format-14 openssl chromium mosquitto
+  libgpiod-dev libgtest-dev libgmock-dev clang-format-14 clang-tidy-14 python3 openssl chromium \
+  mosquitto
 # The web part (web/) builds with node and npm (node 20.19 or later: Vite needs it). They come
 # with the machine; where they do not, Debian's are installed.
 NODE_PACKAGES := nodejs npm
