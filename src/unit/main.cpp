@@ -145,6 +145,8 @@ Result<std::map<std::string, GpioLine>> parse_lines(const std::vector<std::strin
 
 }  // namespace
 
+// NOLINTNEXTLINE(bugprone-exception-escape): exceptions only at start-up (STYLE.md); one
+// escaping ends the process, as it should.
 int main(int argc, char** argv) {
   if (!portier::crypto_init()) {
     std::cerr << "portier-unit: libsodium failed to initialize\n";
