@@ -1,6 +1,7 @@
 # The two set-up commands (see README.md):
 #   make run   install what is missing, build, start portierd with a demo organization
-#   make test  install what is missing, build, check formatting, run every test
+#   make test  install what is missing, build, check formatting, run every test, then the
+#              async and stateful tests again under ASan and UBSan (make sanitize)
 # and the benchmark (minutes; docs/benchmarks.md):
 #   make bench run every portier-bench scenario; figures in build/bench.json
 SHELL := /bin/bash
@@ -22,7 +23,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA ?= data
 FORMAT_FILES = $(shell git ls-files --cached --others --exclude-standard 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 2>/dev/null)
 
-.PHONY: deps build run test bench format check-format clean
+.PHONY: deps build run test sanitize bench format check-format clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -51,6 +52,19 @@ format: deps
 
 test: build check-format
 	ctest --preset default -j $(JOBS)
+	$(MAKE) --no-print-directory sanitize
+
+# The tests of async code and state (the store, the recorder, the push gateway, the open path,
+# the SDK and the unit agent, with the real portierd and portier-unit they start) built with
+# AddressSanitizer and UndefinedBehaviorSanitizer (-O1) in build-debug. Left out: the REST
+# integration, CLI, bench and browser tests (synchronous request handling the push and door
+# tests also drive; they would double the time).
+SANITIZE_TESTS := core_tests store_tests sync_tests server_tests client_unit_tests unit_tests \
+  client_tests push_tests door_tests
+sanitize: deps
+	cmake --preset debug
+	cmake --build --preset debug -j $(JOBS) --target $(SANITIZE_TESTS)
+	ctest --preset debug -j $(JOBS) -L '^($(subst $(eval) ,|,$(strip $(SANITIZE_TESTS))))$$'
 
 # BENCH_ARGS: e.g. BENCH_ARGS="fanout --n 1000,5000" (default: every scenario).
 BENCH_ARGS ?= all

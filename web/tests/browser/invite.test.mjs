@@ -170,6 +170,9 @@ test('a new link for an active guest works once; an ended one cannot get one', a
   await page.goto(fresh);
   await page.locator('li.door').first().waitFor();
   await page.locator('[data-guest]').waitFor();
+  // Her push session is live (the doors may come from the REST API first): a session still
+  // saying hello when her token dies is refused as unauthorized, not told why.
+  await page.locator('.indicator[data-state="live"]').waitFor();
   // Ended from the console: her app says so at once.
   await boRow.getByRole('button', { name: 'End now' }).click();
   await admin.getByRole('dialog').getByRole('button', { name: 'End invitation' }).click();
