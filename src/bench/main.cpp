@@ -18,8 +18,8 @@
 namespace json = boost::json;
 using namespace portier::bench;
 
-// NOLINTNEXTLINE(bugprone-exception-escape): exceptions only at start-up (STYLE.md); one
-// escaping ends the process, as it should.
+// Exceptions only at start-up (STYLE.md): one escaping main ends the process, as it should.
+// NOLINTNEXTLINE(bugprone-exception-escape)
 int main(int argc, char** argv) {
   CLI::App app{
       "portier-bench: push latency, open latency, memory and reconnect storms of "

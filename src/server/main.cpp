@@ -220,8 +220,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
 
 }  // namespace
 
-// NOLINTNEXTLINE(bugprone-exception-escape): exceptions only at start-up (STYLE.md); one
-// escaping ends the process, as it should.
+// Exceptions only at start-up (STYLE.md): one escaping main ends the process, as it should.
+// NOLINTNEXTLINE(bugprone-exception-escape)
 int main(int argc, char** argv) {
   if (!portier::crypto_init()) {
     std::cerr << "portierd: libsodium failed to initialize\n";
