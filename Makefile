@@ -63,7 +63,8 @@ test: build check-format lint
 
 # The tests of async code and state (the store, the recorder, the push gateway, the open path,
 # the SDK and the unit agent, with the real portierd and portier-unit they start) built with
-# AddressSanitizer and UndefinedBehaviorSanitizer (-O1) in build-debug. Left out: the REST
+# AddressSanitizer and UndefinedBehaviorSanitizer in build-debug (-O0 -g1: a third of the
+# compile time of -O1 -g, with line numbers in reports). Left out: the REST
 # integration, CLI, bench and browser tests (synchronous request handling the push and door
 # tests also drive; they would double the time).
 SANITIZE_TESTS := core_tests store_tests sync_tests server_tests client_unit_tests unit_tests \
