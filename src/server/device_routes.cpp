@@ -1,5 +1,5 @@
 // GET /v1/devices (delivery receipts) and POST /v1/units/{id}/credentials.
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/policy.hpp"
 
 namespace portier::api {

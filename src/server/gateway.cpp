@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/doors.hpp"
 #include "server/metrics.hpp"
 #include "server/stream_auth.hpp"
@@ -831,7 +831,7 @@ Gateway::~Gateway() = default;
 void Gateway::accept(std::unique_ptr<Upgrade> up) {
   if (impl_->stopping) return;
   std::visit(
-      [&](auto&& stream) {
+      [&](auto& stream) {
         using Inner = std::decay_t<decltype(stream)>;
         auto s = std::make_shared<WsSession<Inner>>(std::move(stream), impl_);
         {

@@ -11,7 +11,7 @@
 #include "bus/bus.hpp"
 #include "server/api.hpp"
 #include "server/bootstrap.hpp"
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/http_server.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/faulty_vfs.hpp"

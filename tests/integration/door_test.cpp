@@ -310,8 +310,7 @@ TEST_F(Doors, MaxUsesIsExactUnderConcurrentOpens) {
   start_unit();
   std::vector<int> status(12);
   std::vector<std::thread> threads;
-  for (std::size_t i = 0; i < status.size(); ++i)
-    threads.emplace_back([&, i] { status[i] = open(maria_token_).status; });
+  for (auto& s : status) threads.emplace_back([this, &s] { s = open(maria_token_).status; });
   for (auto& t : threads) t.join();
   EXPECT_EQ(std::count(status.begin(), status.end(), 200), 3);
   EXPECT_EQ(std::count(status.begin(), status.end(), 403), 9);
