@@ -35,8 +35,9 @@ struct UnitCommand {
 };
 
 // What became of a command: the unit's answer ("opened", "failed", "expired", "duplicate"),
-// or "unit_offline" (no node holds the unit's connection) or "unit_timeout" (no answer in
-// time).
+// or "unit_offline" (no node holds the unit's connection), "unit_lost" (the unit's session
+// ended with the command sent to it and no answer: it may have run) or "unit_timeout" (no
+// answer in time).
 struct CommandResult {
   std::string result;
   std::string message;
@@ -54,8 +55,8 @@ class BusListener {
   // a serialized message. Must not block.
   virtual void on_event(const std::string& feed, std::shared_ptr<const std::string> message) = 0;
   // Takes the command when this node holds the unit's connection: then it calls done exactly
-  // once (the result, or unit_timeout) and returns true. Returns false otherwise. Must not
-  // block.
+  // once (the result, unit_lost or unit_timeout) and returns true. Returns false otherwise. Must
+  // not block.
   virtual bool on_command(const UnitCommand& cmd, const CommandDone& done) = 0;
 };
 

@@ -12,7 +12,7 @@
 #include "core/time.hpp"
 #include "server/clock.hpp"
 #include "server/devices.hpp"
-#include "server/http.hpp"
+#include "server/http/http.hpp"
 #include "server/metrics.hpp"
 #include "store/store.hpp"
 

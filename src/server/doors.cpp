@@ -14,8 +14,6 @@
 namespace portier {
 namespace json = boost::json;
 
-const char* Doors::kEvents[4] = {"door_opened", "door_closed", "door_held_open", "door_forced"};
-
 namespace {
 
 const char* denial_message(const std::string& reason) {
@@ -260,8 +258,9 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
 }
 
 Status Doors::settle(WriteTx& tx, const Attempt& a, const CommandResult& r) {
-  // The door did not open, and will not: give the use back. `unknown` keeps it: it may have.
-  if (a.reserved && r.result != "opened" && r.result != "unknown") {
+  // The door did not open, and will not: give the use back. `unknown` and `unit_lost` keep it:
+  // it may have.
+  if (a.reserved && r.result != "opened" && r.result != "unknown" && r.result != "unit_lost") {
     auto g = tx.get(Kind::grant, a.req.org_id, a.grant_id);
     if (!g) return g.error();
     if (*g) {
@@ -303,6 +302,10 @@ void Doors::finish(std::shared_ptr<Attempt> a, CommandResult r, std::optional<Er
   }
   if (r.result == "unit_offline")
     return a->done(failure(409, "unit_offline", "the door's unit is not connected"));
+  if (r.result == "unit_lost")
+    return a->done(failure(502, "unit_lost",
+                           "the door's unit disconnected with the command in flight: the door may "
+                           "have opened"));
   if (r.result == "unit_timeout" || r.result == "expired")
     return a->done(failure(504, "unit_timeout", "the door's unit did not answer in time"));
   a->done(

@@ -14,7 +14,6 @@
 // that was sent may have run (result unknown, the use stays spent).
 
 #include <atomic>
-#include <boost/json/object.hpp>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -22,6 +21,7 @@
 
 #include "bus/bus.hpp"
 #include "server/clock.hpp"
+#include "server/door_service.hpp"
 #include "store/store.hpp"
 
 namespace portier {
@@ -35,33 +35,7 @@ struct DoorsOptions {
   std::chrono::milliseconds answer_grace{1000};
 };
 
-struct OpenRequest {
-  std::string org_id;
-  std::string user_id;
-  std::string door_id;
-  bool override_lockdown = false;  // honoured for owners only
-  std::string via;                 // "api" or "stream", for the audit log
-};
-
-struct OpenOutcome {
-  int status = 200;
-  // 200: {result: "opened", door_id, unit_id, command_id, grant_id, at};
-  // otherwise {error: {code, message, field, reason?, next_change?}}.
-  boost::json::object body;
-};
-
-// A door unit's report: door_opened, door_closed, door_held_open, door_forced.
-struct UnitEvent {
-  std::string org_id;
-  std::string unit_id;
-  std::string id;  // the unit's own id for it: the same event sent twice is logged once
-  std::string event;
-  std::string door_id;
-  std::string at;  // when it happened, at the unit (RFC 3339)
-  std::string command_id;
-};
-
-class Doors {
+class Doors final : public DoorService {
  public:
   // Runs a blocking task off the network threads (the worker pool).
   using RunBlocking = std::function<void(std::function<void()>)>;
@@ -71,21 +45,20 @@ class Doors {
 
   // Call on a worker thread (reads and writes the store). `done` is called exactly once,
   // from any thread.
-  void open(const OpenRequest& req, std::function<void(OpenOutcome)> done);
+  void open(const OpenRequest& req, std::function<void(OpenOutcome)> done) override;
 
   // Settles the opens a crash left without an outcome (call at start, before serving): logs
   // each as not_sent (use given back) or unknown (sent: it may have run). Returns how many.
   Result<int> settle_interrupted();
 
   // Logs a unit's event once per (unit, id). Call on a worker thread.
-  Status unit_event(const UnitEvent& e);
+  Status unit_event(const UnitEvent& e) override;
   // Logs a unit's connection or disconnection. Call on a worker thread.
-  Status unit_presence(const std::string& org_id, const std::string& unit_id, bool connected);
+  Status unit_presence(const std::string& org_id, const std::string& unit_id,
+                       bool connected) override;
 
   // Counts opens by result (portier_door_opens_total{result}) from now on.
   void set_metrics(Metrics* m) { metrics_ = m; }
-
-  static const char* kEvents[4];  // the event names a unit may report
 
  private:
   struct Attempt;

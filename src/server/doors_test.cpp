@@ -219,6 +219,25 @@ TEST_F(DoorsTest, TheDecisionIsLoggedWithItsCommandBeforeTheUnitAnswers) {
   EXPECT_TRUE(in_flight().empty());
 }
 
+// Issue 10 §6: the unit's session ended with the command sent and unanswered. The door may
+// have pulsed: the app hears 502 unit_lost (not 504, which promised it did not open), and the
+// use stays spent.
+TEST_F(DoorsTest, Issue10_AUnitLostWithTheCommandKeepsTheUseAndSaysSo) {
+  auto d = doors(*store_);
+  std::optional<OpenOutcome> answer;
+  open_garage(*d, answer);
+  ASSERT_EQ(bus_.sent.size(), 1u);
+  bus_.sent[0].done(CommandResult{"unit_lost", "the unit's connection ended"});
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 502);
+  EXPECT_EQ(answer->body.at("error").at("code"), "unit_lost");
+  EXPECT_EQ(uses(), 1);
+  EXPECT_TRUE(in_flight().empty());
+  auto log = audit("door.open");
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].at("after").at("result"), "unit_lost");
+}
+
 TEST_F(DoorsTest, AnOpenThatDidNotHappenGivesItsUseBack) {
   auto d = doors(*store_);
   std::optional<OpenOutcome> answer;

@@ -20,11 +20,11 @@
 #include "server/bootstrap.hpp"
 #include "server/clock.hpp"
 #include "server/doors.hpp"
-#include "server/gateway.hpp"
-#include "server/http_server.hpp"
+#include "server/http/http_server.hpp"
+#include "server/http/upgrade.hpp"
 #include "server/invitation_sweeper.hpp"
+#include "server/push/gateway.hpp"
 #include "server/static_files.hpp"
-#include "server/upgrade.hpp"
 #include "store/sqlite_store.hpp"
 #include "sync/fanout.hpp"
 
@@ -111,8 +111,6 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   Clock clock = system_clock();
   Api api(*store, bus, metrics, api_options, clock);
   api.set_devices(&devices);
-  Gateway gateway(*store, workers, ioc.get_executor(), devices, gateway_options, clock);
-  bus.subscribe(&gateway);
   // Large fan-outs are listed in their feeds here, in short transactions (the write that made
   // them has committed; doors keep opening meanwhile).
   sync::FanOut fanout(*store, [&bus](const std::vector<sync::FeedChange>& changes) {
@@ -141,8 +139,11 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
         "result unknown or not_sent)",
         *settled);
   api.set_doors(&doors);
-  gateway.set_doors(&doors);
-  gateway.set_metrics(&metrics);
+  // The gateway serves the apps' opens and the units' events through the door service; the
+  // door service reaches the units' sessions through the bus.
+  Gateway gateway(*store, workers, ioc.get_executor(), devices, doors, &metrics, gateway_options,
+                  clock);
+  bus.subscribe(&gateway);
   metrics.gauge("portier_push_sessions",
                 [&gateway] { return static_cast<double>(gateway.sessions()); });
   StaticFiles web(web_root);
@@ -274,6 +275,10 @@ int main(int argc, char** argv) {
   serve_cmd
       ->add_option("--ws-idle-timeout", idle_timeout,
                    "seconds of silence before closing (default 60)")
+      ->check(CLI::PositiveNumber);
+  serve_cmd
+      ->add_option("--ws-max-sessions-per-token", gw.max_sessions_per_token,
+                   "live push sessions per token; past it the oldest is closed (default 32)")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--feed-max-age", max_age_hours, "hours a change is kept (default 720)")
       ->check(CLI::PositiveNumber);

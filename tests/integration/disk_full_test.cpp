@@ -12,7 +12,7 @@
 #include "server/api.hpp"
 #include "server/bootstrap.hpp"
 #include "crypto/crypto.hpp"
-#include "server/http_server.hpp"
+#include "server/http/http_server.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/faulty_vfs.hpp"
 #include "support/process.hpp"

@@ -162,6 +162,8 @@ function outcomeOf(e: unknown, tz: string): Outcome {
       return { tone: 'warn', text: 'This door has no unit to open it yet.' };
     case 'unit_timeout':
       return { tone: 'warn', text: 'Timed out: the door did not answer and did not open.' };
+    case 'unit_lost':
+      return { tone: 'warn', text: "The door's unit went offline mid-open: the door may have opened." };
     case 'unit_failed':
       return { tone: 'bad', text: `The door could not open: ${e.message}.` };
     case 'network':

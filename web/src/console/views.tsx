@@ -28,6 +28,7 @@ export function eventText(e: AuditEntry): { text: string; tone: 'ok' | 'bad' | '
         no_unit: 'no unit drives the door',
         unit_offline: 'the unit is offline',
         unit_timeout: 'the unit did not answer',
+        unit_lost: 'the unit disconnected with the command in flight (it may have opened)',
         failed: 'the unit could not open it',
         expired: 'the command expired',
         not_sent: 'the server stopped before sending the command',

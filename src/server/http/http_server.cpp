@@ -1,7 +1,7 @@
-#include "server/http_server.hpp"
+#include "server/http/http_server.hpp"
 
+#include "server/http/upgrade.hpp"
 #include "server/metrics.hpp"
-#include "server/upgrade.hpp"
 
 #include <sys/resource.h>
 

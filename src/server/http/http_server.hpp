@@ -10,7 +10,7 @@
 #include <string>
 
 #include "core/result.hpp"
-#include "server/http.hpp"
+#include "server/http/http.hpp"
 
 namespace boost::asio {
 class io_context;
