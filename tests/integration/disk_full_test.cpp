@@ -8,10 +8,10 @@
 #include <boost/asio/thread_pool.hpp>
 #include <thread>
 
-#include "bus/bus.hpp"
+#include "bus/local_bus.hpp"
+#include "crypto/crypto.hpp"
 #include "server/api.hpp"
 #include "server/bootstrap.hpp"
-#include "crypto/crypto.hpp"
 #include "server/http/http_server.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/faulty_vfs.hpp"
