@@ -1,7 +1,7 @@
 # The two set-up commands (see README.md):
 #   make run   install what is missing, build, start portierd with a demo organization
-#   make test  install what is missing, build, check formatting, run every test, then the
-#              async and stateful tests again under ASan and UBSan (make sanitize)
+#   make test  install what is missing, build, check formatting, lint (make lint), run every
+#              test, then the async and stateful tests again under ASan and UBSan (make sanitize)
 # and the benchmark (minutes; docs/benchmarks.md):
 #   make bench run every portier-bench scenario; figures in build/bench.json
 SHELL := /bin/bash
@@ -11,7 +11,8 @@ SHELL := /bin/bash
 DEB_PACKAGES := build-essential cmake pkg-config git ca-certificates tzdata \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev libsodium-dev \
   libsqlite3-dev libhowardhinnant-date-dev libspdlog-dev libfmt-dev libcli11-dev \
-  libgpiod-dev libgtest-dev libgmock-dev clang-format-14 openssl chromium mosquitto
+  libgpiod-dev libgtest-dev libgmock-dev clang-format-14 clang-tidy-14 python3 openssl chromium \
+  mosquitto
 # The web part (web/) builds with node and npm (node 20.19 or later: Vite needs it). They come
 # with the machine; where they do not, Debian's are installed.
 NODE_PACKAGES := nodejs npm
@@ -22,7 +23,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA ?= data
 FORMAT_FILES = $(shell git ls-files --cached --others --exclude-standard 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 2>/dev/null)
 
-.PHONY: deps build run test sanitize bench format check-format clean
+.PHONY: deps build run test sanitize bench format check-format lint clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -49,7 +50,14 @@ check-format: deps
 format: deps
 	clang-format-14 -i $(FORMAT_FILES)
 
-test: build check-format
+# clang-tidy-14 (.clang-tidy) over every translation unit of src/ and tests/, $(JOBS) at a time;
+# a file clean before and unchanged since (with what it includes) is not checked again
+# (scripts/lint.py, cache in build/lint-cache).
+lint: deps
+	cmake --preset default >/dev/null
+	python3 -B scripts/lint.py --build build -j $(JOBS)
+
+test: build check-format lint
 	ctest --preset default -j $(JOBS)
 	$(MAKE) --no-print-directory sanitize
 

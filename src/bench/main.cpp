@@ -18,6 +18,8 @@
 namespace json = boost::json;
 using namespace portier::bench;
 
+// Exceptions only at start-up (STYLE.md): one escaping main ends the process, as it should.
+// NOLINTNEXTLINE(bugprone-exception-escape)
 int main(int argc, char** argv) {
   CLI::App app{
       "portier-bench: push latency, open latency, memory and reconnect storms of "

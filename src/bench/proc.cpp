@@ -60,7 +60,7 @@ void cleanup_on_interrupt() {
   }).detach();
 }
 
-Child::Child(const std::vector<std::string>& argv, Options options) {
+Child::Child(const std::vector<std::string>& argv, const Options& options) {
   int in[2] = {-1, -1}, out[2] = {-1, -1};
   if (options.pipe_stdin && pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   if (options.pipe_stdout && pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");

@@ -21,7 +21,7 @@ class Child {
     std::string output_file;   // standard output appended here (when not piped)
   };
   // Starts argv[0] (a path) with the arguments. The child dies with the bench (PDEATHSIG).
-  Child(const std::vector<std::string>& argv, Options options);
+  Child(const std::vector<std::string>& argv, const Options& options);
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
   ~Child();  // SIGKILLs and reaps a child still running

@@ -1,16 +1,16 @@
 #pragma once
 // The bus tells every server node what committed: feed changes to push, sessions to revoke
 // and live events for consoles; and it routes a door command to the node that holds the
-// unit's connection. LocalBus serves one node in-process; a NATS bus will serve a cluster.
+// unit's connection. LocalBus (local_bus.hpp) serves one node in-process; a NATS bus will
+// serve a cluster.
 
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
-#include "sync/feed.hpp"
+#include "sync/feed_change.hpp"
 
 namespace portier {
 
@@ -75,20 +75,6 @@ class Bus {
   virtual void send_command(const UnitCommand& cmd, CommandDone done) = 0;
   // Adds a listener (the gateway); it must outlive the bus's use.
   virtual void subscribe(BusListener* listener) = 0;
-};
-
-// One node: hands every message straight to the listeners.
-class LocalBus final : public Bus {
- public:
-  void publish_changes(const std::vector<sync::FeedChange>& changes) override;
-  void publish_revocation(const Revocation& r) override;
-  void publish_event(const std::string& feed, std::shared_ptr<const std::string> message) override;
-  void send_command(const UnitCommand& cmd, CommandDone done) override;
-  void subscribe(BusListener* listener) override;
-
- private:
-  std::mutex mu_;
-  std::vector<BusListener*> listeners_;
 };
 
 }  // namespace portier

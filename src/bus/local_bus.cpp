@@ -1,4 +1,4 @@
-#include "bus/bus.hpp"
+#include "bus/local_bus.hpp"
 
 namespace portier {
 

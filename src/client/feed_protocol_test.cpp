@@ -117,14 +117,14 @@ void variants(const json::value& root, const std::function<void(const json::valu
           }
         } else if (v.is_array()) {
           auto& a = v.as_array();
-          for (std::size_t i = 0; i < a.size(); ++i) {
-            json::value saved = a[i];
+          for (auto& e : a) {
+            json::value saved = e;
             for (const auto& w : wrong_values()) {
-              a[i] = w;
+              e = w;
               emit();
             }
-            a[i] = saved;
-            walk(a[i], emit);
+            e = saved;
+            walk(e, emit);
           }
         }
       };

@@ -4,8 +4,8 @@
 #include <atomic>
 #include <boost/url.hpp>
 
+#include "crypto/crypto.hpp"
 #include "server/api_internal.hpp"
-#include "server/crypto.hpp"
 #include "server/invitations.hpp"
 
 namespace portier {
@@ -218,7 +218,7 @@ Result<Actor> authenticate(Api& api, const Request& req) {
 }  // namespace
 }  // namespace api
 
-Api::Api(Store& store, Bus& bus, Metrics& metrics, ApiOptions options, Clock clock)
+Api::Api(Store& store, Bus& bus, Metrics& metrics, const ApiOptions& options, Clock clock)
     : store_(store),
       bus_(bus),
       metrics_(metrics),

@@ -32,7 +32,7 @@ struct ApiOptions {
 class Api {
  public:
   // `clock` defaults to the system's.
-  Api(Store& store, Bus& bus, Metrics& metrics, ApiOptions options = {}, Clock clock = {});
+  Api(Store& store, Bus& bus, Metrics& metrics, const ApiOptions& options = {}, Clock clock = {});
   ~Api();
 
   // Answers through respond, exactly once: before returning, or later from another thread.

@@ -3,8 +3,8 @@
 
 #include <cctype>
 
+#include "crypto/crypto.hpp"
 #include "server/api_internal.hpp"
-#include "server/crypto.hpp"
 
 namespace portier::api {
 namespace {

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/validate.hpp"
 #include "sync/recorder.hpp"
 
@@ -16,7 +16,7 @@ namespace {
 
 // Inserts one validated record with its audit entry.
 Result<std::string> add(WriteTx& tx, const std::string& org, const std::string& actor, Kind kind,
-                        json::object body, const std::string& now, std::int64_t now_unix) {
+                        const json::object& body, const std::string& now, std::int64_t now_unix) {
   auto fields = validate(kind, body, org, tx);
   if (!fields) return fields.error();
   Record r{kind, new_id(kind_id_prefix(kind)), org, std::move(*fields), 1, now, now};
@@ -138,7 +138,7 @@ Result<std::string> seed_demo(Store& store, const std::string& data_dir, Instant
       users.push_back(*u);
     }
     // Maria: every HQ door in office hours. Joan: the front door always, the garage 10 times.
-    for (auto body :
+    for (const auto& body :
          {json::object{{"user_id", users[0]}, {"site_id", *site}, {"schedule_id", *hours}},
           json::object{{"user_id", users[1]}, {"door_id", doors[0]}},
           json::object{{"user_id", users[1]}, {"door_id", doors[1]}, {"max_uses", 10}}}) {

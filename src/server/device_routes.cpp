@@ -1,22 +1,66 @@
 // GET /v1/devices (delivery receipts) and POST /v1/units/{id}/credentials.
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/policy.hpp"
 
 namespace portier::api {
+
+namespace {
+
+// Cursors name the last device's registry key, which holds the device's own id (any
+// characters): hex keeps them opaque and safe in a query string.
+std::string to_hex(const std::string& s) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() * 2);
+  for (unsigned char ch : s) {
+    out += digits[ch >> 4];
+    out += digits[ch & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> from_hex(const std::string& s) {
+  auto nibble = [](char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return -1;
+  };
+  // A key is an identity id, '/', and a device id of at most 100 bytes.
+  if (s.size() % 2 != 0 || s.size() > 1024) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); i += 2) {
+    int hi = nibble(s[i]), lo = nibble(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+}  // namespace
 
 Result<Response> list_devices(Ctx& c) {
   if (!c.me().is_admin()) return forbidden("only admins see devices");
   auto page = parse_page(c);
   if (!page) return page.error();
-  auto devices =
-      c.api.devices() ? c.api.devices()->list(c.me().org_id, c.api.now()) : std::vector<Device>{};
+  auto after = from_hex(page->cursor);
+  if (!after)
+    return bad_request("invalid_parameter", "cursor is a value from next_cursor", "cursor");
+  // A scoped admin sees the devices reading her sites' feeds, and her own.
+  DeviceFilter filter;
+  if (c.me().scoped()) {
+    filter.everything = false;
+    for (const auto& site : c.me().site_ids) filter.feeds.push_back("site/" + site);
+    filter.user_id = c.me().id;
+  }
+  auto devices = c.api.devices() ? c.api.devices()->list(c.me().org_id, filter, *after, page->limit,
+                                                         c.api.now())
+                                 : DevicePage{};
   json::array items;
   auto st = c.api.store().read([&](ReadTx& tx) -> Status {
-    for (const auto& d : devices) {
+    for (const auto& d : devices.items) {
       json::array feeds;
       bool current = true;
       for (const auto& [name, f] : d.feeds) {
-        // A scoped admin sees the devices reading her sites' feeds, and her own.
         auto head = tx.feed_head(name);
         if (!head) return head.error();
         std::int64_t behind =
@@ -26,12 +70,6 @@ Result<Response> list_devices(Ctx& c) {
                                      {"acked_seq", f.acked_seq},
                                      {"latest_seq", head->seq},
                                      {"behind", behind}});
-      }
-      if (c.me().scoped()) {
-        bool mine = d.user_id == c.me().id;
-        for (const auto& [name, f] : d.feeds)
-          if (name.rfind("site/", 0) == 0 && c.me().manages_site(name.substr(5))) mine = true;
-        if (!mine) continue;
       }
       items.push_back(json::object{
           {"id", d.id},
@@ -47,20 +85,9 @@ Result<Response> list_devices(Ctx& c) {
     return ok();
   });
   if (!st) return st.error();
-  // Devices have no stable order by id here (connected first): page by position.
-  std::size_t start = 0;
-  if (!page->cursor.empty()) {
-    if (page->cursor.find_first_not_of("0123456789") != std::string::npos ||
-        page->cursor.size() > 9)
-      return bad_request("invalid_parameter", "cursor is a value from next_cursor", "cursor");
-    start = std::stoul(page->cursor);
-  }
-  json::array out;
-  for (std::size_t i = start; i < items.size() && out.size() < page->limit; ++i)
-    out.push_back(items[i]);
   json::value next = nullptr;
-  if (start + out.size() < items.size()) next = std::to_string(start + out.size());
-  return json_response(200, json::object{{"items", std::move(out)}, {"next_cursor", next}});
+  if (devices.more && !devices.items.empty()) next = to_hex(devices.items.back().key);
+  return json_response(200, json::object{{"items", std::move(items)}, {"next_cursor", next}});
 }
 
 namespace {

@@ -23,7 +23,8 @@ Result<Response> open_door(Ctx& c) {
     return forbidden("only owners may override a lockdown");
   OpenRequest req{c.me().org_id, c.me().id, c.path.at("id"), override_lockdown, "api"};
   auto respond = c.defer();
-  doors->open(req, [respond](OpenOutcome out) { respond(json_response(out.status, out.body)); });
+  doors->open(req,
+              [respond](const OpenOutcome& out) { respond(json_response(out.status, out.body)); });
   return Response{};
 }
 

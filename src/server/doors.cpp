@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "core/fields.hpp"
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/door_case.hpp"
 #include "server/metrics.hpp"
 #include "sync/recorder.hpp"
@@ -120,7 +120,7 @@ Status Doors::log(WriteTx& tx, const AuditEntry& e) {
   if (auto s = tx.append_audit(e); !s) return s;
   // The organization's consoles, and the admins of the entry's site.
   std::vector<std::pair<std::string, std::shared_ptr<const std::string>>> out;
-  for (auto feed : {"org/" + e.org_id, e.site_id.empty() ? "" : "site/" + e.site_id})
+  for (const auto& feed : {"org/" + e.org_id, e.site_id.empty() ? "" : "site/" + e.site_id})
     if (!feed.empty()) out.emplace_back(feed, event_message(e, feed));
   tx.on_commit([this, out = std::move(out)] {
     for (const auto& [feed, msg] : out) bus_.publish_event(feed, msg);

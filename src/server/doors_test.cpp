@@ -8,8 +8,8 @@
 #include <boost/json.hpp>
 #include <filesystem>
 
+#include "crypto/crypto.hpp"
 #include "server/bootstrap.hpp"
-#include "server/crypto.hpp"
 #include "store/sqlite_store.hpp"
 
 namespace portier {
@@ -131,7 +131,7 @@ class DoorsTest : public ::testing::Test {
     DoorsOptions o;
     o.open_timeout = 5000ms;
     return std::make_unique<Doors>(
-        store, bus_, [](std::function<void()> fn) { fn(); }, o, [this] { return now_; });
+        store, bus_, [](const std::function<void()>& fn) { fn(); }, o, [this] { return now_; });
   }
   // Opens the garage as Joan; the answer lands in `answer` whenever it comes.
   void open_garage(Doors& d, std::optional<OpenOutcome>& answer) {

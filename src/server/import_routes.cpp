@@ -4,7 +4,7 @@
 #include <cctype>
 
 #include "core/fields.hpp"
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/invitations.hpp"
 #include "server/policy.hpp"
 #include "server/validate.hpp"

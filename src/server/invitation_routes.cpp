@@ -5,7 +5,7 @@
 #include <set>
 
 #include "core/fields.hpp"
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/invitations.hpp"
 #include "server/policy.hpp"
 #include "server/validate.hpp"

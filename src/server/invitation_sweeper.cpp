@@ -70,7 +70,10 @@ Result<InvitationSweeper::Pass> InvitationSweeper::sweep(Instant now) {
     return ok();
   });
   if (!st) return st.error();
-  for (const auto& [org, user] : over) {
+  for (const auto& o : over) {
+    // Named, not bound: clang 14 (clang-tidy) cannot capture structured bindings.
+    const std::string& org = o.first;
+    const std::string& user = o.second;
     // Decided again inside the write: an admin may have given her more time meanwhile.
     auto s = store_.write([&](WriteTx& tx) -> Status {
       auto revoke = end_invitation_if_over(tx, org, user, now, "", "expired");

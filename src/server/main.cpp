@@ -14,10 +14,11 @@
 #include <iostream>
 #include <thread>
 
+#include "bus/local_bus.hpp"
+#include "crypto/crypto.hpp"
 #include "server/api.hpp"
 #include "server/bootstrap.hpp"
 #include "server/clock.hpp"
-#include "server/crypto.hpp"
 #include "server/doors.hpp"
 #include "server/http/http_server.hpp"
 #include "server/http/upgrade.hpp"
@@ -77,8 +78,8 @@ struct Retention {
 };
 
 int serve(const std::string& dir, const std::string& listen, bool demo, unsigned threads,
-          Retention retention, GatewayOptions gateway_options, HttpOptions http_options,
-          DoorsOptions doors_options, ApiOptions api_options, const std::string& web_root) {
+          Retention retention, GatewayOptions gateway_options, const HttpOptions& http_options,
+          DoorsOptions doors_options, const ApiOptions& api_options, const std::string& web_root) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "portierd serve: --listen is HOST:PORT\n";
@@ -112,8 +113,9 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   api.set_devices(&devices);
   // Large fan-outs are listed in their feeds here, in short transactions (the write that made
   // them has committed; doors keep opening meanwhile).
-  sync::FanOut fanout(
-      *store, [&bus](std::vector<sync::FeedChange> changes) { bus.publish_changes(changes); });
+  sync::FanOut fanout(*store, [&bus](const std::vector<sync::FeedChange>& changes) {
+    bus.publish_changes(changes);
+  });
   fanout.start();
   // Guests' invitations end on time: when a guest's last grant runs out, her sessions close.
   InvitationSweeper invitations(*store, bus, [clock] { return whole_seconds(clock()); });
@@ -219,6 +221,8 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
 
 }  // namespace
 
+// Exceptions only at start-up (STYLE.md): one escaping main ends the process, as it should.
+// NOLINTNEXTLINE(bugprone-exception-escape)
 int main(int argc, char** argv) {
   if (!portier::crypto_init()) {
     std::cerr << "portierd: libsodium failed to initialize\n";

@@ -2,8 +2,8 @@
 #include <cctype>
 
 #include "core/fields.hpp"
+#include "crypto/crypto.hpp"
 #include "server/api_internal.hpp"
-#include "server/crypto.hpp"
 #include "server/validate.hpp"
 
 namespace portier::api {

@@ -1,6 +1,6 @@
 // GET/POST /v1/<plural>, GET/PATCH/DELETE /v1/<plural>/{id} for every entity kind.
 #include "core/fields.hpp"
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/policy.hpp"
 #include "server/validate.hpp"
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/invitations.hpp"
 
 namespace portier {

@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-#include "store/sqlite_db.hpp"
+#include "sqlite/db.hpp"
 
 namespace portier::sqlite {
 

@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "store/sqlite_db.hpp"
+#include "sqlite/db.hpp"
 #include "store/store.hpp"
 
 namespace portier::sqlite {

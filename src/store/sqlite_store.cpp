@@ -7,8 +7,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "sqlite/db.hpp"
 #include "store/sqlite_checkpointer.hpp"
-#include "store/sqlite_db.hpp"
 #include "store/sqlite_feeds.hpp"
 #include "store/sqlite_schema.hpp"
 

@@ -340,7 +340,7 @@ Result<bool> Membership::contains(const FeedId& feed, Kind kind, const std::stri
         if (!s->empty()) sites.insert(*s);
       }
       // Whether a grant matching m names one of the unit's doors or sites.
-      auto on_unit = [&](GrantMatch m, bool user_principal) -> Result<bool> {
+      auto on_unit = [&](const GrantMatch& m, bool user_principal) -> Result<bool> {
         for (const auto& d : *doors) {
           GrantMatch x = m;
           x.door_id = d;
@@ -387,7 +387,7 @@ Result<bool> Membership::contains(const FeedId& feed, Kind kind, const std::stri
       auto alive = exists(Kind::site, s);
       if (!alive || !*alive) return alive;
       // Whether a grant matching m names the site or one of its doors.
-      auto on_site = [&](GrantMatch m, const std::string& user) -> Result<bool> {
+      auto on_site = [&](const GrantMatch& m, const std::string& user) -> Result<bool> {
         GrantMatch a = m, b = m;
         a.site_id = s;
         b.door_site = s;

@@ -79,7 +79,7 @@ class RecorderTest : public ::testing::Test {
     if (!st) out.clear();
     // What was queued is listed by the fan-out, in batches.
     for (;;) {
-      auto more = store_->fan_out(7, [&](std::vector<Appended> batch) {
+      auto more = store_->fan_out(7, [&](const std::vector<Appended>& batch) {
         for (auto& a : batch) out.push_back(FeedChange{a.feed, a.seq, a.body});
       });
       EXPECT_TRUE(more.ok());
@@ -323,8 +323,8 @@ TEST_P(RecorderRandomTest, EveryFeedEqualsItsWholeReadAfterEveryTransaction) {
   for (const auto& s : sites_) feeds.push_back("site/" + s);
   for (const auto& u : users_) feeds.push_back("user/" + u);
   for (const char* n : {"n1", "n2", "n3", "n4"}) feeds.push_back(std::string("unit/") + n);
-  feeds.push_back("user/maria");
-  feeds.push_back("site/s1");
+  feeds.emplace_back("user/maria");
+  feeds.emplace_back("site/s1");
   int committed = 0;
   for (int step = 0; step < 400; ++step) {
     std::vector<Write> writes;

@@ -12,7 +12,7 @@
 #include "client/feed_client.hpp"
 #include "core/fields.hpp"
 #include "core/time.hpp"
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 
 namespace portier::unit {
 namespace json = boost::json;

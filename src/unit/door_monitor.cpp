@@ -14,12 +14,14 @@ std::vector<DoorEvent> DoorMonitor::observe(const std::map<std::string, bool>& o
   std::vector<DoorEvent> out;
   for (const auto& [name, open] : open_now) {
     auto& d = doors_[name];
-    if (!d.read) {  // first reading: the state we start from
+    if (!d.read) {
       d.read = true;
-      d.open = open;
-      d.opened_at = at;
-      d.held_reported = false;
-      continue;
+      if (!started_) {  // the unit's first reading: the state it starts from
+        d.open = open;
+        d.opened_at = at;
+        continue;
+      }
+      d.open = false;  // appeared since: closed until now
     }
     if (open && !d.open) {
       d.open = true;
@@ -40,6 +42,7 @@ std::vector<DoorEvent> DoorMonitor::observe(const std::map<std::string, bool>& o
       out.push_back({"door_held_open", name, ""});
     }
   }
+  started_ = true;
   return out;
 }
 

@@ -28,8 +28,10 @@ class DoorMonitor {
   // A command energized the door's relay at `at` for pulse_ms.
   void pulsed(const std::string& door, const std::string& command_id, Clock::time_point at,
               int pulse_ms);
-  // The sensor states read at `at`; returns what happened since the last reading. A door
-  // seen for the first time sets its state without an event.
+  // The sensor states read at `at`; returns what happened since the last reading. The first
+  // reading is the state the unit starts from: it makes no events. A door whose sensor first
+  // appears in a later reading (a sim file written after start, a sensor read that failed at
+  // start) was closed until then, so appearing open is an opening.
   std::vector<DoorEvent> observe(const std::map<std::string, bool>& open_now, Clock::time_point at);
 
  private:
@@ -42,6 +44,7 @@ class DoorMonitor {
     Clock::time_point command_until{};
   };
   std::chrono::milliseconds held_open_after_, grace_;
+  bool started_ = false;  // the first reading has been seen
   std::map<std::string, Door> doors_;
 };
 

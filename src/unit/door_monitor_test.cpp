@@ -20,6 +20,21 @@ TEST(DoorMonitor, FirstReadingIsTheStartingState) {
   EXPECT_EQ(names(m.observe({{"d", false}}, T{} + 1s)), std::vector<std::string>{"door_closed"});
 }
 
+// Issue 10 §6: a sim sensor file that did not exist at start and was then written `open` gave
+// no opening, but a `door_closed` later. A sensor that appears after the first reading was
+// closed until then.
+TEST(DoorMonitor, ASensorThatAppearsLaterStartsClosed) {
+  DoorMonitor m(30s, 5s);
+  EXPECT_TRUE(m.observe({}, T{}).empty());
+  EXPECT_EQ(names(m.observe({{"d", true}}, T{} + 1s)), std::vector<std::string>{"door_forced"});
+  EXPECT_EQ(names(m.observe({{"d", false}}, T{} + 2s)), std::vector<std::string>{"door_closed"});
+  // Appearing closed is no event; appearing open during a command's pulse is that opening.
+  EXPECT_TRUE(m.observe({{"d", false}, {"e", false}}, T{} + 3s).empty());
+  m.pulsed("f", "cmd_1", T{} + 3s, 1000);
+  EXPECT_EQ(names(m.observe({{"f", true}}, T{} + 4s)),
+            std::vector<std::string>{"door_opened:cmd_1"});
+}
+
 TEST(DoorMonitor, OpeningDuringAPulseIsOpenedByThatCommand) {
   DoorMonitor m(30s, 5s);
   m.observe({{"d", false}}, T{});

@@ -12,7 +12,7 @@
 
 #include "client/rest.hpp"
 #include "core/fields.hpp"
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "unit/agent.hpp"
 
 namespace {
@@ -92,7 +92,7 @@ int run(const std::string& dir, DriverConfig driver_config, AgentOptions options
   sigaction(SIGINT, &sa, nullptr);
   spdlog::info("unit {}: driver {}, server {}, {} event(s) waiting to be sent", identity.unit_id,
                (*driver)->name(), identity.server, state->pending_events());
-  Agent agent(identity, *state, **driver, options);
+  Agent agent(identity, *state, **driver, std::move(options));
   auto why = agent.run(g_stop);
   if (why.empty()) {
     spdlog::info("stopped");
@@ -145,6 +145,8 @@ Result<std::map<std::string, GpioLine>> parse_lines(const std::vector<std::strin
 
 }  // namespace
 
+// Exceptions only at start-up (STYLE.md): one escaping main ends the process, as it should.
+// NOLINTNEXTLINE(bugprone-exception-escape)
 int main(int argc, char** argv) {
   if (!portier::crypto_init()) {
     std::cerr << "portier-unit: libsodium failed to initialize\n";

@@ -15,7 +15,7 @@
 
 #include "client/feed_client.hpp"
 #include "core/result.hpp"
-#include "store/sqlite_db.hpp"
+#include "sqlite/db.hpp"
 
 namespace portier::unit {
 

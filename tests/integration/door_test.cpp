@@ -310,8 +310,7 @@ TEST_F(Doors, MaxUsesIsExactUnderConcurrentOpens) {
   start_unit();
   std::vector<int> status(12);
   std::vector<std::thread> threads;
-  for (std::size_t i = 0; i < status.size(); ++i)
-    threads.emplace_back([&, i] { status[i] = open(maria_token_).status; });
+  for (auto& s : status) threads.emplace_back([this, &s] { s = open(maria_token_).status; });
   for (auto& t : threads) t.join();
   EXPECT_EQ(std::count(status.begin(), status.end(), 200), 3);
   EXPECT_EQ(std::count(status.begin(), status.end(), 403), 9);
@@ -411,6 +410,24 @@ TEST_F(Doors, EventsDuringAnOutageArriveOnceEachAfterReconnectAcrossAUnitKill) {
   EXPECT_LT(forced[0].at("seq").as_int64(), held[0].at("seq").as_int64());
   EXPECT_LT(held[0].at("seq").as_int64(), shut[0].at("seq").as_int64());
   EXPECT_EQ(shut[0].at("after").at("unit_id"), json::value(unit_));
+}
+
+// Issue 10 §6: a sim sensor file that did not exist when the unit started, then written
+// `open`, gave no opening but a `door_closed` later. It was closed until it appeared.
+TEST_F(Doors, ASensorFileWrittenAfterStartReportsTheOpeningAndTheClosing) {
+  std::string door_file = state_ + "/sim/" + door_ + ".door";
+  auto set_door = [&](const char* s) { std::ofstream(door_file, std::ios::trunc) << s << "\n"; };
+  ASSERT_FALSE(std::filesystem::exists(door_file));
+  start_unit();
+  ASSERT_EQ(open(maria_token_).status, 200);
+  set_door("open");
+  ASSERT_TRUE(eventually([&] { return audit("door.opened").size() == 1; }));
+  set_door("closed");
+  ASSERT_TRUE(eventually([&] { return audit("door.closed").size() == 1; }));
+  auto opened = audit("door.opened");
+  EXPECT_EQ(opened[0].at("after").at("command_id"),
+            audit("door.open").back().at("after").at("command_id"));
+  EXPECT_TRUE(audit("door.forced").empty());
 }
 
 TEST_F(Doors, ARevokedUnitStopsAndCannotReconnect) {

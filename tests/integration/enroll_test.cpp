@@ -20,7 +20,7 @@ class Enroll : public ApiTest {
     std::tie(site_, door_) = site_with_door();
     unit_ = create("units", {{"name", "Front unit"}, {"door_ids", json::array{door_}}});
   }
-  std::string issue(json::value body = json::object{}) {
+  std::string issue(const json::value& body = json::object{}) {
     auto r = c().post("/v1/units/" + unit_ + "/enrollment", body, owner_);
     EXPECT_EQ(r.status, 201) << r.raw;
     return r.status == 201 ? std::string(r.obj().at("code").as_string()) : "";

@@ -409,7 +409,7 @@ TEST_F(Hostile, Issue10_NamesRefuseControlAndBidiOverrideCharacters) {
                                         "HQ\xe2\x80\xae",   // U+202E right-to-left override
                                         "HQ\xe2\x81\xa6"};  // U+2066 left-to-right isolate
   for (const auto& name : bad) {
-    for (auto r :
+    for (const auto& r :
          {c().post("/v1/sites", json::object{{"name", name}, {"timezone", "UTC"}}, owner_),
           c().patch("/v1/doors/" + door, json::object{{"name", name}}, owner_),
           c().post(

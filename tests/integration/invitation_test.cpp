@@ -29,7 +29,7 @@ class Invitations : public ApiTest {
     std::tie(site_, door_) = site_with_door();
     door2_ = create("doors", {{"site_id", site_}, {"name", "Garage"}});
   }
-  Reply invite(json::object body, const std::string& token = "") {
+  Reply invite(const json::object& body, const std::string& token = "") {
     return c().post("/v1/invitations", body, token.empty() ? owner_ : token);
   }
   // Invites Ana to the front door until `until`; returns the answer's body.

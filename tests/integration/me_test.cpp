@@ -6,7 +6,7 @@ namespace {
 
 class MyPassword : public ApiTest {
  protected:
-  Reply change(const std::string& token, json::object body) {
+  Reply change(const std::string& token, const json::object& body) {
     return c().post("/v1/me/password", body, token);
   }
 };

@@ -1,8 +1,12 @@
 // The wire protocol with a raw client: bad frames, limits, timeouts and slow consumers.
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "fixture.hpp"
+#include "support/eventually.hpp"
 #include "support/ws.hpp"
 
 namespace portier::testing {
@@ -103,6 +107,58 @@ TEST_F(Protocol, TooManyFeedsAreRefused) {
     feeds.push_back(json::object{{"feed", "user/u" + std::to_string(i)}});
   ws.send_json({{"type", "hello"}, {"token", maria_token_}, {"feeds", feeds}});
   EXPECT_EQ(code(ws.read_json()), "too_many_feeds");
+}
+
+// Issue 10 §6: 20,000 short sessions with new device ids left 20,001 devices listed, and
+// listing them took 10.7 s. A user keeps 50 devices besides her connected ones, and
+// GET /v1/devices pages.
+TEST_F(Protocol, DevicesAreBoundedPerUserAndPaged) {
+  for (int i = 0; i < 60; ++i) {
+    RawWs ws(server_.port());
+    char id[16];
+    std::snprintf(id, sizeof id, "phone-%02d", i);
+    ws.send_json(
+        {{"type", "hello"}, {"token", maria_token_}, {"device", {{"id", id}, {"kind", "app"}}}});
+    ASSERT_EQ(ws.read_json().at("type"), "ready");
+  }
+  // Every page, following next_cursor; her devices, and whether any is still connected.
+  struct Listing {
+    std::vector<std::string> ids;
+    bool connected = false;
+    int pages = 0;
+  };
+  auto list = [&](int limit) {
+    Listing l;
+    std::string cursor;
+    for (;;) {
+      auto r = c().get("/v1/devices?limit=" + std::to_string(limit) +
+                           (cursor.empty() ? "" : "&cursor=" + cursor),
+                       owner_);
+      EXPECT_EQ(r.status, 200) << r.raw;
+      if (r.status != 200) return l;
+      ++l.pages;
+      for (const auto& d : r.obj().at("items").as_array()) {
+        if (d.at("user_id") != json::value(maria_)) continue;
+        l.ids.emplace_back(d.at("id").as_string());
+        l.connected = l.connected || d.at("connected").as_bool();
+      }
+      if (r.obj().at("next_cursor").is_null()) return l;
+      cursor = std::string(r.obj().at("next_cursor").as_string());
+    }
+  };
+  // Sessions end asynchronously: wait until all have.
+  ASSERT_TRUE(eventually([&] { return !list(500).connected; }));
+  auto paged = list(7);
+  EXPECT_EQ(paged.pages, 8);
+  ASSERT_EQ(paged.ids.size(), 50u);
+  EXPECT_TRUE(std::is_sorted(paged.ids.begin(), paged.ids.end()));
+  EXPECT_EQ(std::set<std::string>(paged.ids.begin(), paged.ids.end()).size(), 50u);
+  EXPECT_EQ(paged.ids.back(), "phone-59");
+  EXPECT_EQ(list(500).ids, paged.ids);
+  // A cursor not from next_cursor is refused.
+  auto bad = c().get("/v1/devices?cursor=not-a-cursor", owner_);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.code(), "invalid_parameter");
 }
 
 TEST_F(Protocol, OversizedFrameClosesWith1009AndOthersAreUnaffected) {

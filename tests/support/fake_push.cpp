@@ -27,6 +27,7 @@ struct FakePushServer::Impl {
 };
 
 FakePushServer::FakePushServer() : impl_(std::make_unique<Impl>()) {}
+// NOLINTNEXTLINE(bugprone-exception-escape): a broken fixture may end the test run.
 FakePushServer::~FakePushServer() { drop(); }
 
 unsigned short FakePushServer::port() const { return impl_->acceptor.local_endpoint().port(); }

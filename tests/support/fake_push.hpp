@@ -14,7 +14,7 @@ namespace portier::testing {
 class FakePushServer {
  public:
   FakePushServer();
-  ~FakePushServer();
+  ~FakePushServer();  // NOLINT(bugprone-exception-escape): a broken fixture may end the test
   unsigned short port() const;
   std::string url() const;  // http://127.0.0.1:PORT
 

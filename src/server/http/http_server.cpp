@@ -125,7 +125,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       : ioc(ioc),
         workers(workers),
         handler(std::move(handler)),
-        options(options),
+        options(std::move(options)),
         acceptor(ioc),
         drain_timer(ioc),
         accept_timer(ioc) {}
@@ -165,7 +165,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // `peer` is the remote address, counted against the per-address cap until the session ends.
   Session(Stream stream, std::shared_ptr<HttpServer::Impl> server, std::string peer)
       : stream_(std::move(stream)), server_(std::move(server)), peer_(std::move(peer)) {}
-  ~Session() { server_->on_session_closed(this->weak_from_this(), peer_); }
+  // NOLINTNEXTLINE(bugprone-exception-escape): only a broken mutex throws here; terminate then.
+  ~Session() override { server_->on_session_closed(this->weak_from_this(), peer_); }
 
   void run() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
@@ -460,7 +461,7 @@ void HttpServer::Impl::on_session_closed(const std::weak_ptr<SessionBase>& s,
 
 HttpServer::HttpServer(net::io_context& ioc, net::thread_pool& workers, Handler handler,
                        HttpOptions options)
-    : impl_(std::make_shared<Impl>(ioc, workers, std::move(handler), options)) {}
+    : impl_(std::make_shared<Impl>(ioc, workers, std::move(handler), std::move(options))) {}
 
 HttpServer::~HttpServer() = default;
 

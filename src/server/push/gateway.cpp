@@ -14,9 +14,9 @@ namespace {
 constexpr std::uint16_t kGoingAway = 1001;
 }
 
-Gateway::Gateway(Store& store, boost::asio::thread_pool& workers, boost::asio::any_io_executor io,
-                 DeviceRegistry& devices, DoorService& doors, Metrics* metrics,
-                 GatewayOptions options, Clock clock) {
+Gateway::Gateway(Store& store, boost::asio::thread_pool& workers,
+                 const boost::asio::any_io_executor& io, DeviceRegistry& devices,
+                 DoorService& doors, Metrics* metrics, GatewayOptions options, Clock clock) {
   auto hub = std::make_shared<push::Hub>(io, devices,
                                          push::HubOptions{options.max_sessions_per_token}, metrics);
   auto commands = std::make_shared<push::PendingCommands>(io);

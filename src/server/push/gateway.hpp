@@ -45,7 +45,7 @@ class Gateway final : public BusListener {
   // io: where changes are handed to sessions, a few dozen at a time (the io threads').
   // `doors` serves apps' opens and units' events; `metrics` (may be null) counts pushes,
   // snapshots, closes and evictions. `clock` defaults to the system's.
-  Gateway(Store& store, boost::asio::thread_pool& workers, boost::asio::any_io_executor io,
+  Gateway(Store& store, boost::asio::thread_pool& workers, const boost::asio::any_io_executor& io,
           DeviceRegistry& devices, DoorService& doors, Metrics* metrics,
           GatewayOptions options = {}, Clock clock = {});
   ~Gateway() override;

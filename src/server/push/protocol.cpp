@@ -4,7 +4,7 @@
 #include <boost/json.hpp>
 #include <optional>
 
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 #include "server/metrics.hpp"
 #include "server/push/commands.hpp"
 #include "server/push/hub.hpp"

@@ -10,8 +10,8 @@
 #include <boost/json.hpp>
 #include <filesystem>
 
+#include "crypto/crypto.hpp"
 #include "server/bootstrap.hpp"
-#include "server/crypto.hpp"
 #include "server/push/commands.hpp"
 #include "server/push/hub.hpp"
 #include "store/sqlite_store.hpp"
@@ -200,7 +200,7 @@ TEST_F(ProtocolTest, AHelloGetsReadyThenASnapshotThenLiveChangesInOrder) {
   out = s->take();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].at("code"), "bad_ack");
-  auto listed = devices_.list(org_, whole_seconds(now_));
+  auto listed = devices_.list(org_, {}, "", 500, whole_seconds(now_)).items;
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].feeds.at(feed).acked_seq, head_.seq + 1);
 }
@@ -265,7 +265,7 @@ TEST_F(ProtocolTest, Issue10_ADeviceIdOver100CharactersIsRefusedAndNothingRegist
   h["device"] = json::object{{"kind", "app"}, {"name", std::string(101, 'n')}};
   s->say(h);
   EXPECT_EQ(s->take().at(0).at("code"), "bad_message");
-  EXPECT_TRUE(devices_.list(org_, whole_seconds(now_)).empty());
+  EXPECT_TRUE(devices_.list(org_, {}, "", 500, whole_seconds(now_)).items.empty());
   EXPECT_FALSE(s->protocol.ready());
 }
 
@@ -311,7 +311,7 @@ TEST_F(ProtocolTest, Issue10_AUnitSessionEndingLosesItsCommandsInFlight) {
   std::vector<std::string> results;
   UnitCommand cmd{"cmd_1", org_, unit_, unit_door_, 1000, "2030-01-07T10:00:05Z", 60s};
   commands_->add(
-      cmd, [&](CommandResult r) { results.push_back(r.result); }, unit.get());
+      cmd, [&](const CommandResult& r) { results.push_back(r.result); }, unit.get());
   // An answer from another unit is not this command's.
   commands_->resolve("cmd_1", "unit_other", CommandResult{"opened", ""});
   EXPECT_TRUE(results.empty());

@@ -232,7 +232,7 @@ class Session final : public Subscriber,
 
 void start_session(std::unique_ptr<Upgrade> up, std::shared_ptr<Shared> shared) {
   std::visit(
-      [&](auto&& stream) {
+      [&](auto& stream) {
         using Inner = std::decay_t<decltype(stream)>;
         auto s = std::make_shared<Session<Inner>>(std::move(stream), std::move(shared));
         s->start(std::move(up->request));

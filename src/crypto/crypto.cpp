@@ -1,4 +1,4 @@
-#include "server/crypto.hpp"
+#include "crypto/crypto.hpp"
 
 #include <sodium.h>
 

@@ -1,6 +1,6 @@
 #pragma once
 // A thin RAII layer over one sqlite3 connection with a per-connection statement cache.
-// Internal to the SQLite store.
+// Used by the SQLite store and the unit agent's state.
 
 #include <sqlite3.h>
 
