@@ -121,7 +121,8 @@ void DeviceRegistry::forget_expired(Instant now) {
     erase(devices_.find(idle_.begin()->second));
 }
 
-void DeviceRegistry::trim(std::string who) {
+// By value: callers pass identity(device) of a device this may erase.
+void DeviceRegistry::trim(std::string who) {  // NOLINT(performance-unnecessary-value-param)
   // The one seen longest ago goes first; connected devices stay. (Looked up again each time:
   // erase() drops an index entry that empties.)
   for (;;) {
