@@ -35,6 +35,8 @@ deps:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+# The default preset is RelWithDebInfo with -O2 -g1: line tables only (perf, backtraces and
+# sanitizer reports keep file:line; gdb sees no locals), 30% less compile time than -g.
 build: deps
 	cmake --preset default
 	cmake --build --preset default -j $(JOBS)
@@ -64,7 +66,10 @@ test: build check-format lint
 # The tests of async code and state (the store, the recorder, the push gateway, the open path,
 # the SDK and the unit agent, with the real portierd and portier-unit they start) built with
 # AddressSanitizer and UndefinedBehaviorSanitizer in build-debug (-O0 -g1: a third of the
-# compile time of -O1 -g, with line numbers in reports). Left out: the REST
+# compile time of -O1 -g, with line numbers in reports). UBSan runs without its null and
+# alignment checks: at -O0 they guard every member access and doubled the compile time of
+# the Beast files (98 s to 58 s for push/session.cpp); a null dereference still stops the
+# test with a stack trace (SEGV under ASan), and x86 does not fault on alignment. Left out: the REST
 # integration, CLI, bench and browser tests (synchronous request handling the push and door
 # tests also drive; they would double the time).
 SANITIZE_TESTS := core_tests store_tests sync_tests server_tests client_unit_tests unit_tests \
