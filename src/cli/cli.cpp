@@ -314,6 +314,8 @@ int run(int argc, char** argv) {
   audit->add_option("--to", to);
   audit->add_option("--limit", limit);
   auto* devices = app.add_subcommand("devices", "devices and what they hold (delivery receipts)");
+  devices->add_option("--limit", limit);
+  devices->add_option("--cursor", cursor);
   auto* open_cmd = app.add_subcommand("open", "open a door through its unit");
   std::string open_door;
   bool override_lockdown = false;
@@ -427,7 +429,11 @@ int run(int argc, char** argv) {
     return rc;
   }
   if (*me) return call("GET", "/v1/me");
-  if (*devices) return call("GET", "/v1/devices");
+  if (*devices) {
+    std::string q = "/v1/devices?limit=" + (limit.empty() ? std::string("100") : url_encode(limit));
+    if (!cursor.empty()) q += "&cursor=" + url_encode(cursor);
+    return call("GET", q);
+  }
   if (*open_cmd)
     return call("POST", "/v1/doors/" + url_encode(open_door) + "/open",
                 override_lockdown ? json::value(json::object{{"override_lockdown", true}})

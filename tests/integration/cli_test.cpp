@@ -2,7 +2,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <set>
+#include <sstream>
+
 #include "fixture.hpp"
+#include "support/ws.hpp"
 
 namespace portier::testing {
 namespace {
@@ -74,6 +78,42 @@ TEST_F(Cli, OpenReportsTheServersAnswerAsAnExitCode) {
   std::tie(rc, out) = portier({"unit-enrollment", unit});
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(json::parse(out).at("code").as_string().size(), 14u);
+}
+
+TEST_F(Cli, DevicesArePagedLikeTheLists) {
+  // Three consoles of the owner's, each connected once under its own device id.
+  for (int i = 0; i < 3; ++i) {
+    RawWs ws(server_.port());
+    ws.send_json({{"type", "hello"},
+                  {"token", owner_},
+                  {"device", {{"id", "cli-dev-" + std::to_string(i)}, {"kind", "console"}}}});
+    json::value m;
+    do m = ws.read_json();
+    while (m.is_object() && m.at("type") != "ready");
+    ASSERT_TRUE(m.is_object()) << "no ready for device " << i;
+  }
+  auto lines = [](const std::string& out) {
+    std::vector<std::string> ids;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);)
+      ids.emplace_back(json::parse(line).at("id").as_string());
+    return ids;
+  };
+  auto [rc, out] = portier({"devices", "--limit", "2"});
+  ASSERT_EQ(rc, 0) << out;
+  auto first = lines(out);
+  ASSERT_EQ(first.size(), 2u) << out;
+  // The rest, from the cursor the API gives after those two.
+  auto page = c().get("/v1/devices?limit=2", owner_).obj();
+  std::string cursor(page.at("next_cursor").as_string());
+  std::tie(rc, out) = portier({"devices", "--cursor", cursor});
+  ASSERT_EQ(rc, 0) << out;
+  auto rest = lines(out);
+  ASSERT_EQ(rest.size(), 1u) << out;
+  std::set<std::string> all(first.begin(), first.end());
+  all.insert(rest.begin(), rest.end());
+  EXPECT_EQ(all, (std::set<std::string>{"cli-dev-0", "cli-dev-1", "cli-dev-2"}));
+  EXPECT_EQ(portier({"devices", "--cursor", "not-a-cursor"}).first, 8);  // 400 invalid_parameter
 }
 
 TEST_F(Cli, WatchPrintsEachChangeAndSurvivesARestart) {

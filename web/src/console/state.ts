@@ -115,7 +115,7 @@ class ConsoleState {
       this.events = [...this.events, ...old].slice(0, 300);
     }
     if (devices.status === 'fulfilled')
-      for (const d of devices.value.items) if (!this.devices.has(deviceKey(d))) this.devices.set(deviceKey(d), d);
+      for (const d of devices.value) if (!this.devices.has(deviceKey(d))) this.devices.set(deviceKey(d), d);
     this.features = {
       groups: groups.status === 'fulfilled',
       // POST only: a 405 says the route is there.

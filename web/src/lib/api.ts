@@ -190,8 +190,18 @@ export class Api {
     for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') p.set(k, String(v));
     return this.request('GET', `/v1/audit?${p}`);
   }
-  devices(): Promise<Page<Device>> {
-    return this.request('GET', '/v1/devices?limit=500');
+  // Every page: the console shows every device (a site with thousands of phones is a few).
+  async devices(): Promise<Device[]> {
+    const out: Device[] = [];
+    let cursor: string | undefined;
+    for (;;) {
+      const q = new URLSearchParams({ limit: '500' });
+      if (cursor) q.set('cursor', cursor);
+      const page: Page<Device> = await this.request('GET', `/v1/devices?${q}`);
+      out.push(...page.items);
+      if (!page.next_cursor) return out;
+      cursor = page.next_cursor;
+    }
   }
 
   // Units.
