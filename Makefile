@@ -72,8 +72,8 @@ test: build check-format lint
 # test with a stack trace (SEGV under ASan), and x86 does not fault on alignment. Left out: the REST
 # integration, CLI, bench and browser tests (synchronous request handling the push and door
 # tests also drive; they would double the time).
-SANITIZE_TESTS := core_tests store_tests sync_tests server_tests client_unit_tests unit_tests \
-  client_tests push_tests door_tests
+SANITIZE_TESTS := core_tests crypto_tests sqlite_tests store_tests sync_tests server_tests \
+  client_unit_tests unit_tests client_tests push_tests door_tests
 sanitize: deps
 	cmake --preset debug
 	cmake --build --preset debug -j $(JOBS) --target $(SANITIZE_TESTS)

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <boost/url.hpp>
 
+#include "core/error_body.hpp"
+#include "core/fields.hpp"
 #include "crypto/crypto.hpp"
 #include "server/api_internal.hpp"
 #include "server/invitations.hpp"
@@ -19,10 +21,7 @@ Response json_response(int status, const json::value& v) {
 }
 
 Response error_response(const Error& e) {
-  Response r = json_response(
-      e.status,
-      json::object{
-          {"error", json::object{{"code", e.code}, {"message", e.message}, {"field", e.field}}}});
+  Response r = json_response(e.status, error_body(e));
   if (e.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
 }
@@ -175,43 +174,21 @@ bool match(const char* pattern, const std::vector<std::string>& segs,
   return true;
 }
 
-Result<Actor> authenticate(Api& api, const Request& req) {
+// The caller, from "Authorization: Bearer <token>": identity.hpp judges the token and the
+// account, as for the push stream.
+Result<Actor> authenticate_request(Api& api, const Request& req) {
   static const Error missing{
       401, "unauthorized",
       "log in first (POST /v1/auth/login) and send Authorization: Bearer <token>", ""};
   std::string_view h = req.authorization;
   if (h.size() < 8 || (h.substr(0, 7) != "Bearer " && h.substr(0, 7) != "bearer ")) return missing;
-  std::string token(h.substr(7));
-  std::string hash = token_hash(token);
-  auto info = api.store().find_token(hash, api.now().time_since_epoch().count());
-  if (!info) return info.error();
-  if (!*info)
-    return Error{401, "unauthorized", "the token is unknown, expired or revoked; log in again", ""};
   Actor a;
-  auto st = api.store().read([&](ReadTx& tx) -> Status {
-    auto u = tx.get(Kind::user, (*info)->org_id, (*info)->user_id);
-    if (!u) return u.error();
-    if (!*u) return Error{401, "unauthorized", "the account no longer exists", ""};
-    a.user = std::move(**u);
-    // A guest's token lives only as long as her invitation (the sweeper revokes it soon after).
-    if (is_guest(a.user.body)) {
-      auto access = guest_access(tx, a.user.org_id, a.user.id, api.now());
-      if (!access) return access.error();
-      if (!access->active)
-        return Error{401, kInvitationEnded, "your invitation has ended; ask for a new one", ""};
-    }
-    return ok();
-  });
-  if (!st) return st.error();
-  const auto& b = a.user.body;
-  if (auto d = b.find("disabled"); d != b.end() && d->value().is_bool() && d->value().as_bool())
-    return Error{401, "user_disabled", "this account is disabled", ""};
-  a.id = a.user.id;
-  a.org_id = a.user.org_id;
-  a.role = b.contains("role") ? std::string(b.at("role").as_string()) : "member";
-  if (auto s = b.find("site_ids"); s != b.end() && s->value().is_array())
-    for (const auto& v : s->value().as_array()) a.site_ids.emplace_back(v.as_string());
-  a.token_hash = std::move(hash);
+  auto who = authenticate(api.store(), std::string(h.substr(7)), api.now(), &a.user);
+  if (!who) return who.error();
+  if (who->is_unit)
+    return Error{401, "unauthorized",
+                 "a unit's credential opens the push stream only; log in as a user", ""};
+  static_cast<Principal&>(a) = std::move(*who);
   return a;
 }
 
@@ -285,7 +262,7 @@ void Api::handle(const Request& req, Respond respond) {
         *route = name;
         c.path = std::move(params);
         if (r.needs_login) {
-          auto actor = authenticate(*this, req);
+          auto actor = authenticate_request(*this, req);
           if (!actor) return error_response(actor.error());
           c.actor = std::move(*actor);
         }

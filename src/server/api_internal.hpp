@@ -8,25 +8,15 @@
 #include <vector>
 
 #include "server/api.hpp"
+#include "server/identity.hpp"
 #include "sync/recorder.hpp"
 
 namespace portier::api {
 namespace json = boost::json;
 
-// The authenticated caller.
-struct Actor {
+// The caller of a REST route: a user (unit credentials are for the stream only) and her record.
+struct Actor : Principal {
   Record user;
-  std::string id;
-  std::string org_id;
-  std::string role;                   // owner | admin | member
-  std::vector<std::string> site_ids;  // non-empty: an admin scoped to these sites
-  std::string token_hash;
-
-  bool is_owner() const { return role == "owner"; }
-  bool is_admin() const { return role == "owner" || role == "admin"; }
-  bool scoped() const { return role == "admin" && !site_ids.empty(); }
-  // Whether an admin may manage things on this site.
-  bool manages_site(const std::string& site_id) const;
 };
 
 struct Ctx {

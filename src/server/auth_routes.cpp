@@ -3,6 +3,7 @@
 
 #include <cctype>
 
+#include "core/fields.hpp"
 #include "crypto/crypto.hpp"
 #include "server/api_internal.hpp"
 
@@ -95,8 +96,7 @@ Result<Response> login(Ctx& c) {
   accounts.reset(account);
   addresses.forgive(address, now);
   const Record& user = (*creds)->user;
-  if (auto d = user.body.find("disabled");
-      d != user.body.end() && d->value().is_bool() && d->value().as_bool()) {
+  if (bool_field(user.body, "disabled")) {
     seen["reason"] = "user_disabled";
     audit_auth(c, org, user.id, "auth.login_failed", user.id, seen);
     return Error{403, "user_disabled", "this account is disabled; ask an admin", ""};

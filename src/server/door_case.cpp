@@ -66,6 +66,14 @@ Result<DoorCase> case_from(ReadTx& tx, const std::string& org, const std::vector
   return dc;
 }
 
+Result<std::string> unit_site(ReadTx& tx, const std::string& org, const Record& unit) {
+  auto doors = str_list_field(unit.body, "door_ids");
+  if (doors.empty()) return std::string();
+  auto door = tx.get(Kind::door, org, doors.front());
+  if (!door) return door.error();
+  return *door ? str_field((*door)->body, "site_id") : std::string();
+}
+
 Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string& user_id,
                            const Record& door) {
   // Only the grants that can decide: hers or her groups', on this door or its site.

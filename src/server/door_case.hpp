@@ -24,6 +24,10 @@ struct DoorCase {
   bool lockdown() const;
 };
 
+// A unit's site: that of its doors (validation keeps a unit's doors on one site); "" when it
+// drives none, or its first door is gone.
+Result<std::string> unit_site(ReadTx& tx, const std::string& org, const Record& unit);
+
 // The case of one user at one door, reading only the grants on that door or its site.
 Result<DoorCase> load_case(ReadTx& tx, const std::string& org, const std::string& user_id,
                            const Record& door);

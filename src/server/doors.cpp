@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <mutex>
 
+#include "core/error_body.hpp"
 #include "core/fields.hpp"
 #include "crypto/crypto.hpp"
 #include "server/door_case.hpp"
@@ -28,9 +29,7 @@ const char* denial_message(const std::string& reason) {
 }
 
 OpenOutcome failure(int status, const std::string& code, const std::string& message) {
-  return OpenOutcome{
-      status,
-      json::object{{"error", json::object{{"code", code}, {"message", message}, {"field", ""}}}}};
+  return OpenOutcome{status, error_body(code, message)};
 }
 
 // The live message a feed's consoles get for an audit entry.
@@ -179,13 +178,12 @@ void Doors::open(const OpenRequest& req, std::function<void(OpenOutcome)> done) 
     a->lockdown_override = req.override_lockdown && is_owner && dc->lockdown();
     if (a->lockdown_override) after["lockdown_override"] = true;
     if (!d.allowed) {
-      json::object err{{"code", "access_denied"},
-                       {"message", denial_message(d.reason)},
-                       {"field", ""},
-                       {"reason", d.reason}};
+      auto body = error_body("access_denied", denial_message(d.reason));
+      auto& err = body["error"].as_object();
+      err["reason"] = d.reason;
       err["next_change"] = d.next_change ? json::value(format_rfc3339(*d.next_change, dc->zone))
                                          : json::value(nullptr);
-      denied = OpenOutcome{403, json::object{{"error", std::move(err)}}};
+      denied = OpenOutcome{403, std::move(body)};
       return log(tx, entry(org, req.user_id, "door.open", req.door_id, a->site_id, after));
     }
     a->grant_id = d.grant_id;
@@ -347,10 +345,8 @@ Status Doors::unit_event(const UnitEvent& e) {
       if (!unit) return unit.error();
       bool drives = false;
       if (*unit)
-        if (auto ids = (*unit)->body.find("door_ids");
-            ids != (*unit)->body.end() && ids->value().is_array())
-          for (const auto& d : ids->value().as_array())
-            drives = drives || (d.is_string() && d.as_string() == e.door_id);
+        for (const auto& d : str_list_field((*unit)->body, "door_ids"))
+          drives = drives || d == e.door_id;
       if (!drives) return Error{400, "bad_door", "this unit does not drive door " + e.door_id, ""};
     }
     auto fresh = tx.claim_unit_event(e.unit_id, e.id, now.time_since_epoch().count());
@@ -381,14 +377,10 @@ Status Doors::unit_presence(const std::string& org_id, const std::string& unit_i
     auto unit = tx.get(Kind::unit, org_id, unit_id);
     if (!unit) return unit.error();
     if (!*unit) return ok();  // deleted meanwhile
-    std::string site;
-    auto ids = (*unit)->body.find("door_ids");
-    if (ids != (*unit)->body.end() && ids->value().is_array() && !ids->value().as_array().empty()) {
-      auto door = tx.get(Kind::door, org_id, std::string(ids->value().as_array()[0].as_string()));
-      if (door && *door) site = str_field((**door).body, "site_id");
-    }
+    auto site = unit_site(tx, org_id, **unit);
+    if (!site) return site.error();
     return log(tx, entry(org_id, unit_id, connected ? "unit.connected" : "unit.disconnected",
-                         unit_id, site, json::object{{"unit_id", unit_id}}));
+                         unit_id, *site, json::object{{"unit_id", unit_id}}));
   });
 }
 

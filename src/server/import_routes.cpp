@@ -3,6 +3,7 @@
 // invited guests).
 #include <cctype>
 
+#include "core/error_body.hpp"
 #include "core/fields.hpp"
 #include "crypto/crypto.hpp"
 #include "server/invitations.hpp"
@@ -223,15 +224,11 @@ Result<Response> import_rows(Ctx& c) {
               [](const RowError& a, const RowError& b) { return a.line < b.line; });
     json::array rows_out;
     for (const auto& e : errors) rows_out.push_back(row_error(e));
-    auto res = json_response(
-        422, json::object{{"error", json::object{{"code", "import_invalid"},
-                                                 {"message",
-                                                  std::to_string(errors.size()) +
-                                                      (errors.size() >= kMaxErrors ? "+" : "") +
-                                                      " line(s) have errors; nothing was imported"},
-                                                 {"field", ""},
-                                                 {"rows", std::move(rows_out)}}}});
-    return res;
+    auto body = error_body("import_invalid", std::to_string(errors.size()) +
+                                                 (errors.size() >= kMaxErrors ? "+" : "") +
+                                                 " line(s) have errors; nothing was imported");
+    body["error"].as_object()["rows"] = std::move(rows_out);
+    return json_response(422, body);
   }
   // Statistics for the planner as the organization grows by thousands at once.
   if (rows.size() >= 1000) (void)c.api.store().optimize();

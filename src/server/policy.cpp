@@ -2,24 +2,6 @@
 #include "core/fields.hpp"
 
 namespace portier::api {
-namespace {
-
-std::vector<std::string> strs(const json::object& o, const char* key) {
-  std::vector<std::string> out;
-  auto it = o.find(key);
-  if (it != o.end() && it->value().is_array())
-    for (const auto& v : it->value().as_array())
-      if (v.is_string()) out.emplace_back(v.as_string());
-  return out;
-}
-
-}  // namespace
-
-bool Actor::manages_site(const std::string& site_id) const {
-  if (!is_admin()) return false;
-  if (!scoped()) return true;
-  return std::find(site_ids.begin(), site_ids.end(), site_id) != site_ids.end();
-}
 
 Result<View> View::load(const Actor& actor, ReadTx& tx) {
   View v;
@@ -37,7 +19,7 @@ Result<View> View::load(const Actor& actor, ReadTx& tx) {
   // A member: her groups, her grants and her groups' grants, and what they name.
   auto grants = tx.list_by(Kind::grant, actor.org_id, "user_id", actor.id);
   if (!grants) return grants.error();
-  for (const auto& group : strs(actor.user.body, "group_ids")) {
+  for (const auto& group : str_list_field(actor.user.body, "group_ids")) {
     v.groups_.insert(group);
     auto more = tx.list_by(Kind::grant, actor.org_id, "group_id", group);
     if (!more) return more.error();
@@ -78,7 +60,7 @@ bool View::visible(const Record& r) const {
       case Kind::door:
         return a.manages_site(str_field(r.body, "site_id"));
       case Kind::unit: {
-        auto doors = strs(r.body, "door_ids");
+        auto doors = str_list_field(r.body, "door_ids");
         if (doors.empty()) return false;
         for (const auto& d : doors)
           if (!a.manages_site(site_of_door(d))) return false;
@@ -134,7 +116,7 @@ Status scoped_may(const Actor& a, Kind kind, const json::object& body, bool crea
         return forbidden("you manage doors of your sites only");
       return ok();
     case Kind::unit: {
-      auto doors = strs(body, "door_ids");
+      auto doors = str_list_field(body, "door_ids");
       if (doors.empty()) return forbidden("a unit you manage must drive doors of your sites");
       for (const auto& d : doors)
         if (!a.manages_site(door_site(d))) return forbidden("you manage units of your sites only");
@@ -169,8 +151,8 @@ Status check_write(const Actor& a, Kind kind, const json::object* before, const 
   }
   if (!a.scoped()) return ok();
   // A group may hold grants on any site: joining one is not a scoped admin's to decide.
-  if (kind == Kind::user && strs(before ? *before : json::object(), "group_ids") !=
-                                strs(after ? *after : json::object(), "group_ids"))
+  if (kind == Kind::user && str_list_field(before ? *before : json::object(), "group_ids") !=
+                                str_list_field(after ? *after : json::object(), "group_ids"))
     return forbidden("group membership is managed by an organization-wide admin");
   bool create_or_delete = !before || !after;
   for (const auto* b : {before, after})

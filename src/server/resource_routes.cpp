@@ -1,6 +1,7 @@
 // GET/POST /v1/<plural>, GET/PATCH/DELETE /v1/<plural>/{id} for every entity kind.
 #include "core/fields.hpp"
 #include "crypto/crypto.hpp"
+#include "server/door_case.hpp"
 #include "server/policy.hpp"
 #include "server/validate.hpp"
 
@@ -34,11 +35,8 @@ std::string audit_site(const Record& r, ReadTx& tx) {
       return d.ok() && d->has_value() ? str_field((*d)->body, "site_id") : "";
     }
     case Kind::unit: {
-      auto it = r.body.find("door_ids");
-      if (it == r.body.end() || !it->value().is_array() || it->value().as_array().empty())
-        return "";
-      auto d = tx.get(Kind::door, r.org_id, std::string(it->value().as_array()[0].as_string()));
-      return d.ok() && d->has_value() ? str_field((*d)->body, "site_id") : "";
+      auto s = unit_site(tx, r.org_id, r);
+      return s ? *s : "";
     }
     default:
       return "";
@@ -83,9 +81,7 @@ Result<std::optional<std::string>> take_password(Kind kind, json::object& body, 
 // Refuses a change that would leave the organization without an enabled owner.
 Status keep_an_owner(const Ctx& c, const Record& before, const json::object* after, ReadTx& tx) {
   auto enabled_owner = [](const json::object& b) {
-    auto d = b.find("disabled");
-    return str_field(b, "role") == "owner" &&
-           !(d != b.end() && d->value().is_bool() && d->value().as_bool());
+    return str_field(b, "role") == "owner" && !bool_field(b, "disabled");
   };
   if (!enabled_owner(before.body) || (after && enabled_owner(*after))) return ok();
   auto users = tx.list(Kind::user, c.me().org_id);
@@ -241,8 +237,7 @@ Result<Response> update_record(Ctx& c) {
     if (auto s = rec.write(&before, &after); !s) return s;
     std::optional<Revocation> revoke;
     if (kind == Kind::user) {
-      auto d = after.body.find("disabled");
-      bool disabled = d != after.body.end() && d->value().is_bool() && d->value().as_bool();
+      bool disabled = bool_field(after.body, "disabled");
       // A new password or a disabled account ends every session of that user.
       if (*password || disabled)
         if (auto s = tx.revoke_tokens(after.id); !s) return s;

@@ -160,9 +160,7 @@ Result<std::map<RecordKey, Record>> feed_contents(ReadTx& tx, const std::string&
       if (auto s = c.add(Kind::unit, feed.id); !s) return s.error();
       auto it = c.out().find({Kind::unit, feed.id});
       if (it == c.out().end()) return std::move(c.out());
-      auto door_ids = it->second.body.find("door_ids");
-      if (door_ids != it->second.body.end() && door_ids->value().is_array())
-        for (const auto& d : door_ids->value().as_array()) doors.emplace(d.as_string());
+      for (auto& d : str_list_field(it->second.body, "door_ids")) doors.emplace(std::move(d));
       for (const auto& d : doors) {
         if (auto s = c.add(Kind::door, d); !s) return s.error();
         auto di = c.out().find({Kind::door, d});

@@ -32,13 +32,9 @@ GrantRef grant_ref(const Record& r) {
 
 // A record's id list (unit.door_ids, user.group_ids) as a set; empty for a null record.
 std::set<std::string> id_list(const Record* r, const char* field) {
-  std::set<std::string> out;
-  if (!r) return out;
-  auto it = r->body.find(field);
-  if (it == r->body.end() || !it->value().is_array()) return out;
-  for (const auto& v : it->value().as_array())
-    if (v.is_string()) out.emplace(v.as_string());
-  return out;
+  if (!r) return {};
+  auto ids = str_list_field(r->body, field);
+  return {std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end())};
 }
 
 // The ids in one set and not the other.

@@ -45,13 +45,8 @@ struct Agent::Impl {
 
   // The doors this unit drives, from its replica.
   std::vector<std::string> doors() const {
-    std::vector<std::string> out;
     auto unit = client->record(feed(), "unit:" + id.unit_id);
-    if (!unit) return out;
-    if (const auto* ids = unit->if_contains("door_ids"); ids && ids->is_array())
-      for (const auto& d : ids->as_array())
-        if (d.is_string()) out.emplace_back(d.as_string());
-    return out;
+    return unit ? str_list_field(*unit, "door_ids") : std::vector<std::string>{};
   }
 
   void result(const std::string& cmd, const std::string& r, const std::string& message) {

@@ -225,6 +225,20 @@ TEST_F(Smuggling, Issue10_AnUnknownCodingBeforeChunkedIs501) {
   EXPECT_EQ(count_of(out, "HTTP/1.1 200"), 1) << out;
 }
 
+TEST_F(Smuggling, TheCodingNamedInA501IsEscapedInItsJson) {
+  // The refused coding (up to its comma: x") is quoted back in the message: its quote must
+  // not end the string, leaving JSON a client cannot read (or members forged into it).
+  auto out = raw_exchange(server_.port(),
+                          "POST /v1/sites HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Transfer-Encoding: x\",\"code\":\"forged, chunked\r\n\r\n0\r\n\r\n");
+  ASSERT_EQ(out.rfind("HTTP/1.1 501", 0), 0u) << out;
+  auto body = json::parse(out.substr(out.find("\r\n\r\n") + 4));
+  EXPECT_EQ(body.at("error").at("code"), "not_implemented") << out;
+  EXPECT_NE(std::string(body.at("error").at("message").as_string()).find("coding x\" is"),
+            std::string::npos)
+      << out;
+}
+
 // --- The login limit under concurrency ----------------------------------------------------
 
 class LoginLimit : public ApiTest {

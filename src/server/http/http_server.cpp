@@ -1,5 +1,6 @@
 #include "server/http/http_server.hpp"
 
+#include "core/error_body.hpp"
 #include "server/http/upgrade.hpp"
 #include "server/metrics.hpp"
 
@@ -12,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json/serialize.hpp>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -20,15 +22,15 @@ namespace portier {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace json = boost::json;
 using tcp = net::ip::tcp;
 
 namespace {
 
-Response plain_error(int status, const char* code, const char* message) {
+Response plain_error(int status, const char* code, const std::string& message) {
   Response r;
   r.status = status;
-  r.body = std::string(R"({"error":{"code":")") + code + R"(","message":")" + message +
-           R"(","field":""}})";
+  r.body = json::serialize(error_body(code, message));
   return r;
 }
 
@@ -245,8 +247,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (int status = transfer_encoding_problem(msg, why)) {
       keep_alive_ = false;
       linger_ = true;
-      return do_write(
-          plain_error(status, status == 400 ? "bad_request" : "not_implemented", why.c_str()));
+      return do_write(plain_error(status, status == 400 ? "bad_request" : "not_implemented", why));
     }
     if (beast::websocket::is_upgrade(msg)) {
       std::string_view target = msg.target();
@@ -432,9 +433,8 @@ void HttpServer::Impl::refuse(tcp::socket& socket, const char* reason) {
                    std::string("reason=\"") + reason + "\"");
   beast::error_code ec;
   if (!tls) {
-    static const std::string body =
-        R"({"error":{"code":"too_many_connections","message":"too many open connections; )"
-        R"(close idle ones or try again later","field":""}})";
+    static const std::string body = json::serialize(error_body(
+        "too_many_connections", "too many open connections; close idle ones or try again later"));
     static const std::string response =
         "HTTP/1.1 503 Service Unavailable\r\nServer: portierd\r\nContent-Type: "
         "application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: " +

@@ -118,7 +118,7 @@ void Protocol::on_hello(const json::object& o) {
       return send_error("bad_message", "device.kind is app, unit or console");
   }
   hello_pending_ = true;
-  auto who = std::make_shared<Result<StreamIdentity>>(Error{});
+  auto who = std::make_shared<Result<Principal>>(Error{});
   auto heads = std::make_shared<std::vector<std::pair<std::string, FeedHead>>>();
   auto st = std::make_shared<Status>(ok());
   auto shared_wants = std::make_shared<std::vector<Want>>(std::move(wants));
@@ -126,7 +126,7 @@ void Protocol::on_hello(const json::object& o) {
       [this, who, heads, st, shared_wants, token = std::string(token->as_string())] {
         // On a worker: only what was captured, and the shared services.
         auto& wants = *shared_wants;
-        *who = authenticate_stream(svc_.store, token, now());
+        *who = authenticate(svc_.store, token, now());
         if (!*who) {
           *st = Status((*who).error());
           return;
@@ -153,7 +153,7 @@ void Protocol::on_hello(const json::object& o) {
       });
 }
 
-void Protocol::begin(StreamIdentity who, const std::vector<Want>& wants,
+void Protocol::begin(Principal who, const std::vector<Want>& wants,
                      const std::vector<std::pair<std::string, FeedHead>>& heads, Device dev) {
   // The connection may have ended while the hello was checked: then never subscribe, or the
   // hub would keep a session that is gone.

@@ -18,7 +18,7 @@
 #include "server/clock.hpp"
 #include "server/devices.hpp"
 #include "server/door_service.hpp"
-#include "server/stream_auth.hpp"
+#include "server/identity.hpp"
 #include "store/store.hpp"
 #include "sync/feed.hpp"
 
@@ -118,7 +118,7 @@ class Protocol {
   };
 
   void on_hello(const boost::json::object& o);
-  void begin(StreamIdentity who, const std::vector<Want>& wants,
+  void begin(Principal who, const std::vector<Want>& wants,
              const std::vector<std::pair<std::string, FeedHead>>& heads, Device dev);
   void snapshot(const std::string& feed);
   void fetch(const std::string& feed);
@@ -140,7 +140,7 @@ class Protocol {
   Sink& sink_;
   Subscriber& self_;
   bool hello_done_ = false, hello_pending_ = false, registered_ = false, closed_ = false;
-  StreamIdentity who_;
+  Principal who_;
   std::string session_id_, device_id_;
   std::vector<std::string> feed_names_;
   std::map<std::string, FeedState> feeds_;

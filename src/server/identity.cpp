@@ -1,18 +1,26 @@
-#include "server/stream_auth.hpp"
+#include "server/identity.hpp"
 
 #include <algorithm>
 
+#include "core/fields.hpp"
 #include "crypto/crypto.hpp"
 #include "server/invitations.hpp"
 
 namespace portier {
 
-Result<StreamIdentity> authenticate_stream(Store& store, const std::string& token, Instant now) {
-  static const Error bad{401, "unauthorized", "the token is unknown, expired or revoked", ""};
+bool Principal::manages_site(const std::string& site_id) const {
+  if (!is_admin()) return false;
+  if (!scoped()) return true;
+  return std::find(site_ids.begin(), site_ids.end(), site_id) != site_ids.end();
+}
+
+Result<Principal> authenticate(Store& store, const std::string& token, Instant now,
+                               Record* record) {
+  static const Error bad{401, "unauthorized",
+                         "the token is unknown, expired or revoked; log in again", ""};
   if (token.empty() || token.size() > 200) return bad;
-  StreamIdentity who;
+  Principal who;
   who.token_hash = token_hash(token);
-  std::string user_id;
   if (token.rfind("ptu_", 0) == 0) {
     auto cred = store.find_unit_credential(who.token_hash);
     if (!cred) return cred.error();
@@ -32,44 +40,40 @@ Result<StreamIdentity> authenticate_stream(Store& store, const std::string& toke
   auto st = store.read([&](ReadTx& tx) -> Status {
     auto r = tx.get(kind, who.org_id, who.id);
     if (!r) return r.error();
-    if (!*r) return bad;
+    if (!*r) return Error{401, "unauthorized", "the account no longer exists", ""};
     const auto& b = (*r)->body;
-    if (auto n = b.find("name"); n != b.end() && n->value().is_string())
-      who.name = n->value().as_string();
-    if (who.is_unit) return ok();
-    if (auto d = b.find("disabled"); d != b.end() && d->value().is_bool() && d->value().as_bool())
-      return Error{401, "user_disabled", "this account is disabled", ""};
-    if (is_guest(b)) {
-      auto access = guest_access(tx, who.org_id, who.id, now);
-      if (!access) return access.error();
-      if (!access->active)
-        return Error{401, kInvitationEnded, "your invitation has ended; ask for a new one", ""};
+    who.name = str_field(b, "name");
+    if (!who.is_unit) {
+      if (bool_field(b, "disabled"))
+        return Error{401, "user_disabled", "this account is disabled", ""};
+      // A guest's token lives only as long as her invitation (the sweeper revokes it soon
+      // after).
+      if (is_guest(b)) {
+        auto access = guest_access(tx, who.org_id, who.id, now);
+        if (!access) return access.error();
+        if (!access->active)
+          return Error{401, kInvitationEnded, "your invitation has ended; ask for a new one", ""};
+      }
+      who.role = str_field(b, "role");
+      if (who.role.empty()) who.role = "member";
+      who.site_ids = str_list_field(b, "site_ids");
     }
-    if (auto role = b.find("role"); role != b.end() && role->value().is_string())
-      who.role = role->value().as_string();
-    if (auto s = b.find("site_ids"); s != b.end() && s->value().is_array())
-      for (const auto& v : s->value().as_array()) who.site_ids.emplace_back(v.as_string());
+    if (record) *record = std::move(**r);
     return ok();
   });
   if (!st) return st.error();
   return who;
 }
 
-Status may_read(const StreamIdentity& who, const sync::FeedId& feed, ReadTx& tx) {
+Status may_read(const Principal& who, const sync::FeedId& feed, ReadTx& tx) {
   using T = sync::FeedId::Type;
   auto no = [&] {
     return Error{403, "forbidden_feed", "you may not read " + feed.name(), "feeds"};
   };
   if (who.is_unit) return feed.type == T::unit && feed.id == who.id ? ok() : Status(no());
   if (feed.type == T::user && feed.id == who.id) return ok();
-  bool admin = who.role == "owner" || who.role == "admin";
-  if (!admin) return no();
-  bool scoped = who.role == "admin" && !who.site_ids.empty();
-  if (scoped) {
-    bool mine = feed.type == T::site &&
-                std::find(who.site_ids.begin(), who.site_ids.end(), feed.id) != who.site_ids.end();
-    return mine ? ok() : Status(no());
-  }
+  if (!who.is_admin()) return no();
+  if (who.scoped()) return feed.type == T::site && who.manages_site(feed.id) ? ok() : Status(no());
   // An organization-wide admin: anything in the organization.
   Kind kind;
   switch (feed.type) {
