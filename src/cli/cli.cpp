@@ -429,11 +429,13 @@ int run(int argc, char** argv) {
     return rc;
   }
   if (*me) return call("GET", "/v1/me");
-  if (*devices) {
-    std::string q = "/v1/devices?limit=" + (limit.empty() ? std::string("100") : url_encode(limit));
+  // A page of a paged route: --limit (default 100) and --cursor.
+  auto page_of = [&](const std::string& path) {
+    std::string q = path + "?limit=" + (limit.empty() ? std::string("100") : url_encode(limit));
     if (!cursor.empty()) q += "&cursor=" + url_encode(cursor);
-    return call("GET", q);
-  }
+    return q;
+  };
+  if (*devices) return call("GET", page_of("/v1/devices"));
   if (*open_cmd)
     return call("POST", "/v1/doors/" + url_encode(open_door) + "/open",
                 override_lockdown ? json::value(json::object{{"override_lockdown", true}})
@@ -459,11 +461,7 @@ int run(int argc, char** argv) {
   for (auto& [plural, sub] : resources) {
     if (!*sub) continue;
     std::string base = "/v1/" + plural;
-    if (*sub->get_subcommand("list")) {
-      std::string q = base + "?limit=" + (limit.empty() ? std::string("100") : url_encode(limit));
-      if (!cursor.empty()) q += "&cursor=" + url_encode(cursor);
-      return call("GET", q);
-    }
+    if (*sub->get_subcommand("list")) return call("GET", page_of(base));
     if (*sub->get_subcommand("get")) return call("GET", base + "/" + url_encode(id));
     if (*sub->get_subcommand("delete")) return call("DELETE", base + "/" + url_encode(id));
     json::object body;

@@ -135,11 +135,17 @@ export class Api {
     if (cursor) q.set('cursor', cursor);
     return this.request('GET', `/v1/${PLURAL[kind]}?${q}`);
   }
-  async listAll<K extends Kind>(kind: K): Promise<KindMap[K][]> {
-    const out: KindMap[K][] = [];
+  listAll<K extends Kind>(kind: K): Promise<KindMap[K][]> {
+    return this.allPages(`/v1/${PLURAL[kind]}`);
+  }
+  // Every item of a paged route, 500 at a time, following next_cursor to the end.
+  private async allPages<T>(path: string): Promise<T[]> {
+    const out: T[] = [];
     let cursor: string | undefined;
     for (;;) {
-      const page = await this.list(kind, 500, cursor);
+      const q = new URLSearchParams({ limit: '500' });
+      if (cursor) q.set('cursor', cursor);
+      const page: Page<T> = await this.request('GET', `${path}?${q}`);
       out.push(...page.items);
       if (!page.next_cursor) return out;
       cursor = page.next_cursor;
@@ -191,17 +197,8 @@ export class Api {
     return this.request('GET', `/v1/audit?${p}`);
   }
   // Every page: the console shows every device (a site with thousands of phones is a few).
-  async devices(): Promise<Device[]> {
-    const out: Device[] = [];
-    let cursor: string | undefined;
-    for (;;) {
-      const q = new URLSearchParams({ limit: '500' });
-      if (cursor) q.set('cursor', cursor);
-      const page: Page<Device> = await this.request('GET', `/v1/devices?${q}`);
-      out.push(...page.items);
-      if (!page.next_cursor) return out;
-      cursor = page.next_cursor;
-    }
+  devices(): Promise<Device[]> {
+    return this.allPages('/v1/devices');
   }
 
   // Units.
