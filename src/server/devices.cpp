@@ -45,9 +45,9 @@ void DeviceRegistry::acked(const std::string& key, const std::string& feed, std:
   auto it = devices_.find(key);
   if (it == devices_.end()) return;
   auto& d = it->second;
-  auto& f = d.feeds[feed];
-  f.acked_seq = std::max(f.acked_seq, seq);
-  by_feed_[feed].insert(key);
+  auto [f, added] = d.feeds.try_emplace(feed);
+  f->second.acked_seq = std::max(f->second.acked_seq, seq);
+  if (added) by_feed_[feed].insert(key);  // most acks are for a feed it already reads
   // An ack that crossed its session's end moves the device in the idle order.
   if (d.connections == 0) clear_idle(d);
   d.last_seen = now;

@@ -45,7 +45,11 @@ void Protocol::on_message(std::string_view data, bool text) {
   json::parse_options opt;
   opt.max_depth = 16;
   boost::system::error_code ec;
-  json::value v = json::parse(data, ec, {}, opt);
+  // Client messages are small: parse them on the stack (the resource falls back to the heap
+  // past the buffer).
+  unsigned char scratch[2048];
+  json::monotonic_resource mr(scratch, sizeof scratch);
+  json::value v = json::parse(data, ec, &mr, opt);
   if (ec || !v.is_object()) return send_error("bad_message", "a message is a JSON object");
   const auto& o = v.as_object();
   const auto* type = o.if_contains("type");
