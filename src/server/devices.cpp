@@ -10,7 +10,7 @@ template <typename Index, typename Value>
 void drop(Index& index, const std::string& name, const Value& value) {
   auto i = index.find(name);
   if (i == index.end()) return;
-  i->second.erase(value);
+  if (auto at = i->second.find(value); at != i->second.end()) i->second.erase(at);
   if (i->second.empty()) index.erase(i);
 }
 
@@ -35,7 +35,7 @@ void DeviceRegistry::connected(const Device& d) {
   cur.connections = connections + 1;
   for (auto& [feed, f] : feeds)
     if (!cur.feeds.count(feed)) cur.feeds[feed] = f;
-  index(cur);
+  index(it->first, cur);
   trim(identity(cur));
 }
 
@@ -47,7 +47,7 @@ void DeviceRegistry::acked(const std::string& key, const std::string& feed, std:
   auto& d = it->second;
   auto [f, added] = d.feeds.try_emplace(feed);
   f->second.acked_seq = std::max(f->second.acked_seq, seq);
-  if (added) by_feed_[feed].insert(key);  // most acks are for a feed it already reads
+  if (added) by_feed_[feed].insert(&it->first);  // most acks are for a feed it already reads
   // An ack that crossed its session's end moves the device in the idle order.
   if (d.connections == 0) clear_idle(d);
   d.last_seen = now;
@@ -84,7 +84,7 @@ DevicePage DeviceRegistry::list(const std::string& org_id, const DeviceFilter& f
   std::lock_guard lock(mu_);
   forget_expired(now);
   // The sources to merge: the organization's devices, or a scoped admin's feeds and her own.
-  std::vector<const std::set<Key>*> sources;
+  std::vector<const Keys*> sources;
   auto add = [&](const auto& index, const std::string& name) {
     if (auto it = index.find(name); it != index.end()) sources.push_back(&it->second);
   };
@@ -100,8 +100,8 @@ DevicePage DeviceRegistry::list(const std::string& org_id, const DeviceFilter& f
   for (const auto* s : sources) {
     std::size_t taken = 0;
     for (auto it = s->upper_bound(after); it != s->end() && taken <= limit; ++it) {
-      if (devices_.at(*it).org_id != org_id) continue;
-      keys.insert(*it);
+      if (devices_.at(**it).org_id != org_id) continue;
+      keys.insert(**it);
       ++taken;
     }
   }
@@ -140,10 +140,10 @@ void DeviceRegistry::erase(std::map<Key, Device>::iterator it) {
   devices_.erase(it);
 }
 
-void DeviceRegistry::index(const Device& d) {
-  by_org_[d.org_id].insert(d.key);
-  by_identity_[identity(d)].insert(d.key);
-  for (const auto& [feed, f] : d.feeds) by_feed_[feed].insert(d.key);
+void DeviceRegistry::index(const Key& key, const Device& d) {
+  by_org_[d.org_id].insert(&key);
+  by_identity_[identity(d)].insert(&key);
+  for (const auto& [feed, f] : d.feeds) by_feed_[feed].insert(&key);
 }
 
 void DeviceRegistry::unindex(const Device& d) {

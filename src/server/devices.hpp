@@ -80,7 +80,7 @@ class DeviceRegistry {
   void forget_expired(Instant now);
   void trim(std::string identity);
   void erase(std::map<Key, Device>::iterator it);
-  void index(const Device& d);
+  void index(const Key& key, const Device& d);  // key: devices_'s own
   void unindex(const Device& d);
   void set_idle(const Device& d);
   void clear_idle(const Device& d);
@@ -91,10 +91,18 @@ class DeviceRegistry {
   DeviceLimits limits_;
   std::mutex mu_;
   std::map<Key, Device> devices_;
-  std::unordered_map<std::string, std::set<Key>> by_org_;       // org id → its devices
-  std::unordered_map<std::string, std::set<Key>> by_identity_;  // user or unit id → its devices
-  std::unordered_map<std::string, std::set<Key>> by_feed_;      // feed → devices reading it
-  std::set<std::pair<Instant, Key>> idle_;                      // not connected, by last seen
+  // The indexes point at the keys of devices_ (its nodes stay put): one copy of each key.
+  struct ByKey {
+    using is_transparent = void;
+    bool operator()(const Key* a, const Key* b) const { return *a < *b; }
+    bool operator()(const Key* a, const Key& b) const { return *a < b; }
+    bool operator()(const Key& a, const Key* b) const { return a < *b; }
+  };
+  using Keys = std::set<const Key*, ByKey>;
+  std::unordered_map<std::string, Keys> by_org_;       // org id → its devices
+  std::unordered_map<std::string, Keys> by_identity_;  // user or unit id → its devices
+  std::unordered_map<std::string, Keys> by_feed_;      // feed → devices reading it
+  std::set<std::pair<Instant, Key>> idle_;             // not connected, by last seen
   std::unordered_map<std::string, std::set<std::pair<Instant, Key>>> idle_by_identity_;
 };
 

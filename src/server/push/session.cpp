@@ -145,12 +145,11 @@ class Session final : public Subscriber,
 
  public:
   Session(Inner&& stream, std::shared_ptr<Shared> shared)
-      : ex_(stream.get_executor()),
+      : timer_(stream.get_executor()),
         handshake_(std::make_unique<websocket::stream<Inner>>(std::move(stream))),
         shared_(std::move(shared)),
         reader_(shared_->options.max_message_bytes),
-        protocol_(shared_->services, *this, *this),
-        timer_(ex_) {}
+        protocol_(shared_->services, *this, *this) {}
 
   // However it ends (closed, a failed or timed-out handshake, the io_context going away), it
   // leaves the hub.
@@ -173,18 +172,18 @@ class Session final : public Subscriber,
   // Subscriber: from any thread, onto the strand.
   void deliver(std::shared_ptr<const std::vector<sync::FeedChange>> batch,
                std::size_t index) override {
-    net::post(ex_, [self = this->shared_from_this(), b = std::move(batch), index] {
+    net::post(strand(), [self = this->shared_from_this(), b = std::move(batch), index] {
       self->protocol_.on_live((*b)[index]);
     });
   }
   void push(std::shared_ptr<const std::string> message) override {
-    net::post(ex_, [self = this->shared_from_this(), m = std::move(message)] {
+    net::post(strand(), [self = this->shared_from_this(), m = std::move(message)] {
       if (self->protocol_.ready()) self->send(Frame{"", m, ""});
     });
   }
   void end(std::string message, std::uint16_t code, std::string reason) override {
-    net::post(ex_, [self = this->shared_from_this(), m = std::move(message), code,
-                    reason = std::move(reason)]() mutable {
+    net::post(strand(), [self = this->shared_from_this(), m = std::move(message), code,
+                         reason = std::move(reason)]() mutable {
       if (!m.empty()) self->send(Frame{"", std::make_shared<const std::string>(std::move(m)), ""});
       self->close(code, std::move(reason));
     });
@@ -225,7 +224,7 @@ class Session final : public Subscriber,
     net::post(shared_->workers, [self = this->shared_from_this(), work = std::move(work),
                                  then = std::move(then)]() mutable {
       work();
-      if (then) net::post(self->ex_, [self, then = std::move(then)] { then(); });
+      if (then) net::post(self->strand(), [self, then = std::move(then)] { then(); });
     });
   }
   // From now on the ticks keep the connection alive.
@@ -263,6 +262,8 @@ class Session final : public Subscriber,
   }
 
  private:
+  net::any_io_executor strand() { return timer_.get_executor(); }
+
   struct Out {
     Frame frame;
     ws::Op op = ws::Op::kText;
@@ -397,13 +398,14 @@ class Session final : public Subscriber,
     protocol_.on_closed();
   }
 
-  net::any_io_executor ex_;                              // the connection's strand
+  // The hello's deadline, keep-alive ticks, the close's deadline; its executor is the
+  // connection's strand (every handler of the session runs there).
+  net::steady_timer timer_;
   std::unique_ptr<websocket::stream<Inner>> handshake_;  // until the handshake is done
   std::optional<Io> io_;                                 // after it
   std::shared_ptr<Shared> shared_;
   ws::FrameReader reader_;
   Protocol protocol_;
-  net::steady_timer timer_;  // the hello's deadline, keep-alive ticks, the close's deadline
   bool writing_ = false, closing_ = false, close_sent_ = false, cut_after_close_ = false,
        finished_ = false, heard_ = false, pinged_ = false;
   OutQueue<Out> queue_;
