@@ -6,6 +6,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <unordered_map>
+#include <utility>
 
 #include "sqlite/db.hpp"
 #include "store/sqlite_checkpointer.hpp"
@@ -647,6 +649,14 @@ struct SqliteStore::Impl {
   std::mutex pool_mu;
   std::condition_variable pool_cv;
   std::vector<std::unique_ptr<Db>> idle_readers;
+  // Statistics: optimize() bumps `stats`; a reader opened before that is opened again before
+  // its next use. SQLite reads sqlite_stat1 only when a connection loads the schema, ANALYZE
+  // on the writer does not make the others load it again, and asking a reader to reload them
+  // (ANALYZE sqlite_schema) takes the write lock. Without this, readers kept the statistics of
+  // when they opened: a table of one row then, scanned whole at 10,000.
+  std::string path;
+  std::atomic<std::uint64_t> stats{0};
+  std::unordered_map<const Db*, std::uint64_t> stats_of;  // under pool_mu
 
   // Borrows a reader connection for the scope of the returned guard.
   struct Lease {
@@ -663,6 +673,17 @@ struct SqliteStore::Impl {
     pool_cv.wait(lock, [&] { return !idle_readers.empty(); });
     auto db = std::move(idle_readers.back());
     idle_readers.pop_back();
+    auto now = stats.load();
+    if (stats_of[db.get()] != now) {
+      // A fresh connection (its page cache was no use anyway: every commit voids it). If it
+      // cannot open, the old one goes on with its old plans.
+      auto fresh = std::make_unique<Db>();
+      if (fresh->open(path)) {
+        stats_of.erase(db.get());
+        db = std::move(fresh);
+        stats_of[db.get()] = now;
+      }
+    }
     return Lease{this, std::move(db)};
   }
 
@@ -695,6 +716,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
                                                        SqliteOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->feeds.inline_max = options.inline_fanout;
+  impl->path = path;
   if (auto s = impl->writer.open(path, 64 * 1024); !s) return s.error();
   // Migrate: user_version is the number of migrations applied.
   int version = 0;
@@ -797,7 +819,9 @@ Status SqliteStore::optimize() {
   // Statistics from a bounded sample: cheap on any size, enough for the planner to prefer the
   // selective index of each lookup.
   auto lock = impl_->lock_writer();
-  return impl_->writer.exec("PRAGMA analysis_limit=1000; ANALYZE;");
+  auto st = impl_->writer.exec("PRAGMA analysis_limit=1000; ANALYZE;");
+  if (st) impl_->stats.fetch_add(1);  // the readers reload them
+  return st;
 }
 
 std::vector<std::string> SqliteStore::statements() {
@@ -810,6 +834,17 @@ std::vector<std::string> SqliteStore::statements() {
   for (const auto& db : impl_->idle_readers)
     for (auto& sql : db->statements()) out.push_back(std::move(sql));
   return out;
+}
+
+std::int64_t SqliteStore::full_scan_steps() {
+  std::int64_t n = 0;
+  {
+    auto lock = impl_->lock_writer();
+    n = impl_->writer.full_scan_steps();
+  }
+  std::lock_guard lock(impl_->pool_mu);
+  for (const auto& db : impl_->idle_readers) n += db->full_scan_steps();
+  return n;
 }
 
 Result<std::optional<Credentials>> SqliteStore::find_credentials(const std::string& email) {

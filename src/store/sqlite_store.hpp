@@ -55,6 +55,9 @@ class SqliteStore final : public Store {
 
   // The SQL of every statement prepared so far (for tests of query plans).
   std::vector<std::string> statements();
+  // Rows its connections' cached statements visited in full table scans (for tests: a hot
+  // lookup that scans is a bug).
+  std::int64_t full_scan_steps();
 
   struct Impl;
 

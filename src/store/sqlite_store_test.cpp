@@ -271,6 +271,21 @@ TEST_F(SqliteStoreTest, TokensExpireAndDieWithTheirUser) {
   EXPECT_FALSE(store_->find_token("h2", 0)->has_value());
 }
 
+// Readers plan with the statistics of the last optimize, not of when they opened: a token
+// table analyzed at one row and grown to thousands was scanned whole on every request (every
+// hello of a reconnect storm) because the readers never reloaded the statistics.
+TEST_F(SqliteStoreTest, ReadersPlanWithTheLatestStatistics) {
+  ASSERT_TRUE(insert(Kind::user, "u1", R"({"email":"a@example.com"})"));
+  ASSERT_TRUE(store_->create_token("h0", "u1", 5000));
+  ASSERT_TRUE(store_->optimize());  // tokens: one row
+  ASSERT_TRUE(store_->find_token("h0", 0)->has_value());
+  for (int i = 1; i <= 2000; ++i)
+    ASSERT_TRUE(store_->create_token("h" + std::to_string(i), "u1", 5000));
+  ASSERT_TRUE(store_->optimize());  // tokens: 2,001 rows
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->find_token("h1999", 0)->has_value());
+  EXPECT_EQ(store_->full_scan_steps(), 0) << "a token lookup scanned the table";
+}
+
 TEST_F(SqliteStoreTest, GuestsWithATokenOrALiveCodeAreFoundThroughTheirIndex) {
   ASSERT_TRUE(insert(Kind::user, "g1", R"({"email":"g1@x.y","guest":true})"));
   ASSERT_TRUE(insert(Kind::user, "g2", R"({"email":"g2@x.y","guest":true})", "org2"));
