@@ -245,5 +245,18 @@ TEST_F(WsWire, TheServersCloseWaitsForTheClientsAnswer) {
   EXPECT_TRUE(closes(2s)) << "the client's answer did not end the connection";
 }
 
+TEST_F(WsWire, AServerGoingAwaySays1001BeforeItCloses) {
+  connect();
+  send(frame(1, hello()));
+  EXPECT_EQ(next_type(), "ready");
+  server_.stop();  // SIGTERM: it does not wait for this client, who never answers
+  std::optional<Frame> f;
+  while ((f = next(5s)) && f->op != 8) {
+  }
+  ASSERT_TRUE(f) << "no close frame before the connection ended";
+  EXPECT_EQ(close_code(*f), 1001);
+  EXPECT_TRUE(closes(1s));
+}
+
 }  // namespace
 }  // namespace portier::testing

@@ -20,6 +20,8 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
+constexpr std::uint16_t kGoingAway = 1001;
+
 namespace {
 
 // A session's send queue: a FIFO that holds no memory while empty (std::deque keeps a
@@ -215,6 +217,9 @@ class Session final : public Subscriber,
       beast::get_lowest_layer(*handshake_).close();
       return;
     }
+    // A server going away does not wait for the answers: the sooner it is gone, the sooner
+    // its successor listens and the clients' first reconnects succeed.
+    if (code == kGoingAway) cut_after_close_ = true;
     arm(std::chrono::seconds(5));
     queue_control(ws::Op::kClose, ws::close_payload(code, reason));
   }
