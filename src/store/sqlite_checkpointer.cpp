@@ -6,10 +6,16 @@ namespace portier::sqlite {
 
 Checkpointer::~Checkpointer() { stop(); }
 
-Status Checkpointer::start(const std::string& path, Db& writer, int pages) {
+Status Checkpointer::start(const std::string& path, Db& writer, int pages,
+                           std::int64_t wal_limit_bytes) {
   pages_ = pages;
   if (auto s = db_.open(path, 1024); !s) return s;
   if (auto s = writer.exec("PRAGMA wal_autocheckpoint=0"); !s) return s;
+  // When the writer starts the log over (everything in it was copied back), it cuts the file
+  // to this size: one big transaction (an import) otherwise leaves a log of hundreds of MiB
+  // on disk for good, and makes the last close slow to delete it.
+  std::string limit = "PRAGMA journal_size_limit=" + std::to_string(wal_limit_bytes);
+  if (auto s = writer.exec(limit.c_str()); !s) return s;
   sqlite3_wal_hook(writer.handle(), &Checkpointer::on_wal, this);
   thread_ = std::thread([this] { run(); });
   return ok();

@@ -6,6 +6,7 @@
 // soon as it holds `pages` pages, and at least every few seconds. Internal to the SQLite store.
 
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -23,7 +24,9 @@ class Checkpointer {
 
   // Opens its own connection to the file, turns the writer's automatic checkpoints off and
   // starts the thread.
-  Status start(const std::string& path, Db& writer, int pages = 1000);
+  // The log file is cut back to wal_limit_bytes whenever the writer starts it over.
+  Status start(const std::string& path, Db& writer, int pages = 1000,
+               std::int64_t wal_limit_bytes = 64 << 20);
   // Stops the thread (the last connection to close checkpoints what is left).
   void stop();
 

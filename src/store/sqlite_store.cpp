@@ -767,7 +767,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     if (auto s = db->open(path); !s) return s.error();
     impl->idle_readers.push_back(std::move(db));
   }
-  if (auto s = impl->checkpointer.start(path, impl->writer); !s) return s.error();
+  if (auto s = impl->checkpointer.start(path, impl->writer, options.checkpoint_pages,
+                                        options.wal_limit_bytes);
+      !s)
+    return s.error();
   auto store = std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
   if (auto s = store->optimize(); !s) return s.error();
   return store;

@@ -14,6 +14,10 @@ struct SqliteOptions {
   // A write lists its changes in their feeds itself up to this many entries (and when nothing
   // is queued); larger fan-outs are queued for Store::fan_out.
   std::size_t inline_fanout = 256;
+  // The log is copied back once it holds this many pages, and cut back to this many bytes
+  // whenever the writer starts it over.
+  int checkpoint_pages = 1000;
+  std::int64_t wal_limit_bytes = 64 << 20;
 };
 
 class SqliteStore final : public Store {

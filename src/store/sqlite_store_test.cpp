@@ -2,8 +2,10 @@
 #include "store/sqlite_schema.hpp"
 
 #include <gtest/gtest.h>
+
 #include <sqlite3.h>
 #include <unistd.h>
+#include <thread>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -425,6 +427,37 @@ TEST_F(SqliteStoreTest, PruningKeepsTheNewestAndMovesTheFloor) {
     EXPECT_EQ(tx.feed_head("f")->epoch, epoch);
     return ok();
   });
+}
+
+// One big transaction grows the write-ahead log; once it is copied back, the next write starts
+// the log over and cuts the file back to the limit instead of keeping it for good.
+TEST_F(SqliteStoreTest, TheLogFileShrinksBackAfterABigTransaction) {
+  store_.reset();
+  auto opened = SqliteStore::open(
+      path_, 2, SqliteOptions{.checkpoint_pages = 16, .wal_limit_bytes = 256 << 10});
+  ASSERT_TRUE(opened.ok());
+  store_ = std::move(*opened);
+  std::string filler(1000, 'x');
+  ASSERT_TRUE(write([&](WriteTx& tx) -> Status {
+    for (int i = 0; i < 3000; ++i) {
+      json::object body{{"email", "u" + std::to_string(i) + "@x.y"}, {"note", filler}};
+      if (auto s =
+              tx.insert(Record{Kind::user, "u" + std::to_string(i), "org1", body, 1, "t", "t"});
+          !s)
+        return s;
+    }
+    return ok();
+  }));
+  auto wal_size = [&] { return std::filesystem::file_size(path_ + "-wal"); };
+  EXPECT_GT(wal_size(), 2u << 20) << "the big transaction did not grow the log";
+  // Small writes until one starts the log over (after the checkpointer copied it back).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  int n = 0;
+  while (wal_size() > (256u << 10) + (64u << 10) && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(insert(Kind::site, "s" + std::to_string(n++), R"({"name":"S"})"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_LE(wal_size(), (256u << 10) + (64u << 10)) << "the log file kept its size";
 }
 
 TEST_F(SqliteStoreTest, ALargeFanOutIsQueuedCountedInTheHeadAndListedInOrder) {
