@@ -712,6 +712,14 @@ struct SqliteStore::Impl {
 
 int SqliteStore::schema_version() { return static_cast<int>(sqlite::migrations().size()); }
 
+namespace {
+
+// Statistics from a bounded sample: cheap on any size, enough for the planner to prefer the
+// selective index of each lookup.
+Status analyze(Db& db) { return db.exec("PRAGMA analysis_limit=1000; ANALYZE;"); }
+
+}  // namespace
+
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, int readers,
                                                        SqliteOptions options) {
   auto impl = std::make_unique<Impl>();
@@ -762,6 +770,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     if (s.step() != SQLITE_ROW) return Error{500, "store_corrupt", "the store has no epoch", ""};
     impl->epoch = s.text(0);
   }
+  // Fresh statistics before the readers open: they load them once, at open.
+  if (auto s = analyze(impl->writer); !s) return s.error();
   for (int i = 0; i < readers; ++i) {
     auto db = std::make_unique<Db>();
     if (auto s = db->open(path); !s) return s.error();
@@ -772,7 +782,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
       !s)
     return s.error();
   auto store = std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
-  if (auto s = store->optimize(); !s) return s.error();
   return store;
 }
 
@@ -819,10 +828,8 @@ void SqliteStore::on_queued(std::function<void()> fn) {
 }
 
 Status SqliteStore::optimize() {
-  // Statistics from a bounded sample: cheap on any size, enough for the planner to prefer the
-  // selective index of each lookup.
   auto lock = impl_->lock_writer();
-  auto st = impl_->writer.exec("PRAGMA analysis_limit=1000; ANALYZE;");
+  auto st = analyze(impl_->writer);
   if (st) impl_->stats.fetch_add(1);  // the readers reload them
   return st;
 }

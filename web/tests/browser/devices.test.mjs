@@ -2,24 +2,13 @@
 // The console's Devices view lists every device the server remembers, past the first page of
 // GET /v1/devices (500 to a page): 540 phones of 12 people, each of which connected once.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { OWNER, Server, consoleLogin, launch, newPage, waitFor } from './harness.mjs';
+import { test } from 'node:test';
+import { Server, waitFor, withOwnerConsole } from './harness.mjs';
 
 const server = new Server();
 let browser, page, owner;
 
-before(async () => {
-  await server.start();
-  owner = await server.login(OWNER);
-  browser = await launch();
-  page = await newPage(browser, { viewport: { width: 1280, height: 860 } });
-  await consoleLogin(page, server);
-});
-
-after(async () => {
-  await browser?.close();
-  await server.close();
-});
+withOwnerConsole(server, (s) => ({ owner, browser, page } = s));
 
 const PEOPLE = 12;
 const PHONES = 45; // under the 50 devices remembered per person

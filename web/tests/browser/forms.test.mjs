@@ -2,8 +2,8 @@
 // Bad input in each console form shows the API's error beside the field at fault and changes
 // nothing (checked through the API); a name that is HTML is shown as text everywhere.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { OWNER, PHONE, Server, appLogin, consoleLogin, launch, newPage, shot, waitFor } from './harness.mjs';
+import { test } from 'node:test';
+import { PHONE, Server, appLogin, newPage, shot, waitFor, withOwnerConsole } from './harness.mjs';
 
 const server = new Server();
 let browser, page, owner;
@@ -17,18 +17,7 @@ async function digest() {
   return parts.join('\n');
 }
 
-before(async () => {
-  await server.start();
-  owner = await server.login(OWNER);
-  browser = await launch();
-  page = await newPage(browser, { viewport: { width: 1280, height: 860 } });
-  await consoleLogin(page, server);
-});
-
-after(async () => {
-  await browser?.close();
-  await server.close();
-});
+withOwnerConsole(server, (s) => ({ owner, browser, page } = s));
 
 // Opens a view's "New …" form (or a row's Edit), fills it, saves, and expects the error beside
 // `label`, the dialog still open, and the server unchanged.

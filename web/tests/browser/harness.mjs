@@ -7,6 +7,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const env = (name, fallback) => {
@@ -192,6 +193,25 @@ export async function consoleLogin(page, server, email = OWNER) {
   await page.getByLabel('Password').fill(server.logins[email]);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('.live-status[data-state="live"]').waitFor({ timeout: 5000 });
+}
+
+// A test file's hooks for the usual start: before its tests the server starts and the owner
+// signs in to the console in a desktop-sized page (`set` gets { owner, browser, page }); after
+// them the browser and the server stop.
+export function withOwnerConsole(server, set) {
+  let browser;
+  before(async () => {
+    await server.start();
+    const owner = await server.login(OWNER);
+    browser = await launch();
+    const page = await newPage(browser, { viewport: { width: 1280, height: 860 } });
+    await consoleLogin(page, server);
+    set({ owner, browser, page });
+  });
+  after(async () => {
+    await browser?.close();
+    await server.close();
+  });
 }
 
 export async function appLogin(page, server, email) {

@@ -3,24 +3,13 @@
 // bad row shows the server's error beside that row and imports nothing; the corrected file
 // imports everyone, and a sign-in link it gives signs that person into the app.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { OWNER, PHONE, Server, consoleLogin, launch, newPage, shot } from './harness.mjs';
+import { test } from 'node:test';
+import { PHONE, Server, newPage, shot, withOwnerConsole } from './harness.mjs';
 
 const server = new Server();
 let browser, admin, owner;
 
-before(async () => {
-  await server.start();
-  owner = await server.login(OWNER);
-  browser = await launch();
-  admin = await newPage(browser, { viewport: { width: 1280, height: 860 } });
-  await consoleLogin(admin, server);
-});
-
-after(async () => {
-  await browser?.close();
-  await server.close();
-});
+withOwnerConsole(server, (s) => ({ owner, browser, page: admin } = s));
 
 // Everything an import could have touched.
 async function people() {
