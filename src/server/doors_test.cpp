@@ -82,10 +82,7 @@ class DyingStore final : public Store {
     return inner_.list_audit(q);
   }
   Status prune_feeds(std::int64_t k, std::int64_t o) override { return inner_.prune_feeds(k, o); }
-  Result<bool> fan_out(std::size_t m,
-                       const std::function<void(std::vector<Appended>)>& c) override {
-    return inner_.fan_out(m, c);
-  }
+  Result<bool> fan_out(std::size_t m) override { return inner_.fan_out(m); }
   void on_queued(std::function<void()> fn) override { inner_.on_queued(std::move(fn)); }
   Status optimize() override { return inner_.optimize(); }
 

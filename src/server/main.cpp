@@ -111,11 +111,9 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   Clock clock = system_clock();
   Api api(*store, bus, metrics, api_options, clock);
   api.set_devices(&devices);
-  // Large fan-outs are listed in their feeds here, in short transactions (the write that made
-  // them has committed; doors keep opening meanwhile).
-  sync::FanOut fanout(*store, [&bus](const std::vector<sync::FeedChange>& changes) {
-    bus.publish_changes(changes);
-  });
+  // Large fan-outs are written as feed rows here, in short transactions (the write that made
+  // them has committed and published them; doors keep opening meanwhile).
+  sync::FanOut fanout(*store);
   fanout.start();
   // Guests' invitations end on time: when a guest's last grant runs out, her sessions close.
   InvitationSweeper invitations(*store, bus, [clock] { return whole_seconds(clock()); });

@@ -67,6 +67,50 @@ void FeedShared::forget_job(std::int64_t id) {
   jobs_.erase(id);
 }
 
+void FeedShared::forget_jobs_through(std::int64_t id) {
+  std::lock_guard lock(mu_);
+  jobs_.erase(jobs_.begin(), jobs_.upper_bound(id));
+}
+
+Result<std::vector<std::pair<std::int64_t, std::int64_t>>> FeedTx::jobs() {
+  std::vector<std::pair<std::int64_t, std::int64_t>> out;
+  auto p = db_.prepare("SELECT id, done FROM fanout_jobs ORDER BY id");
+  if (!p) return p.error();
+  Stmt s(*p);
+  for (int rc = s.step();; rc = s.step()) {
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return db_.error(rc, "read fan-out jobs");
+    out.emplace_back(s.int64(0), s.int64(1));
+  }
+}
+
+Result<std::int64_t> FeedTx::rows_head(const std::string& feed) {
+  auto p = db_.prepare(
+      "SELECT MAX(base_seq, IFNULL((SELECT MAX(seq) FROM feed_entries e"
+      " WHERE e.feed_id = n.id), 0)) FROM feed_names n WHERE name = ?1");
+  if (!p) return p.error();
+  Stmt s(*p);
+  s.bind(1, feed);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::int64_t{0};
+  if (rc != SQLITE_ROW) return db_.error(rc, "read feed");
+  return s.int64(0);
+}
+
+Result<std::int64_t> FeedTx::queued_in(
+    const std::string& feed, const std::vector<std::pair<std::int64_t, std::int64_t>>& jobs) {
+  std::int64_t n = 0;
+  for (auto [id, done] : jobs) {
+    auto job = shared_.job(db_, id);
+    if (!job) return job.error();
+    auto it = (*job)->positions.find(feed);
+    if (it == (*job)->positions.end()) continue;
+    n += it->second.end() -
+         std::lower_bound(it->second.begin(), it->second.end(), static_cast<std::uint32_t>(done));
+  }
+  return n;
+}
+
 Result<FeedHead> FeedTx::head(const std::string& feed) {
   FeedHead h{epoch_, 0, 1};
   {
@@ -85,46 +129,64 @@ Result<FeedHead> FeedTx::head(const std::string& feed) {
       return db_.error(rc, "read feed");
     }
   }
-  // Entries still queued for this feed: they come live, with the seqs that follow.
-  std::vector<std::pair<std::int64_t, std::int64_t>> jobs;  // id, done
-  {
-    auto p = db_.prepare("SELECT id, done FROM fanout_jobs ORDER BY id");
-    if (!p) return p.error();
-    Stmt s(*p);
-    for (int rc = s.step();; rc = s.step()) {
-      if (rc == SQLITE_DONE) break;
-      if (rc != SQLITE_ROW) return db_.error(rc, "read fan-out jobs");
-      jobs.emplace_back(s.int64(0), s.int64(1));
-    }
-  }
-  for (auto [id, done] : jobs) {
-    auto job = shared_.job(db_, id);
-    if (!job) return job.error();
-    auto it = (*job)->positions.find(feed);
-    if (it == (*job)->positions.end()) continue;
-    auto from =
-        std::lower_bound(it->second.begin(), it->second.end(), static_cast<std::uint32_t>(done));
-    h.seq += it->second.end() - from;
-  }
+  auto pending = jobs();
+  if (!pending) return pending.error();
+  auto queued = queued_in(feed, *pending);
+  if (!queued) return queued.error();
+  h.seq += *queued;
   return h;
 }
 
 Result<std::vector<FeedEntry>> FeedTx::read(const std::string& feed, std::int64_t after_seq,
                                             int limit) {
-  auto p = db_.prepare(
-      "SELECT e.seq, c.body FROM feed_names n JOIN feed_entries e ON e.feed_id = n.id"
-      " JOIN changes c ON c.id = e.change_id"
-      " WHERE n.name = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3");
-  if (!p) return p.error();
-  Stmt s(*p);
-  s.bind(1, feed).bind(2, after_seq).bind(3, static_cast<std::int64_t>(limit));
   std::vector<FeedEntry> out;
-  for (;;) {
-    int rc = s.step();
-    if (rc == SQLITE_DONE) return out;
-    if (rc != SQLITE_ROW) return db_.error(rc, "read feed");
-    out.push_back(FeedEntry{s.int64(0), s.text(1)});
+  {
+    auto p = db_.prepare(
+        "SELECT e.seq, c.body FROM feed_names n JOIN feed_entries e ON e.feed_id = n.id"
+        " JOIN changes c ON c.id = e.change_id"
+        " WHERE n.name = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, feed).bind(2, after_seq).bind(3, static_cast<std::int64_t>(limit));
+    for (int rc = s.step();; rc = s.step()) {
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return db_.error(rc, "read feed");
+      out.push_back(FeedEntry{s.int64(0), s.text(1)});
+    }
   }
+  if (static_cast<int>(out.size()) >= limit) return out;
+  // Then the feed's queued entries, numbered on from its rows' head, as they will be listed.
+  auto pending = jobs();
+  if (!pending) return pending.error();
+  if (pending->empty()) return out;
+  std::int64_t seq = 0;
+  if (!out.empty()) {
+    seq = out.back().seq;  // fewer rows than asked for: the last one is the newest
+  } else {
+    auto h = rows_head(feed);
+    if (!h) return h.error();
+    seq = *h;
+  }
+  for (auto [id, done] : *pending) {
+    auto job = shared_.job(db_, id);
+    if (!job) return job.error();
+    auto it = (*job)->positions.find(feed);
+    if (it == (*job)->positions.end()) continue;
+    for (auto i = std::lower_bound(it->second.begin(), it->second.end(),
+                                   static_cast<std::uint32_t>(done));
+         i != it->second.end(); ++i) {
+      if (++seq <= after_seq) continue;
+      auto p = db_.prepare("SELECT body FROM changes WHERE id = ?1");
+      if (!p) return p.error();
+      Stmt s(*p);
+      s.bind(1, (*job)->entries[*i].change_id);
+      int rc = s.step();
+      if (rc != SQLITE_ROW) return db_.error(rc, "read change");
+      out.push_back(FeedEntry{seq, s.text(0)});
+      if (static_cast<int>(out.size()) >= limit) return out;
+    }
+  }
+  return out;
 }
 
 Result<FeedShared::Feed*> FeedTx::feed(const std::string& name) {
@@ -150,18 +212,25 @@ Result<FeedShared::Feed*> FeedTx::feed(const std::string& name) {
     if (rc == SQLITE_ROW) {
       f.id = s.int64(0);
       f.head = s.int64(1);
-      auto it = shared_.feeds.emplace(name, f).first;
-      undo_.emplace_back(&it->first, std::nullopt);
-      return &it->second;
+    } else if (rc != SQLITE_DONE) {
+      return db_.error(rc, "read feed");
     }
-    if (rc != SQLITE_DONE) return db_.error(rc, "read feed");
   }
-  auto p = db_.prepare("INSERT INTO feed_names(name) VALUES(?1)");
-  if (!p) return p.error();
-  Stmt s(*p);
-  s.bind(1, name);
-  if (auto st = step_done(db_, s, "add feed"); !st) return st.error();
-  f.id = sqlite3_last_insert_rowid(db_.handle());
+  if (f.id == 0) {
+    auto p = db_.prepare("INSERT INTO feed_names(name) VALUES(?1)");
+    if (!p) return p.error();
+    Stmt s(*p);
+    s.bind(1, name);
+    if (auto st = step_done(db_, s, "add feed"); !st) return st.error();
+    f.id = sqlite3_last_insert_rowid(db_.handle());
+  }
+  // New to this cache (a restart, or a job queued before feeds were named when queued): count
+  // what the jobs still hold for it.
+  auto pending = jobs();
+  if (!pending) return pending.error();
+  auto queued = queued_in(name, *pending);
+  if (!queued) return queued.error();
+  f.queued = *queued;
   auto it = shared_.feeds.emplace(name, f).first;
   undo_.emplace_back(&it->first, std::nullopt);
   return &it->second;
@@ -189,21 +258,26 @@ Result<bool> FeedTx::any_queued() {
   return s.int64(0) != 0;
 }
 
-Result<std::optional<std::vector<std::int64_t>>> FeedTx::append(
-    const std::vector<FeedAppend>& entries) {
-  using Out = std::optional<std::vector<std::int64_t>>;
-  if (entries.empty()) return Out(std::vector<std::int64_t>());
+Result<std::vector<std::int64_t>> FeedTx::append(const std::vector<FeedAppend>& entries) {
+  std::vector<std::int64_t> seqs;
+  if (entries.empty()) return seqs;
+  seqs.reserve(entries.size());
   auto busy = any_queued();
   if (!busy) return busy.error();
   if (!*busy && entries.size() <= shared_.inline_max) {
-    std::vector<std::int64_t> seqs;
-    seqs.reserve(entries.size());
     for (const auto& e : entries) {
       auto seq = list(e.feed, e.change_id);
       if (!seq) return seq.error();
       seqs.push_back(*seq);
     }
-    return Out(std::move(seqs));
+    return seqs;
+  }
+  // Queued: each entry's seq follows the feed's rows and what is queued for it already (the
+  // feeds are read before this job's row exists, so it is not counted twice).
+  for (const auto& e : entries) {
+    auto f = feed(e.feed);
+    if (!f) return f.error();
+    seqs.push_back((*f)->head + ++(*f)->queued);
   }
   auto p = db_.prepare("INSERT INTO fanout_jobs(total, entries) VALUES(?1, ?2)");
   if (!p) return p.error();
@@ -211,34 +285,21 @@ Result<std::optional<std::vector<std::int64_t>>> FeedTx::append(
   s.bind(1, static_cast<std::int64_t>(entries.size())).bind(2, encode(entries));
   if (auto st = step_done(db_, s, "queue changes"); !st) return st.error();
   queued_ = true;
-  return Out();
+  created_jobs_.push_back(sqlite3_last_insert_rowid(db_.handle()));
+  return seqs;
 }
 
-Result<std::pair<std::vector<Appended>, bool>> FeedTx::fan_out(std::size_t max_entries,
-                                                               const std::function<bool()>& yield) {
+Result<bool> FeedTx::fan_out(std::size_t max_entries, const std::function<bool()>& yield) {
   constexpr std::size_t kStep = 128;  // entries between looks at yield()
-  std::vector<Appended> out;
-  std::map<std::int64_t, std::shared_ptr<const std::string>> bodies;
-  auto body_of = [&](std::int64_t change_id) -> Result<std::shared_ptr<const std::string>> {
-    if (auto it = bodies.find(change_id); it != bodies.end()) return it->second;
-    auto p = db_.prepare("SELECT body FROM changes WHERE id = ?1");
-    if (!p) return p.error();
-    Stmt s(*p);
-    s.bind(1, change_id);
-    int rc = s.step();
-    if (rc != SQLITE_ROW) return db_.error(rc, "read change");
-    auto body = std::make_shared<const std::string>(s.text(0));
-    bodies.emplace(change_id, body);
-    return body;
-  };
-  while (out.size() < max_entries && !(out.size() >= kStep && yield())) {
+  std::size_t listed = 0;
+  while (listed < max_entries && !(listed >= kStep && yield())) {
     std::int64_t id = 0, done = 0, total = 0;
     {
       auto p = db_.prepare("SELECT id, done, total FROM fanout_jobs ORDER BY id LIMIT 1");
       if (!p) return p.error();
       Stmt s(*p);
       int rc = s.step();
-      if (rc == SQLITE_DONE) return std::make_pair(std::move(out), false);
+      if (rc == SQLITE_DONE) return false;
       if (rc != SQLITE_ROW) return db_.error(rc, "read fan-out jobs");
       id = s.int64(0);
       done = s.int64(1);
@@ -249,14 +310,17 @@ Result<std::pair<std::vector<Appended>, bool>> FeedTx::fan_out(std::size_t max_e
     if (static_cast<std::int64_t>((*job)->entries.size()) != total)
       return Error{500, "store_corrupt", "fan-out job " + std::to_string(id) + " is corrupt", ""};
     auto end = std::min<std::int64_t>(
-        total, done + static_cast<std::int64_t>(std::min(kStep, max_entries - out.size())));
+        total, done + static_cast<std::int64_t>(std::min(kStep, max_entries - listed)));
     for (auto i = done; i < end; ++i) {
       const auto& e = (*job)->entries[static_cast<std::size_t>(i)];
+      auto f = feed(e.feed);
+      if (!f) return f.error();
+      if ((*f)->queued <= 0)
+        return Error{500, "store_corrupt", "feed " + e.feed + " has no queued entry", ""};
       auto seq = list(e.feed, e.change_id);
       if (!seq) return seq.error();
-      auto body = body_of(e.change_id);
-      if (!body) return body.error();
-      out.push_back(Appended{e.feed, *seq, std::move(*body)});
+      --(*f)->queued;
+      ++listed;
     }
     auto p = db_.prepare(end == total ? "DELETE FROM fanout_jobs WHERE id = ?1"
                                       : "UPDATE fanout_jobs SET done = ?2 WHERE id = ?1");
@@ -267,9 +331,7 @@ Result<std::pair<std::vector<Appended>, bool>> FeedTx::fan_out(std::size_t max_e
     if (auto st = step_done(db_, s, "advance fan-out job"); !st) return st.error();
     if (end == total) finished_jobs_.push_back(id);
   }
-  auto more = any_queued();
-  if (!more) return more.error();
-  return std::make_pair(std::move(out), *more);
+  return any_queued();
 }
 
 void FeedTx::rolled_back() {
@@ -281,12 +343,18 @@ void FeedTx::rolled_back() {
   }
   undo_.clear();
   finished_jobs_.clear();
+  // A rolled-back job's id comes back for the next one: drop what was parsed of it.
+  for (auto id : created_jobs_) shared_.forget_job(id);
+  created_jobs_.clear();
 }
 
 void FeedTx::committed() {
   undo_.clear();
-  for (auto id : finished_jobs_) shared_.forget_job(id);
+  // Jobs finish in id order: whatever a reader on an older snapshot parsed of an earlier job
+  // goes too.
+  for (auto id : finished_jobs_) shared_.forget_jobs_through(id);
   finished_jobs_.clear();
+  created_jobs_.clear();
 }
 
 Status prune_feeds(Db& db, const std::function<std::unique_lock<std::mutex>()>& lock,

@@ -2,12 +2,14 @@
 // The feeds' side of the SQLite store: feed ids, entries, the fan-out queue and pruning.
 // Internal to the SQLite store.
 //
-// A feed's entries are rows (feed_id, seq, change_id); its head is max(newest entry,
-// base_seq). A write lists its changes in their feeds itself when nothing is queued and they
-// are few; otherwise it queues them as one fan-out job (a row holding every entry) and
-// Store::fan_out lists them later in short transactions, in job order, so a feed's seqs still
-// follow commit order. A feed's head counts its queued entries, so a snapshot read together
-// with the records it shows is labelled with the seq those records reach.
+// A feed's entries are rows (feed_id, seq, change_id), then its queued entries: a write
+// lists its changes in their feeds itself when nothing is queued and they are few; otherwise
+// it queues them as one fan-out job (a row holding every entry), and Store::fan_out writes
+// them as rows later in short transactions, in job order. A queued entry's seq is fixed when
+// its job commits (the feed's rows' head, plus its place among the feed's queued entries), and
+// reads (head, read) show queued entries exactly as they will be listed. So the changes of a
+// job are published at its commit, and a snapshot read together with the records it shows is
+// labelled with the seq those records reach.
 
 #include <atomic>
 #include <cstdint>
@@ -35,10 +37,12 @@ struct Job {
 // What every connection of one store shares about feeds.
 class FeedShared {
  public:
-  // A feed the writer appended to: its id and head. Touched under the store's write lock only.
+  // A feed the writer appended to: its id, the head of its rows and how many of its entries
+  // are queued after them. Touched under the store's write lock only.
   struct Feed {
     std::int64_t id = 0;
     std::int64_t head = 0;
+    std::int64_t queued = 0;
     std::uint64_t saved_in = 0;  // the write transaction that saved it for a rollback
   };
   std::unordered_map<std::string, Feed> feeds;
@@ -49,8 +53,10 @@ class FeedShared {
 
   // The parsed job (loaded on first use, by any connection).
   Result<std::shared_ptr<const Job>> job(Db& db, std::int64_t id);
-  // Drops parsed jobs that are done.
+  // Drops a parsed job (rolled back).
   void forget_job(std::int64_t id);
+  // Drops the parsed jobs up to id (done: jobs finish in id order).
+  void forget_jobs_through(std::int64_t id);
 
  private:
   std::mutex mu_;
@@ -66,11 +72,10 @@ class FeedTx {
   Result<FeedHead> head(const std::string& feed);
   Result<std::vector<FeedEntry>> read(const std::string& feed, std::int64_t after_seq, int limit);
   // Writer only: see WriteTx::append.
-  Result<std::optional<std::vector<std::int64_t>>> append(const std::vector<FeedAppend>& entries);
-  // Writer only: lists up to max_entries queued entries, stopping early (after a few) once
-  // yield() says so; returns them and whether more remain.
-  Result<std::pair<std::vector<Appended>, bool>> fan_out(std::size_t max_entries,
-                                                         const std::function<bool()>& yield);
+  Result<std::vector<std::int64_t>> append(const std::vector<FeedAppend>& entries);
+  // Writer only: writes up to max_entries queued entries as rows, stopping early (after a
+  // few) once yield() says so; returns whether more remain.
+  Result<bool> fan_out(std::size_t max_entries, const std::function<bool()>& yield);
   // Whether this transaction queued a job.
   bool queued() const { return queued_; }
   // After the commit: what this transaction did to feeds stays.
@@ -82,6 +87,13 @@ class FeedTx {
   Result<FeedShared::Feed*> feed(const std::string& name);
   Result<std::int64_t> list(const std::string& name, std::int64_t change_id);
   Result<bool> any_queued();
+  // The queued jobs, oldest first: (id, entries already written as rows).
+  Result<std::vector<std::pair<std::int64_t, std::int64_t>>> jobs();
+  // The seq of the feed's newest row (or its base_seq), 0 for a feed with no name yet.
+  Result<std::int64_t> rows_head(const std::string& feed);
+  // How many of the feed's entries the given jobs still hold.
+  Result<std::int64_t> queued_in(const std::string& feed,
+                                 const std::vector<std::pair<std::int64_t, std::int64_t>>& jobs);
 
   Db& db_;
   FeedShared& shared_;
@@ -90,7 +102,7 @@ class FeedTx {
   // their key in FeedShared::feeds (its nodes stay put until a rollback erases them).
   std::vector<std::pair<const std::string*, std::optional<FeedShared::Feed>>> undo_;
   std::uint64_t tx_ = 0;
-  std::vector<std::int64_t> finished_jobs_;
+  std::vector<std::int64_t> finished_jobs_, created_jobs_;
   bool queued_ = false;
 };
 

@@ -248,6 +248,19 @@ CREATE TABLE open_commands (
   decided_unix INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+      // 10: fan-out jobs never reuse an id (readers parse a job once and keep it by its id
+      // while it is queued; a finished job's id used to come back for the next one).
+      R"sql(
+CREATE TABLE fanout_jobs_new (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  done INTEGER NOT NULL DEFAULT 0,
+  total INTEGER NOT NULL,
+  entries TEXT NOT NULL
+);
+INSERT INTO fanout_jobs_new(id, done, total, entries) SELECT id, done, total, entries FROM fanout_jobs;
+DROP TABLE fanout_jobs;
+ALTER TABLE fanout_jobs_new RENAME TO fanout_jobs;
+)sql",
   };
   return m;
 }

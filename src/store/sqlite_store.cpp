@@ -404,8 +404,7 @@ class Tx final : public WriteTx {
     return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_.handle()));
   }
 
-  Result<std::optional<std::vector<std::int64_t>>> append(
-      const std::vector<FeedAppend>& entries) override {
+  Result<std::vector<std::int64_t>> append(const std::vector<FeedAppend>& entries) override {
     return feeds_.append(entries);
   }
 
@@ -798,8 +797,7 @@ Status SqliteStore::read(const std::function<Status(ReadTx&)>& fn) {
   return impl_->in_tx(*lease.db, "BEGIN", [&](Tx& tx) { return fn(tx); });
 }
 
-Result<bool> SqliteStore::fan_out(std::size_t max_entries,
-                                  const std::function<void(std::vector<Appended>)>& on_commit) {
+Result<bool> SqliteStore::fan_out(std::size_t max_entries) {
   bool more = false;
   auto st = write([&](WriteTx& wtx) -> Status {
     auto& tx = static_cast<Tx&>(wtx);
@@ -812,10 +810,7 @@ Result<bool> SqliteStore::fan_out(std::size_t max_entries,
     };
     auto r = tx.feeds().fan_out(max_entries, yield);
     if (!r) return r.error();
-    more = r->second;
-    if (!r->first.empty())
-      tx.on_commit(
-          [&on_commit, out = std::move(r->first)]() mutable { on_commit(std::move(out)); });
+    more = *r;
     return ok();
   });
   if (!st) return st.error();

@@ -12,7 +12,7 @@ namespace portier {
 
 struct SqliteOptions {
   // A write lists its changes in their feeds itself up to this many entries (and when nothing
-  // is queued); larger fan-outs are queued for Store::fan_out.
+  // is queued); larger fan-outs are queued, and Store::fan_out writes them as rows later.
   std::size_t inline_fanout = 256;
   // The log is copied back once it holds this many pages, and cut back to this many bytes
   // whenever the writer starts it over.
@@ -52,8 +52,7 @@ class SqliteStore final : public Store {
                                                 std::int64_t now_unix) override;
   Result<std::vector<AuditEntry>> list_audit(const AuditQuery& q) override;
   Status prune_feeds(std::int64_t keep_count, std::int64_t older_than_unix) override;
-  Result<bool> fan_out(std::size_t max_entries,
-                       const std::function<void(std::vector<Appended>)>& on_commit) override;
+  Result<bool> fan_out(std::size_t max_entries) override;
   void on_queued(std::function<void()> fn) override;
   Status optimize() override;
 

@@ -60,12 +60,11 @@ class SqliteStoreTest : public ::testing::Test {
     return rc;
   }
 
-  // Lists one change in one feed, now; its seq.
+  // Lists one change in one feed; its seq.
   static Result<std::int64_t> append(WriteTx& tx, const std::string& feed, std::int64_t change) {
     auto seqs = tx.append({FeedAppend{feed, change}});
     if (!seqs) return seqs.error();
-    if (!*seqs) return Error{500, "queued", "the entry was queued", ""};
-    return (**seqs)[0];
+    return (*seqs)[0];
   }
   FeedHead head(const std::string& feed) {
     FeedHead h;
@@ -460,7 +459,7 @@ TEST_F(SqliteStoreTest, TheLogFileShrinksBackAfterABigTransaction) {
   EXPECT_LE(wal_size(), (256u << 10) + (64u << 10)) << "the log file kept its size";
 }
 
-TEST_F(SqliteStoreTest, ALargeFanOutIsQueuedCountedInTheHeadAndListedInOrder) {
+TEST_F(SqliteStoreTest, ALargeFanOutIsQueuedReadAsListedAndWrittenInOrder) {
   store_.reset();
   auto opened = SqliteStore::open(path_, 2, SqliteOptions{.inline_fanout = 2});
   ASSERT_TRUE(opened.ok());
@@ -468,7 +467,7 @@ TEST_F(SqliteStoreTest, ALargeFanOutIsQueuedCountedInTheHeadAndListedInOrder) {
   int queued_calls = 0;
   store_->on_queued([&] { ++queued_calls; });
   auto append_many = [&](const std::vector<std::string>& feeds, const std::string& body) {
-    std::optional<std::vector<std::int64_t>> seqs;
+    std::vector<std::int64_t> seqs;
     EXPECT_TRUE(write([&](WriteTx& tx) -> Status {
       auto c = tx.add_change(body, 100);
       if (!c) return c.error();
@@ -481,39 +480,106 @@ TEST_F(SqliteStoreTest, ALargeFanOutIsQueuedCountedInTheHeadAndListedInOrder) {
     }));
     return seqs;
   };
-  // Two entries: listed at once.
+  // A feed read whole, as "seq=body" items.
+  auto feed = [&](const std::string& name, std::int64_t after = 0, int limit = 100) {
+    std::vector<std::string> out;
+    EXPECT_TRUE(store_->read([&](ReadTx& tx) -> Status {
+      auto entries = tx.read_feed(name, after, limit);
+      if (!entries) return entries.error();
+      for (const auto& e : *entries) out.push_back(std::to_string(e.seq) + "=" + e.body);
+      return ok();
+    }));
+    return out;
+  };
+  using V = std::vector<std::string>;
+  // Two entries: written at once.
   EXPECT_EQ(append_many({"a", "b"}, "1"), (std::vector<std::int64_t>{1, 1}));
-  // Three: queued; the heads count them already.
-  EXPECT_FALSE(append_many({"a", "b", "c"}, "2"));
+  EXPECT_EQ(queued_calls, 0);
+  // Three: queued, with their final seqs; heads and reads show them already.
+  EXPECT_EQ(append_many({"a", "b", "c"}, "2"), (std::vector<std::int64_t>{2, 2, 1}));
   EXPECT_EQ(queued_calls, 1);
   EXPECT_EQ(head("a").seq, 2);
   EXPECT_EQ(head("c").seq, 1);
   // While something is queued, even a small write queues behind it: order holds.
-  EXPECT_FALSE(append_many({"a"}, "3"));
+  EXPECT_EQ(append_many({"a"}, "3"), (std::vector<std::int64_t>{3}));
+  EXPECT_EQ(queued_calls, 2);
   EXPECT_EQ(head("a").seq, 3);
+  EXPECT_EQ(feed("a"), (V{"1=1", "2=2", "3=3"}));
+  EXPECT_EQ(feed("a", 1, 1), (V{"2=2"}));
+  EXPECT_EQ(feed("a", 2), (V{"3=3"}));
+  EXPECT_EQ(feed("c"), (V{"1=2"}));
   // Pruning while queued keeps the queued changes.
   ASSERT_TRUE(store_->prune_feeds(0, 1000));
-  std::vector<Appended> listed;
-  int batches = 0;
+  EXPECT_EQ(feed("c"), (V{"1=2"}));
+  // Written as rows two at a time: the reads do not change on the way.
+  int transactions = 0;
   for (;;) {
-    auto more = store_->fan_out(2, [&](std::vector<Appended> batch) {
-      ++batches;
-      for (auto& a : batch) listed.push_back(std::move(a));
+    auto more = store_->fan_out(2);
+    ASSERT_TRUE(more.ok());
+    ++transactions;
+    EXPECT_EQ(feed("a", 1), (V{"2=2", "3=3"}));
+    EXPECT_EQ(feed("b", 1), (V{"2=2"}));
+    EXPECT_EQ(feed("c"), (V{"1=2"}));
+    if (!*more) break;
+  }
+  EXPECT_EQ(transactions, 2);
+  EXPECT_EQ(head("a").seq, 3);
+  // Nothing queued any more: small writes are written at once again.
+  EXPECT_EQ(append_many({"a"}, "4"), (std::vector<std::int64_t>{4}));
+  EXPECT_EQ(queued_calls, 2);
+  EXPECT_EQ(feed("a", 1), (V{"2=2", "3=3", "4=4"}));
+}
+
+TEST_F(SqliteStoreTest, QueuedSeqsSurviveARestartAndARolledBackJob) {
+  store_.reset();
+  auto reopen = [&] {
+    store_.reset();
+    auto opened = SqliteStore::open(path_, 2, SqliteOptions{.inline_fanout = 1});
+    ASSERT_TRUE(opened.ok());
+    store_ = std::move(*opened);
+  };
+  reopen();
+  auto append = [&](const std::vector<std::string>& feeds, const std::string& body,
+                    bool fail = false) {
+    std::vector<std::int64_t> seqs;
+    auto st = write([&](WriteTx& tx) -> Status {
+      auto c = tx.add_change(body, 100);
+      if (!c) return c.error();
+      std::vector<FeedAppend> entries;
+      for (const auto& f : feeds) entries.push_back({f, *c});
+      auto r = tx.append(entries);
+      if (!r) return r.error();
+      seqs = *r;
+      if (!fail) return ok();
+      auto h = tx.feed_head("z");  // parses the job about to roll back
+      EXPECT_TRUE(h.ok() && h->seq == 1);
+      return Error{409, "conflict", "rolled back", ""};
     });
+    EXPECT_EQ(static_cast<bool>(st), !fail);
+    return seqs;
+  };
+  EXPECT_EQ(append({"x", "y"}, "1"), (std::vector<std::int64_t>{1, 1}));
+  // A job that rolls back leaves no seq taken and nothing parsed under its id.
+  append({"x", "z"}, "lost", true);
+  EXPECT_EQ(head("x").seq, 1);
+  // Queued, then the server restarts before they are written as rows: the next job's seqs
+  // follow them (the cache of heads is rebuilt from the rows and the queue).
+  EXPECT_EQ(append({"x", "y"}, "2"), (std::vector<std::int64_t>{2, 2}));
+  EXPECT_EQ(head("z").seq, 0) << "the rolled-back job is still read";
+  reopen();
+  EXPECT_EQ(head("x").seq, 2);
+  EXPECT_EQ(append({"y", "x"}, "3"), (std::vector<std::int64_t>{3, 3}));
+  for (;;) {
+    auto more = store_->fan_out(1);
     ASSERT_TRUE(more.ok());
     if (!*more) break;
   }
-  EXPECT_EQ(batches, 2);
-  ASSERT_EQ(listed.size(), 4u);
-  std::vector<std::string> got;
-  for (const auto& a : listed) got.push_back(a.feed + "#" + std::to_string(a.seq) + "=" + *a.body);
-  EXPECT_EQ(got, (std::vector<std::string>{"a#2=2", "b#2=2", "c#1=2", "a#3=3"}));
-  EXPECT_EQ(head("a").seq, 3);
-  // Nothing queued any more: small writes are listed at once again.
-  EXPECT_EQ(append_many({"a"}, "4"), (std::vector<std::int64_t>{4}));
-  ASSERT_TRUE(store_->read([&](ReadTx& tx) {
-    auto entries = tx.read_feed("a", 1, 10);
-    EXPECT_EQ(entries->size(), 3u);
+  ASSERT_TRUE(store_->read([&](ReadTx& tx) -> Status {
+    auto e = tx.read_feed("x", 0, 10);
+    EXPECT_TRUE(e.ok());
+    std::vector<std::string> got;
+    for (const auto& x : *e) got.push_back(std::to_string(x.seq) + "=" + x.body);
+    EXPECT_EQ(got, (std::vector<std::string>{"1=1", "2=2", "3=3"}));
     return ok();
   }));
 }

@@ -102,13 +102,6 @@ struct FeedAppend {
   std::int64_t change_id = 0;
 };
 
-// A change listed in a feed by Store::fan_out: where it landed, and its body.
-struct Appended {
-  std::string feed;
-  std::int64_t seq = 0;
-  std::shared_ptr<const std::string> body;
-};
-
 // An open decided and not yet settled: its command is on its way to the unit, or about to be.
 struct OpenInFlight {
   std::string command_id;
@@ -170,10 +163,9 @@ class ReadTx {
   // WriteTx::moved_feeds). Read it before a transaction's first read: what that transaction
   // sees is then at least as new as the number says.
   virtual std::uint64_t feeds_version() = 0;
-  // The head of a feed ("user/<id>", …): its seq counts the changes already queued for it
-  // (see WriteTx::append), which come live.
+  // The head of a feed ("user/<id>", …), queued entries included (see WriteTx::append).
   virtual Result<FeedHead> feed_head(const std::string& feed) = 0;
-  // Up to `limit` changes of a feed after `after_seq`, in order.
+  // Up to `limit` changes of a feed after `after_seq`, in order, queued entries included.
   virtual Result<std::vector<FeedEntry>> read_feed(const std::string& feed, std::int64_t after_seq,
                                                    int limit) = 0;
   // Every open in flight (of every organization), oldest first.
@@ -219,13 +211,13 @@ class WriteTx : public ReadTx {
   virtual Status set_token_expiry(const std::string& token_hash, std::int64_t expires_unix) = 0;
   // Stores a change body once; returns its id for append.
   virtual Result<std::int64_t> add_change(const std::string& body, std::int64_t at_unix) = 0;
-  // Lists stored changes as the next entries of their feeds, in order. When nothing is queued
-  // and the entries are few they are listed now, and their seqs returned (one per entry);
-  // otherwise they are queued (nullopt) behind what is queued, for Store::fan_out, so that a
-  // change reaching thousands of feeds keeps this transaction short. Either way a feed's
-  // entries keep commit order, and feed_head counts queued ones.
-  virtual Result<std::optional<std::vector<std::int64_t>>> append(
-      const std::vector<FeedAppend>& entries) = 0;
+  // Lists stored changes as the next entries of their feeds, in order, and returns their seqs
+  // (one per entry). When nothing is queued and the entries are few they are written as rows
+  // now; otherwise they are queued as one job behind what is queued, so that a change reaching
+  // thousands of feeds keeps this transaction short, and Store::fan_out writes the rows later.
+  // Either way the seqs are final at the commit: read_feed and feed_head show queued entries
+  // as listed, so the changes can be published as soon as the transaction commits.
+  virtual Result<std::vector<std::int64_t>> append(const std::vector<FeedAppend>& entries) = 0;
   // Notes that this transaction moves records between feeds (feeds_version changes when it
   // commits).
   virtual void moved_feeds() = 0;
@@ -277,11 +269,10 @@ class Store {
   // Drops feed entries beyond the newest `keep_count` of each feed or older than
   // `older_than_unix`, and changes no feed lists any more. Feeds' first_seq moves up.
   virtual Status prune_feeds(std::int64_t keep_count, std::int64_t older_than_unix) = 0;
-  // Lists up to max_entries queued changes in their feeds, in one transaction that ends early
-  // when another writer waits (or it has run for a few milliseconds); on_commit gets them (in
-  // order) once it commits, before any later writer runs. Returns whether more remain queued.
-  virtual Result<bool> fan_out(std::size_t max_entries,
-                               const std::function<void(std::vector<Appended>)>& on_commit) = 0;
+  // Writes up to max_entries queued entries as rows of their feeds, in one transaction that
+  // ends early when another writer waits (or it has run for a few milliseconds). Readers see
+  // no difference: queued entries already read as listed. Returns whether more remain queued.
+  virtual Result<bool> fan_out(std::size_t max_entries) = 0;
   // fn runs (on the committing thread, after the commit) whenever a transaction queued
   // changes for fan_out.
   virtual void on_queued(std::function<void()> fn) = 0;

@@ -4,8 +4,8 @@
 
 namespace portier::sync {
 
-FanOut::FanOut(Store& store, Publish publish, std::size_t batch)
-    : store_(store), publish_(std::move(publish)), batch_(batch) {}
+FanOut::FanOut(Store& store, std::chrono::milliseconds linger, std::size_t batch)
+    : store_(store), linger_(linger), batch_(batch) {}
 
 FanOut::~FanOut() { stop(); }
 
@@ -34,26 +34,23 @@ void FanOut::stop() {
 }
 
 void FanOut::run() {
-  auto publish = [this](std::vector<Appended> batch) {
-    std::vector<FeedChange> changes;
-    changes.reserve(batch.size());
-    for (auto& a : batch)
-      changes.push_back(FeedChange{std::move(a.feed), a.seq, std::move(a.body)});
-    publish_(std::move(changes));
-  };
   std::unique_lock lock(mu_);
+  bool first = true;  // what a restart left queued is written at once
   for (;;) {
     cv_.wait(lock, [&] { return pending_ || stopping_; });
     if (stopping_) return;
+    // The changes went out at their commit; their rows can wait until the sessions have them
+    // (and until the rest of a burst is queued too: fewer, bigger transactions).
+    if (!first && cv_.wait_for(lock, linger_, [&] { return stopping_; })) return;
+    first = false;
     pending_ = false;
     lock.unlock();
     for (;;) {
-      auto more = store_.fan_out(batch_, publish);
+      auto more = store_.fan_out(batch_);
       if (!more) {
         // The store failed (disk full, busy): what is queued stays queued; try again soon.
         std::unique_lock wait(mu_);
-        cv_.wait_for(wait, std::chrono::seconds(1), [&] { return stopping_; });
-        if (stopping_) return;
+        if (cv_.wait_for(wait, std::chrono::seconds(1), [&] { return stopping_; })) return;
         continue;
       }
       if (!*more) break;

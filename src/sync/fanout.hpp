@@ -1,26 +1,25 @@
 #pragma once
-// The fan-out: lists queued changes in their feeds (Store::fan_out) in short transactions on
-// its own thread, and publishes each batch as it commits. A write whose changes reach
-// thousands of feeds queues them (WriteTx::append) and commits at once; the doors keep
-// opening while its changes are listed, a few hundred per transaction.
+// The fan-out: writes queued feed entries as rows (Store::fan_out) in short transactions on
+// its own thread. A write whose changes reach thousands of feeds queues them
+// (WriteTx::append), commits at once and publishes them then: their seqs are final and
+// readers see them as listed. This thread only turns the queue into rows, `linger` after a
+// job is queued (the sessions get the CPU first, and a burst's jobs go in together), in
+// transactions that end after a few hundred entries when another writer waits, so doors keep
+// opening meanwhile.
 
+#include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 #include "store/store.hpp"
-#include "sync/feed_change.hpp"
 
 namespace portier::sync {
 
 class FanOut {
  public:
-  // publish gets each batch right after it commits (under the store's write lock: it must not
-  // block).
-  using Publish = std::function<void(std::vector<FeedChange>)>;
-  FanOut(Store& store, Publish publish, std::size_t batch = 20000);
+  explicit FanOut(Store& store, std::chrono::milliseconds linger = std::chrono::milliseconds(250),
+                  std::size_t batch = 20000);
   ~FanOut();
   FanOut(const FanOut&) = delete;
   FanOut& operator=(const FanOut&) = delete;
@@ -36,7 +35,7 @@ class FanOut {
   void run();
 
   Store& store_;
-  Publish publish_;
+  std::chrono::milliseconds linger_;
   std::size_t batch_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -150,10 +150,9 @@ Result<std::vector<FeedChange>> ChangeRecorder::finish() {
   auto seqs = tx_.append(entries);
   if (!seqs) return seqs.error();
   std::vector<FeedChange> out;
-  if (!*seqs) return out;  // queued: the fan-out publishes them
   out.reserve(entries.size());
   for (std::size_t i = 0; i < entries.size(); ++i)
-    out.push_back(FeedChange{std::move(entries[i].feed), (**seqs)[i], std::move(bodies[i])});
+    out.push_back(FeedChange{std::move(entries[i].feed), (*seqs)[i], std::move(bodies[i])});
   return out;
 }
 

@@ -38,9 +38,8 @@ class ChangeRecorder {
   // Writes one record — an insert (before null), an update, or a delete (after null) — and
   // notes what it changes in every feed.
   Status write(const Record* before, const Record* after);
-  // After the writes: lists each feed's changes (WriteTx::append). Returns the changes listed
-  // now, in feed/seq order, to publish once the transaction commits; queued ones (a large
-  // fan-out) are published by whoever runs Store::fan_out.
+  // After the writes: lists each feed's changes (WriteTx::append). Returns them in feed/seq
+  // order, to publish once the transaction commits (queued ones too: their seqs are final).
   Result<std::vector<FeedChange>> finish();
   // Holders looked up before the transaction (used by finish when still current).
   void use(Prefetched p) { prefetched_ = std::move(p); }

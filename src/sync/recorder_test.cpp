@@ -6,10 +6,12 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include <sqlite3.h>
 
 #include "store/sqlite_store.hpp"
+#include "sync/fanout.hpp"
 
 namespace portier::sync {
 namespace {
@@ -44,8 +46,10 @@ class RecorderTest : public ::testing::Test {
     bool remove = false;
   };
 
-  // Runs writes in one transaction; returns the changes (listed at once, or fanned out after
-  // the commit), applied to the replicas. A failed transaction must change nothing.
+  // Runs writes in one transaction; returns the changes (written as rows at once, or queued),
+  // applied to the replicas. A failed transaction must change nothing. What is queued is
+  // written as rows a batch at a time, and whole every third run, so feeds are read while part
+  // of them is still queued.
   std::vector<FeedChange> run(const std::vector<Write>& writes, bool expect_ok = true,
                               std::optional<Prefetched> prefetched = std::nullopt) {
     std::vector<FeedChange> out;
@@ -77,13 +81,11 @@ class RecorderTest : public ::testing::Test {
       EXPECT_TRUE(st) << (st ? "" : st.error().message);
     }
     if (!st) out.clear();
-    // What was queued is listed by the fan-out, in batches.
-    for (;;) {
-      auto more = store_->fan_out(7, [&](const std::vector<Appended>& batch) {
-        for (auto& a : batch) out.push_back(FeedChange{a.feed, a.seq, a.body});
-      });
+    bool drain = ++runs_ % 3 == 0;
+    for (; fan_out_here_;) {
+      auto more = store_->fan_out(7);
       EXPECT_TRUE(more.ok());
-      if (!more.ok() || !*more) break;
+      if (!drain || !more.ok() || !*more) break;
     }
     for (const auto& c : out) apply(c);
     return out;
@@ -99,6 +101,7 @@ class RecorderTest : public ::testing::Test {
     auto& f = replicas_[c.feed];
     EXPECT_EQ(c.seq, f.seq + 1) << c.feed << " has a gap";
     f.seq = c.seq;
+    f.log.push_back(std::to_string(c.seq) + "=" + *c.body);
     auto v = json::parse(*c.body).as_object();
     std::string key = std::string(v["kind"].as_string()) + ":" + std::string(v["id"].as_string());
     if (v["op"] == "put")
@@ -107,20 +110,25 @@ class RecorderTest : public ::testing::Test {
       f.records.erase(key);
   }
 
-  // The replica of a feed equals what the feed holds now (read whole: the oracle), and the
-  // feed's head is the replica's seq.
+  // The replica of a feed equals what the feed holds now (read whole: the oracle), the
+  // feed's head is the replica's seq, and the feed's entries (rows and queued) are the changes
+  // published.
   void expect_converged(const std::string& feed) {
     std::map<std::string, json::value> truth;
     std::int64_t head = -1;
+    std::vector<std::string> entries;
     ASSERT_TRUE(store_->read([&](ReadTx& tx) {
       auto c = feed_contents(tx, "o", *FeedId::parse(feed));
       for (const auto& [key, r] : *c)
         truth[std::string(kind_name(key.first)) + ":" + key.second] = record_json(r);
       head = tx.feed_head(feed)->seq;
+      auto e = tx.read_feed(feed, 0, 100000);
+      for (const auto& x : *e) entries.push_back(std::to_string(x.seq) + "=" + x.body);
       return ok();
     }));
     EXPECT_EQ(replicas_[feed].records, truth) << feed;
     EXPECT_EQ(replicas_[feed].seq, head) << feed;
+    EXPECT_EQ(replicas_[feed].log, entries) << feed;
   }
 
   std::set<std::string> feeds_of(const std::vector<FeedChange>& cs) {
@@ -132,7 +140,10 @@ class RecorderTest : public ::testing::Test {
   struct Replica {
     std::int64_t seq = 0;
     std::map<std::string, json::value> records;
+    std::vector<std::string> log;  // "seq=body" of every change applied
   };
+  int runs_ = 0;
+  bool fan_out_here_ = true;  // false: a FanOut thread does it
   std::map<std::string, Replica> replicas_;
   std::string dir_;
   std::unique_ptr<SqliteStore> store_;
@@ -249,6 +260,49 @@ TEST_F(RecorderTest, ALargeFanOutIsQueuedAndKeepsEveryFeedGapless) {
   EXPECT_EQ(changes.size(), 43u);
   for (int i = 0; i < 40; ++i) expect_converged("user/u" + std::to_string(i));
   for (const char* f : {"unit/n1", "site/s1", "org/o"}) expect_converged(f);
+}
+
+// The fan-out thread turns what is queued into rows once its linger has passed, and reads
+// are the same before and after.
+TEST_F(RecorderTest, TheFanOutWritesQueuedEntriesAsRowsAfterItsLinger) {
+  TearDown();
+  replicas_.clear();
+  fan_out_here_ = false;
+  open(SqliteOptions{.inline_fanout = 1});
+  auto count = [&](const char* sql) {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2((dir_ + "/db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db, sql, -1, &s, nullptr);
+    int n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+  };
+  // SetUp's writes were queued (one entry each is over the limit of 1): a restart's backlog.
+  ASSERT_GT(count("SELECT COUNT(*) FROM fanout_jobs"), 0);
+  FanOut fanout(*store_, std::chrono::milliseconds(300));
+  fanout.start();
+  auto wait_until_empty = [&] {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (count("SELECT COUNT(*) FROM fanout_jobs") != 0 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  };
+  wait_until_empty();  // the backlog goes at once
+  ASSERT_EQ(count("SELECT COUNT(*) FROM fanout_jobs"), 0);
+  auto rows = count("SELECT COUNT(*) FROM feed_entries");
+  auto started = std::chrono::steady_clock::now();
+  auto changes = put(Kind::door, "d1", {{"site_id", "s1"}, {"name", "Front, renamed"}});
+  ASSERT_GT(changes.size(), 1u);  // more than the limit of 1: queued
+  // Published with their seqs at the commit; the rows come after the linger.
+  EXPECT_EQ(count("SELECT COUNT(*) FROM feed_entries"), rows);
+  wait_until_empty();
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(300));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM fanout_jobs"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM feed_entries"), rows + static_cast<int>(changes.size()));
+  for (const auto& c : changes) expect_converged(c.feed);
+  fanout.stop();
 }
 
 // Random histories over a small organization: after every transaction, every feed's replica
