@@ -93,20 +93,13 @@ void Hub::end_all(std::uint16_t code, const std::string& reason) {
 }
 
 void Hub::publish(const std::vector<sync::FeedChange>& changes) {
-  auto batch = std::make_shared<const std::vector<sync::FeedChange>>(changes);
-  std::vector<Delivery> targets;
-  {
-    std::lock_guard lock(mu_);
-    for (std::size_t i = 0; i < batch->size(); ++i) {
-      const auto& c = (*batch)[i];
-      note_head_locked(c.feed, c.seq);
-      auto it = by_feed_.find(c.feed);
-      if (it == by_feed_.end()) continue;
-      for (auto* e : it->second)
-        if (auto s = e->self.lock()) targets.push_back(Delivery{std::move(s), batch, i, {}});
-    }
-  }
-  enqueue(std::move(targets));
+  if (changes.empty()) return;
+  // One item, however many sessions it reaches: the pump finds them a step at a time, so the
+  // commit that publishes (under the store's write lock) never waits for 10,000 lookups.
+  std::vector<Delivery> one;
+  one.push_back(Delivery{nullptr, std::make_shared<const std::vector<sync::FeedChange>>(changes), 0,
+                         nullptr});
+  enqueue(std::move(one));
 }
 
 void Hub::revoke(const Revocation& r) {
@@ -219,12 +212,37 @@ void Hub::pump() {
   // meanwhile (an open, a unit's answer) waits for one step, not for the whole fan-out.
   constexpr std::size_t kStep = 64;
   std::vector<Delivery> step;
-  {
-    std::lock_guard lock(pump_mu_);
-    while (!to_deliver_.empty() && step.size() < kStep) {
-      step.push_back(std::move(to_deliver_.front()));
-      to_deliver_.pop_front();
+  for (;;) {
+    std::shared_ptr<const std::vector<sync::FeedChange>> batch;
+    std::size_t from = 0;
+    {
+      std::lock_guard lock(pump_mu_);
+      while (!to_deliver_.empty() && step.size() < kStep && to_deliver_.front().session) {
+        step.push_back(std::move(to_deliver_.front()));
+        to_deliver_.pop_front();
+      }
+      if (to_deliver_.empty() || step.size() >= kStep) break;
+      batch = to_deliver_.front().batch;  // published changes: their sessions are found now
+      from = to_deliver_.front().index;
     }
+    std::size_t i = from;
+    {
+      std::lock_guard lock(mu_);
+      for (; i < batch->size() && step.size() < kStep; ++i) {
+        const auto& c = (*batch)[i];
+        note_head_locked(c.feed, c.seq);
+        auto it = by_feed_.find(c.feed);
+        if (it == by_feed_.end()) continue;
+        for (auto* e : it->second)
+          if (auto s = e->self.lock()) step.push_back(Delivery{std::move(s), batch, i, {}});
+      }
+    }
+    // Only the pump takes from the front, so it is still this batch.
+    std::lock_guard lock(pump_mu_);
+    if (i == batch->size())
+      to_deliver_.pop_front();
+    else
+      to_deliver_.front().index = i;
   }
   for (auto& d : step) {
     if (d.batch)

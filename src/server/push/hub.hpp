@@ -110,11 +110,13 @@ class Hub : public std::enable_shared_from_this<Hub> {
     std::uint16_t code;
     std::string reason;
   };
+  // One queued item: a change for a session (batch[index]), the end of a session, or (no
+  // session) published changes whose sessions the pump has yet to find, from batch[index] on.
   struct Delivery {
     std::shared_ptr<Subscriber> session;
-    std::shared_ptr<const std::vector<sync::FeedChange>> batch;  // a change: batch[index]
+    std::shared_ptr<const std::vector<sync::FeedChange>> batch;
     std::size_t index = 0;
-    std::shared_ptr<const End> end;  // or the end of the session
+    std::shared_ptr<const End> end;
   };
 
   void list(Entry& e, Index& index, const std::string& key);
