@@ -33,6 +33,84 @@ TEST(Wire, ScansChangeAndSnapshotFrames) {
   EXPECT_EQ(scan_seq(R"({"type":"change","seq":x})"), std::nullopt);
 }
 
+// A server's frame: unmasked.
+std::string server_frame(std::uint8_t first, std::string_view payload) {
+  std::string out(1, static_cast<char>(first));
+  auto n = payload.size();
+  if (n < 126) {
+    out += static_cast<char>(n);
+  } else if (n < 65536) {
+    out += static_cast<char>(126);
+    out += static_cast<char>(n >> 8);
+    out += static_cast<char>(n & 0xff);
+  } else {
+    out += static_cast<char>(127);
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out += static_cast<char>((static_cast<std::uint64_t>(n) >> shift) & 0xff);
+  }
+  return out + std::string(payload);
+}
+
+TEST(Ws, ClientFramesAreMaskedWithTheirKey) {
+  auto f = ws::client_frame(ws::kText, R"({"type":"ack"})", 0x01020304);
+  ASSERT_EQ(f.size(), 2u + 4u + 14u);
+  EXPECT_EQ(static_cast<std::uint8_t>(f[0]), 0x81);  // FIN, text
+  EXPECT_EQ(static_cast<std::uint8_t>(f[1]), 0x80 | 14);
+  EXPECT_EQ(f.substr(2, 4), std::string("\x01\x02\x03\x04", 4));
+  std::string clear;
+  for (std::size_t i = 0; i < 14; ++i) clear += static_cast<char>(f[6 + i] ^ f[2 + i % 4]);
+  EXPECT_EQ(clear, R"({"type":"ack"})");
+  auto big = ws::client_frame(ws::kText, std::string(300, 'a'), 0);
+  EXPECT_EQ(static_cast<std::uint8_t>(big[1]), 0x80 | 126);
+  EXPECT_EQ(big.size(), 2u + 2u + 4u + 300u);
+  EXPECT_EQ(ws::client_frame(ws::kText, std::string(70000, 'a'), 0).size(), 2u + 8u + 4u + 70000u);
+}
+
+TEST(Ws, ServerFramesParseWholeSplitAndBackToBack) {
+  auto a = server_frame(0x81, "hello");
+  auto b = server_frame(0x81, std::string(300, 'b'));
+  auto c = server_frame(0x81, std::string(70000, 'c'));
+  auto all = a + b + c;
+  ws::Frame f;
+  std::size_t at = 0;
+  for (const auto& [size, payload] : std::vector<std::pair<std::size_t, std::size_t>>{
+           {a.size(), 5}, {b.size(), 300}, {c.size(), 70000}}) {
+    ASSERT_EQ(ws::next_frame(std::string_view(all).substr(at), f, 1 << 20), ws::Parse::complete);
+    EXPECT_EQ(f.size, size);
+    EXPECT_EQ(f.payload.size(), payload);
+    EXPECT_TRUE(f.fin);
+    EXPECT_EQ(f.opcode, ws::kText);
+    at += f.size;
+  }
+  EXPECT_EQ(at, all.size());
+  // Every cut short of the whole frame is incomplete, never malformed.
+  for (std::size_t n = 0; n < b.size(); ++n)
+    EXPECT_EQ(ws::next_frame(std::string_view(b).substr(0, n), f, 1 << 20), ws::Parse::incomplete)
+        << n;
+  // A fragment, then its continuation.
+  ASSERT_EQ(ws::next_frame(server_frame(0x01, "he"), f, 100), ws::Parse::complete);
+  EXPECT_FALSE(f.fin);
+  ASSERT_EQ(ws::next_frame(server_frame(0x80, "llo"), f, 100), ws::Parse::complete);
+  EXPECT_EQ(f.opcode, ws::kContinuation);
+}
+
+TEST(Ws, BrokenServerFramesAreMalformed) {
+  ws::Frame f;
+  auto masked = server_frame(0x81, "x");
+  masked[1] = static_cast<char>(masked[1] | 0x80);
+  EXPECT_EQ(ws::next_frame(masked, f, 100), ws::Parse::malformed);
+  EXPECT_EQ(ws::next_frame(server_frame(0xC1, "x"), f, 100), ws::Parse::malformed);  // RSV1
+  EXPECT_EQ(ws::next_frame(server_frame(0x83, "x"), f, 100), ws::Parse::malformed);  // opcode 3
+  EXPECT_EQ(ws::next_frame(server_frame(0x09, "x"), f, 100), ws::Parse::malformed);  // split ping
+  EXPECT_EQ(ws::next_frame(server_frame(0x89, std::string(126, 'p')), f, 1000),
+            ws::Parse::malformed);
+  EXPECT_EQ(ws::next_frame(server_frame(0x81, std::string(101, 't')), f, 100),
+            ws::Parse::malformed);
+  ASSERT_EQ(ws::next_frame(server_frame(0x88, std::string("\x03\xe9", 2)), f, 100),
+            ws::Parse::complete);
+  EXPECT_EQ(f.opcode, ws::kClose);
+}
+
 TEST(Mqtt, PublishRoundTripsThroughTheParser) {
   std::string payload(300, 'p');
   auto bytes = mqtt::publish_packet("bench/fanout", payload);

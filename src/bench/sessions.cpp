@@ -1,14 +1,17 @@
-// The simulated devices: portier push sessions (Beast WebSocket, do_/on_ handlers), Mosquitto
-// subscribers (MQTT 3.1.1 over raw TCP) and floor sockets. Each session runs on one io thread
-// (one io_context per thread: no strands needed); every socket binds its own loopback source
-// address first and runs with TCP_NODELAY.
+// The simulated devices: portier push sessions (Beast's handshake, then their own framing;
+// do_/on_ handlers), Mosquitto subscribers (MQTT 3.1.1 over raw TCP) and floor sockets. Each
+// session runs on one io thread (one io_context per thread: no strands needed); every socket
+// binds its own loopback source address first and runs with TCP_NODELAY.
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "bench/wire.hpp"
@@ -57,34 +60,42 @@ thread_local std::minstd_rand rng{std::random_device{}()};
 
 class WsSession;
 
-// One connection of a push session; a reconnect makes a new one.
+// One connection of a push session; a reconnect makes a new one. Beast does the handshake;
+// then the connection frames by itself on the bare socket (as the server does): messages are
+// read in chunks and parsed in place, and a frame (an ack, above all) is written with one
+// non-blocking send, waiting for the socket only when it is full.
 class WsConn : public std::enable_shared_from_this<WsConn> {
  public:
   WsConn(WsSession& s, net::io_context& ioc);
   ~WsConn();
   void start(const Spec& spec, std::string hello);
-  void send(std::string frame);
+  void send(std::string text);
   void ack(std::int64_t seq);
   void close();
   void abort() {
     boost::system::error_code ec;
-    beast::get_lowest_layer(ws_).close(ec);
+    if (ws_) beast::get_lowest_layer(*ws_).close(ec);
+    sock_.close(ec);
   }
 
  private:
   void on_connect(boost::system::error_code ec);
   void on_handshake(boost::system::error_code ec);
   void do_read();
-  void on_read(boost::system::error_code ec, std::size_t);
-  void do_write();
+  void on_read(boost::system::error_code ec, std::size_t n);
+  // Handles the whole frames at the front of in_; false once the connection is done.
+  bool parse(std::int64_t t);
+  void write_frame(std::uint8_t opcode, std::string_view payload);
+  void write_next();
   void on_write(boost::system::error_code ec, std::size_t);
-  void fail(const std::string& what, boost::system::error_code ec);
+  void fail(const std::string& what, boost::system::error_code ec, int code = 0);
 
   WsSession& s_;
-  websocket::stream<tcp::socket> ws_;
-  beast::flat_buffer buf_;
-  std::string host_, out_;
-  std::vector<std::string> queue_;
+  std::optional<websocket::stream<tcp::socket>> ws_;  // until the handshake is done
+  tcp::socket sock_;
+  std::string host_, hello_, in_, message_, out_;
+  std::size_t filled_ = 0;
+  std::vector<std::pair<std::uint8_t, std::string>> queue_;  // frames waiting for out_
   std::int64_t ack_pending_ = -1;
   bool writing_ = false, dead_ = false, closing_ = false, close_after_write_ = false;
 };
@@ -164,112 +175,177 @@ class WsSession final : public Session {
   bool synced_ = false, stopped_ = false;
 };
 
-WsConn::WsConn(WsSession& s, net::io_context& ioc) : s_(s), ws_(ioc) { s.worker().live_ops++; }
+WsConn::WsConn(WsSession& s, net::io_context& ioc) : s_(s), ws_(std::in_place, ioc), sock_(ioc) {
+  s.worker().live_ops++;
+}
 WsConn::~WsConn() { s_.worker().live_ops--; }
 
 void WsConn::start(const Spec& spec, std::string hello) {
   host_ = spec.server.address().to_string() + ":" + std::to_string(spec.server.port());
-  out_ = std::move(hello);
-  if (auto ec = open_bound(ws_.next_layer(), spec.src)) return fail("bind", ec);
-  ws_.next_layer().async_connect(
+  hello_ = std::move(hello);
+  if (auto ec = open_bound(ws_->next_layer(), spec.src)) return fail("bind", ec);
+  ws_->next_layer().async_connect(
       spec.server, beast::bind_front_handler(&WsConn::on_connect, shared_from_this()));
 }
 
 void WsConn::on_connect(boost::system::error_code ec) {
   if (ec) return fail("connect", ec);
-  ws_.next_layer().set_option(tcp::no_delay(true), ec);
+  ws_->next_layer().set_option(tcp::no_delay(true), ec);
   websocket::stream_base::timeout t{};
   t.handshake_timeout = std::chrono::seconds(30);
   t.idle_timeout = websocket::stream_base::none();
   t.keep_alive_pings = false;
-  ws_.set_option(t);
-  ws_.read_message_max(64u << 20);
-  ws_.async_handshake(host_, "/v1/stream",
-                      beast::bind_front_handler(&WsConn::on_handshake, shared_from_this()));
+  ws_->set_option(t);
+  ws_->async_handshake(host_, "/v1/stream",
+                       beast::bind_front_handler(&WsConn::on_handshake, shared_from_this()));
 }
 
 void WsConn::on_handshake(boost::system::error_code ec) {
   if (ec) return fail("handshake", ec);
-  ws_.text(true);
-  writing_ = true;
-  ws_.async_write(net::buffer(out_),
-                  beast::bind_front_handler(&WsConn::on_write, shared_from_this()));
+  // The server says nothing before the hello, so Beast holds no bytes of ours: take the socket.
+  sock_ = std::move(ws_->next_layer());
+  ws_.reset();
+  in_.resize(2048);
+  send(std::move(hello_));
   do_read();
 }
 
 void WsConn::do_read() {
-  ws_.async_read(buf_, beast::bind_front_handler(&WsConn::on_read, shared_from_this()));
+  if (filled_ == in_.size()) in_.resize(in_.size() * 2);
+  sock_.async_read_some(net::buffer(in_.data() + filled_, in_.size() - filled_),
+                        beast::bind_front_handler(&WsConn::on_read, shared_from_this()));
 }
 
-void WsConn::on_read(boost::system::error_code ec, std::size_t) {
+void WsConn::on_read(boost::system::error_code ec, std::size_t n) {
   auto t = now_ns();
   if (ec) return fail("read", ec);
-  auto data = buf_.cdata();
-  s_.handle(*this, std::string_view(static_cast<const char*>(data.data()), data.size()), t);
-  buf_.consume(buf_.size());
-  if (!dead_) do_read();
+  filled_ += n;
+  if (parse(t) && !dead_) do_read();
 }
 
-void WsConn::send(std::string frame) {
+bool WsConn::parse(std::int64_t t) {
+  constexpr std::size_t kMax = 64u << 20;
+  std::size_t used = 0;
+  bool alive = true;
+  while (alive && !dead_) {
+    ws::Frame f;
+    auto r = ws::next_frame(std::string_view(in_.data() + used, filled_ - used), f,
+                            kMax - message_.size());
+    if (r == ws::Parse::incomplete) break;
+    if (r == ws::Parse::malformed) {
+      fail("read", websocket::error::bad_opcode);
+      return false;
+    }
+    used += f.size;
+    switch (f.opcode) {
+      case ws::kText:
+      case ws::kBinary:
+        if (f.fin && message_.empty()) {
+          s_.handle(*this, f.payload, t);
+        } else {
+          message_.assign(f.payload);
+        }
+        break;
+      case ws::kContinuation:
+        message_.append(f.payload);
+        if (f.fin) {
+          s_.handle(*this, message_, t);
+          message_.clear();
+        }
+        break;
+      case ws::kPing:
+        write_frame(ws::kPong, f.payload);
+        break;
+      case ws::kClose: {
+        int code = f.payload.size() >= 2 ? (static_cast<std::uint8_t>(f.payload[0]) << 8) |
+                                               static_cast<std::uint8_t>(f.payload[1])
+                                         : 1005;
+        if (!closing_) write_frame(ws::kClose, f.payload.substr(0, 2));  // the answer
+        fail("read", websocket::error::closed, closing_ ? 0 : code);
+        alive = false;
+        break;
+      }
+      default:  // a pong
+        break;
+    }
+  }
+  if (dead_) return false;
+  std::memmove(in_.data(), in_.data() + used, filled_ - used);
+  filled_ -= used;
+  return alive;
+}
+
+void WsConn::send(std::string text) {
   if (dead_ || closing_) return;
-  if (writing_) return queue_.push_back(std::move(frame));
-  out_ = std::move(frame);
-  do_write();
+  write_frame(ws::kText, text);
 }
 
 void WsConn::ack(std::int64_t seq) {
   if (dead_ || closing_) return;
-  if (writing_) {
-    ack_pending_ = seq;  // acks coalesce: the newest covers the ones before
-    return;
-  }
-  ack_pending_ = seq;
-  do_write();
+  ack_pending_ = seq;  // while a write waits, acks coalesce: the newest covers the ones before
+  if (!writing_) write_next();
 }
 
-void WsConn::do_write() {
-  if (out_.empty()) {
-    if (!queue_.empty()) {
-      out_ = std::move(queue_.front());
-      queue_.erase(queue_.begin());
-    } else if (ack_pending_ >= 0) {
-      out_ = R"({"type":"ack","feed":")";
-      out_ += s_.feed();
-      out_ += R"(","seq":)" + std::to_string(ack_pending_) + "}";
-      ack_pending_ = -1;
-    } else {
-      return;
-    }
+void WsConn::write_frame(std::uint8_t opcode, std::string_view payload) {
+  if (dead_) return;
+  if (writing_) {
+    queue_.emplace_back(opcode, std::string(payload));
+    return;
   }
+  out_ = ws::client_frame(opcode, payload, static_cast<std::uint32_t>(rng()));
+  auto n = ::send(sock_.native_handle(), out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n == static_cast<ssize_t>(out_.size())) {
+    out_.clear();
+    if (close_after_write_ && queue_.empty()) return close();
+    return write_next();
+  }
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+    return fail("write", boost::system::error_code(errno, boost::system::system_category()));
+  out_.erase(0, n > 0 ? static_cast<std::size_t>(n) : 0);
   writing_ = true;
-  ws_.async_write(net::buffer(out_),
-                  beast::bind_front_handler(&WsConn::on_write, shared_from_this()));
+  net::async_write(sock_, net::buffer(out_),
+                   beast::bind_front_handler(&WsConn::on_write, shared_from_this()));
+}
+
+void WsConn::write_next() {
+  if (writing_ || dead_) return;
+  if (!queue_.empty()) {
+    auto [op, payload] = std::move(queue_.front());
+    queue_.erase(queue_.begin());
+    return write_frame(op, payload);
+  }
+  if (ack_pending_ >= 0 && !closing_) {
+    std::string a = R"({"type":"ack","feed":")";
+    a += s_.feed();
+    a += R"(","seq":)" + std::to_string(ack_pending_) + "}";
+    ack_pending_ = -1;
+    write_frame(ws::kText, a);
+  }
 }
 
 void WsConn::on_write(boost::system::error_code ec, std::size_t) {
   writing_ = false;
   out_.clear();
   if (ec) return fail("write", ec);
-  if (close_after_write_) return close();
-  do_write();
+  if (close_after_write_ && queue_.empty()) return close();
+  write_next();
 }
 
 void WsConn::close() {
   if (dead_ || closing_) return;
+  if (ws_) return abort();  // not connected yet
   if (writing_) {
     close_after_write_ = true;
     return;
   }
   closing_ = true;
-  ws_.async_close(websocket::close_code::normal,
-                  [self = shared_from_this()](boost::system::error_code) { self->abort(); });
+  // 1000, then the server's answer ends the connection (read).
+  write_frame(ws::kClose, std::string_view("\x03\xe8", 2));
 }
 
-void WsConn::fail(const std::string& what, boost::system::error_code ec) {
+void WsConn::fail(const std::string& what, boost::system::error_code ec, int code) {
   if (dead_) return;
   dead_ = true;
-  int code = 0;
-  if (ec == websocket::error::closed) code = ws_.reason().code;
   abort();
   s_.lost(*this, what + ": " + ec.message(), code);
 }

@@ -61,6 +61,57 @@ std::optional<std::string_view> scan_epoch(std::string_view frame) {
   return rest.substr(0, end);
 }
 
+namespace ws {
+
+std::string client_frame(std::uint8_t opcode, std::string_view payload, std::uint32_t mask) {
+  std::string out;
+  out.reserve(payload.size() + 14);
+  out += static_cast<char>(0x80 | opcode);
+  auto n = payload.size();
+  if (n < 126) {
+    out += static_cast<char>(0x80 | n);
+  } else if (n < 65536) {
+    out += static_cast<char>(0x80 | 126);
+    for (int shift = 8; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xff);
+  } else {
+    out += static_cast<char>(0x80 | 127);
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out += static_cast<char>((static_cast<std::uint64_t>(n) >> shift) & 0xff);
+  }
+  char key[4];
+  for (int i = 0; i < 4; ++i) key[i] = static_cast<char>((mask >> (24 - 8 * i)) & 0xff);
+  out.append(key, 4);
+  for (std::size_t i = 0; i < n; ++i) out += static_cast<char>(payload[i] ^ key[i % 4]);
+  return out;
+}
+
+Parse next_frame(std::string_view buf, Frame& out, std::size_t max_payload) {
+  if (buf.size() < 2) return Parse::incomplete;
+  auto b0 = static_cast<std::uint8_t>(buf[0]), b1 = static_cast<std::uint8_t>(buf[1]);
+  if ((b0 & 0x70) != 0 || (b1 & 0x80) != 0) return Parse::malformed;
+  out.fin = (b0 & 0x80) != 0;
+  out.opcode = b0 & 0x0f;
+  bool control = out.opcode >= 8;
+  if (out.opcode > kBinary && !(control && out.opcode <= kPong)) return Parse::malformed;
+  std::uint64_t n = b1 & 0x7f;
+  std::size_t head = 2;
+  if (n == 126 || n == 127) {
+    std::size_t bytes = n == 126 ? 2 : 8;
+    if (buf.size() < 2 + bytes) return Parse::incomplete;
+    n = 0;
+    for (std::size_t i = 0; i < bytes; ++i) n = (n << 8) | static_cast<std::uint8_t>(buf[2 + i]);
+    head += bytes;
+  }
+  if (control && (!out.fin || n > 125)) return Parse::malformed;
+  if (n > max_payload) return Parse::malformed;
+  if (buf.size() - head < n) return Parse::incomplete;
+  out.payload = buf.substr(head, static_cast<std::size_t>(n));
+  out.size = head + static_cast<std::size_t>(n);
+  return Parse::complete;
+}
+
+}  // namespace ws
+
 namespace mqtt {
 namespace {
 

@@ -1,7 +1,7 @@
 #pragma once
 // What the bench reads and writes on the wire, without I/O: the monotonic clock every process
-// shares, the tags that mark a measured change, cheap scans of portier frames, and the few
-// MQTT 3.1.1 packets the Mosquitto peer needs.
+// shares, the tags that mark a measured change, cheap scans of portier frames, the client's
+// side of WebSocket framing, and the few MQTT 3.1.1 packets the Mosquitto peer needs.
 
 #include <cstdint>
 #include <optional>
@@ -30,6 +30,34 @@ std::string_view frame_type(std::string_view frame);
 std::optional<std::int64_t> scan_seq(std::string_view frame);
 // The first `"epoch":"…"` of a frame, or nullopt.
 std::optional<std::string_view> scan_epoch(std::string_view frame);
+
+namespace ws {
+
+// The client's side of RFC 6455 framing after the handshake: it writes masked frames and reads
+// the server's unmasked ones.
+enum : std::uint8_t {
+  kContinuation = 0,
+  kText = 1,
+  kBinary = 2,
+  kClose = 8,
+  kPing = 9,
+  kPong = 10
+};
+// One whole frame (FIN set) with the payload masked by `mask`.
+std::string client_frame(std::uint8_t opcode, std::string_view payload, std::uint32_t mask);
+
+struct Frame {
+  bool fin = true;
+  std::uint8_t opcode = 0;
+  std::string_view payload;
+  std::size_t size = 0;  // bytes the whole frame took in the buffer
+};
+enum class Parse { complete, incomplete, malformed };
+// The first frame in `buf`. Malformed: reserved bits, a masked frame, an unknown opcode, a
+// control frame that is fragmented or over 125 bytes, or a payload over max_payload.
+Parse next_frame(std::string_view buf, Frame& out, std::size_t max_payload);
+
+}  // namespace ws
 
 namespace mqtt {
 
