@@ -134,7 +134,7 @@ void DeviceRegistry::trim(std::string who) {  // NOLINT(performance-unnecessary-
   }
 }
 
-void DeviceRegistry::erase(std::map<Key, Device>::iterator it) {
+void DeviceRegistry::erase(std::unordered_map<Key, Device>::iterator it) {
   if (it->second.connections == 0) clear_idle(it->second);
   unindex(it->second);
   devices_.erase(it);

@@ -79,7 +79,7 @@ class DeviceRegistry {
   using Key = std::string;
   void forget_expired(Instant now);
   void trim(std::string identity);
-  void erase(std::map<Key, Device>::iterator it);
+  void erase(std::unordered_map<Key, Device>::iterator it);
   void index(const Key& key, const Device& d);  // key: devices_'s own
   void unindex(const Device& d);
   void set_idle(const Device& d);
@@ -90,8 +90,9 @@ class DeviceRegistry {
 
   DeviceLimits limits_;
   std::mutex mu_;
-  std::map<Key, Device> devices_;
-  // The indexes point at the keys of devices_ (its nodes stay put): one copy of each key.
+  std::unordered_map<Key, Device> devices_;
+  // The indexes point at the keys of devices_ (its nodes stay put, even on a rehash): one
+  // copy of each key.
   struct ByKey {
     using is_transparent = void;
     bool operator()(const Key* a, const Key* b) const { return *a < *b; }
