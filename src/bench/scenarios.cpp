@@ -247,8 +247,11 @@ struct Run::Impl {
       throw std::runtime_error("PATCH schedule: " + std::to_string(r.status) + " " + r.body +
                                r.error);
     auto times = fleet->wait(loss_timeout());
-    auto cpu1 = sample_process(p.pid());
     auto client1 = fleet->stats();
+    // The server's CPU for the edit includes what it does after the last receipt (the feed rows
+    // of a big fan-out are written a moment later), and the idle sessions' bit meanwhile.
+    if (settle) quiesce(p.pid());
+    auto cpu1 = sample_process(p.pid());
     s.lat = latencies(times.at, r.sent_ns);
     s.write_ms = r.ms();
     s.sent_ns = r.sent_ns;
