@@ -111,10 +111,6 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   Clock clock = system_clock();
   Api api(*store, bus, metrics, api_options, clock);
   api.set_devices(&devices);
-  // Large fan-outs are written as feed rows here, in short transactions (the write that made
-  // them has committed and published them; doors keep opening meanwhile).
-  sync::FanOut fanout(*store);
-  fanout.start();
   // Guests' invitations end on time: when a guest's last grant runs out, her sessions close.
   InvitationSweeper invitations(*store, bus, [clock] { return whole_seconds(clock()); });
   bus.subscribe(&invitations);
@@ -142,6 +138,11 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   Gateway gateway(*store, workers, ioc.get_executor(), devices, doors, &metrics, gateway_options,
                   clock);
   bus.subscribe(&gateway);
+  // Large fan-outs are written as feed rows here, once the gateway has handed them out, in
+  // short transactions (the write that made them has committed and published them; doors
+  // keep opening meanwhile).
+  sync::FanOut fanout(*store, [&gateway] { return gateway.delivering(); });
+  fanout.start();
   metrics.gauge("portier_push_sessions",
                 [&gateway] { return static_cast<double>(gateway.sessions()); });
   StaticFiles web(web_root);

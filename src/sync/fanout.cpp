@@ -4,8 +4,9 @@
 
 namespace portier::sync {
 
-FanOut::FanOut(Store& store, std::chrono::milliseconds linger, std::size_t batch)
-    : store_(store), linger_(linger), batch_(batch) {}
+FanOut::FanOut(Store& store, std::function<bool()> busy, std::chrono::milliseconds max_wait,
+               std::size_t batch)
+    : store_(store), busy_(std::move(busy)), max_wait_(max_wait), batch_(batch) {}
 
 FanOut::~FanOut() { stop(); }
 
@@ -41,7 +42,12 @@ void FanOut::run() {
     if (stopping_) return;
     // The changes went out at their commit; their rows can wait until the sessions have them
     // (and until the rest of a burst is queued too: fewer, bigger transactions).
-    if (!first && cv_.wait_for(lock, linger_, [&] { return stopping_; })) return;
+    if (!first && busy_) {
+      auto until = std::chrono::steady_clock::now() + max_wait_;
+      do {
+        if (cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return stopping_; })) return;
+      } while (std::chrono::steady_clock::now() < until && busy_());
+    }
     first = false;
     pending_ = false;
     lock.unlock();

@@ -2,13 +2,15 @@
 // The fan-out: writes queued feed entries as rows (Store::fan_out) in short transactions on
 // its own thread. A write whose changes reach thousands of feeds queues them
 // (WriteTx::append), commits at once and publishes them then: their seqs are final and
-// readers see them as listed. This thread only turns the queue into rows, `linger` after a
-// job is queued (the sessions get the CPU first, and a burst's jobs go in together), in
-// transactions that end after a few hundred entries when another writer waits, so doors keep
-// opening meanwhile.
+// readers see them as listed. This thread only turns the queue into rows: once the sessions
+// have the change (`busy` says the gateway is still handing changes out; the rows wait for
+// it, at most `max_wait`), so the rows never compete with the sends for the CPU, and a
+// burst's jobs go in together; in transactions that end after a few hundred entries when
+// another writer waits, so doors keep opening meanwhile.
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -18,7 +20,9 @@ namespace portier::sync {
 
 class FanOut {
  public:
-  explicit FanOut(Store& store, std::chrono::milliseconds linger = std::chrono::milliseconds(250),
+  // busy: whether the changes just published are still being handed out (empty: never).
+  explicit FanOut(Store& store, std::function<bool()> busy = {},
+                  std::chrono::milliseconds max_wait = std::chrono::seconds(2),
                   std::size_t batch = 20000);
   ~FanOut();
   FanOut(const FanOut&) = delete;
@@ -35,7 +39,8 @@ class FanOut {
   void run();
 
   Store& store_;
-  std::chrono::milliseconds linger_;
+  std::function<bool()> busy_;
+  std::chrono::milliseconds max_wait_;
   std::size_t batch_;
   std::mutex mu_;
   std::condition_variable cv_;

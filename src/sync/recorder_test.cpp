@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -262,9 +264,9 @@ TEST_F(RecorderTest, ALargeFanOutIsQueuedAndKeepsEveryFeedGapless) {
   for (const char* f : {"unit/n1", "site/s1", "org/o"}) expect_converged(f);
 }
 
-// The fan-out thread turns what is queued into rows once its linger has passed, and reads
-// are the same before and after.
-TEST_F(RecorderTest, TheFanOutWritesQueuedEntriesAsRowsAfterItsLinger) {
+// The fan-out thread turns what is queued into rows once the gateway has handed the changes
+// out (or after its longest wait), and reads are the same before and after.
+TEST_F(RecorderTest, TheFanOutWritesQueuedEntriesAsRowsOnceTheSessionsHaveThem) {
   TearDown();
   replicas_.clear();
   fan_out_here_ = false;
@@ -279,29 +281,46 @@ TEST_F(RecorderTest, TheFanOutWritesQueuedEntriesAsRowsAfterItsLinger) {
     sqlite3_close(db);
     return n;
   };
-  // SetUp's writes were queued (one entry each is over the limit of 1): a restart's backlog.
-  ASSERT_GT(count("SELECT COUNT(*) FROM fanout_jobs"), 0);
-  FanOut fanout(*store_, std::chrono::milliseconds(300));
-  fanout.start();
-  auto wait_until_empty = [&] {
+  auto jobs = [&] { return count("SELECT COUNT(*) FROM fanout_jobs"); };
+  auto rows = [&] { return count("SELECT COUNT(*) FROM feed_entries"); };
+  auto wait_until_no_jobs = [&] {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (count("SELECT COUNT(*) FROM fanout_jobs") != 0 &&
-           std::chrono::steady_clock::now() < deadline)
+    while (jobs() != 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
   };
-  wait_until_empty();  // the backlog goes at once
-  ASSERT_EQ(count("SELECT COUNT(*) FROM fanout_jobs"), 0);
-  auto rows = count("SELECT COUNT(*) FROM feed_entries");
-  auto started = std::chrono::steady_clock::now();
+  // SetUp's writes were queued (one entry each is over the limit of 1): a restart's backlog.
+  ASSERT_GT(jobs(), 0);
+  std::atomic<bool> busy{true};
+  FanOut fanout(
+      *store_, [&] { return busy.load(); }, std::chrono::milliseconds(800));
+  fanout.start();
+  wait_until_no_jobs();  // a backlog goes at once, busy or not
+  ASSERT_EQ(jobs(), 0);
+  auto before = rows();
+
+  // Published with their seqs at the commit; no rows while the gateway is busy.
   auto changes = put(Kind::door, "d1", {{"site_id", "s1"}, {"name", "Front, renamed"}});
   ASSERT_GT(changes.size(), 1u);  // more than the limit of 1: queued
-  // Published with their seqs at the commit; the rows come after the linger.
-  EXPECT_EQ(count("SELECT COUNT(*) FROM feed_entries"), rows);
-  wait_until_empty();
-  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(300));
-  EXPECT_EQ(count("SELECT COUNT(*) FROM fanout_jobs"), 0);
-  EXPECT_EQ(count("SELECT COUNT(*) FROM feed_entries"), rows + static_cast<int>(changes.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(rows(), before);
+  EXPECT_EQ(jobs(), 1);
   for (const auto& c : changes) expect_converged(c.feed);
+  busy = false;
+  wait_until_no_jobs();
+  EXPECT_EQ(jobs(), 0);
+  EXPECT_EQ(rows(), before + static_cast<int>(changes.size()));
+  for (const auto& c : changes) expect_converged(c.feed);
+
+  // A gateway that stays busy does not hold the rows back past the longest wait.
+  busy = true;
+  before = rows();
+  auto started = std::chrono::steady_clock::now();
+  changes = put(Kind::door, "d2", {{"site_id", "s1"}, {"name", "Back, renamed"}});
+  ASSERT_GT(changes.size(), 1u);
+  wait_until_no_jobs();
+  EXPECT_EQ(jobs(), 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(800));
+  EXPECT_EQ(rows(), before + static_cast<int>(changes.size()));
   fanout.stop();
 }
 

@@ -50,6 +50,8 @@ void Gateway::stop() {
 
 std::size_t Gateway::sessions() const { return shared_->hub->size(); }
 
+bool Gateway::delivering() const { return shared_->hub->delivering(); }
+
 void Gateway::on_changes(const std::vector<sync::FeedChange>& changes) {
   shared_->hub->publish(changes);
 }

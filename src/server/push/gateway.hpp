@@ -56,6 +56,8 @@ class Gateway final : public BusListener {
   void stop();
   // Live sessions now (from the upgrade on, also before their hello).
   std::size_t sessions() const;
+  // Whether changes published to it are still being handed to sessions.
+  bool delivering() const;
 
   void on_changes(const std::vector<sync::FeedChange>& changes) override;
   void on_revocation(const Revocation& r) override;

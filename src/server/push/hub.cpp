@@ -207,6 +207,11 @@ void Hub::enqueue(std::vector<Delivery> deliveries) {
   net::post(io_, [self = shared_from_this()] { self->pump(); });
 }
 
+bool Hub::delivering() const {
+  std::lock_guard lock(pump_mu_);
+  return pumping_;
+}
+
 void Hub::pump() {
   // Sixty-four sessions at a time, then this goes to the back of the io queue: what came in
   // meanwhile (an open, a unit's answer) waits for one step, not for the whole fan-out.

@@ -85,6 +85,9 @@ class Hub : public std::enable_shared_from_this<Hub> {
   // The unit's newest session (commands go there: an older one may be a dead link), or null.
   std::shared_ptr<Subscriber> unit_session(const std::string& unit_id) const;
 
+  // Whether published changes or revocations wait in the delivery queue.
+  bool delivering() const;
+
   // The newest seq of a feed this node knows (from hellos and commits), for receipts.
   void note_head(const std::string& feed, std::int64_t seq);
   // Tells the organization's consoles (org/ feed sessions) what a device now holds.
@@ -136,7 +139,7 @@ class Hub : public std::enable_shared_from_this<Hub> {
   Index by_feed_, by_user_, by_unit_, by_token_;
   std::unordered_map<std::string, std::int64_t> heads_;
 
-  std::mutex pump_mu_;
+  mutable std::mutex pump_mu_;
   std::deque<Delivery> to_deliver_;
   bool pumping_ = false;
 };
