@@ -69,7 +69,7 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
   WsConn(WsSession& s, net::io_context& ioc);
   ~WsConn();
   void start(const Spec& spec, std::string hello);
-  void send(std::string text);
+  void send(std::string_view text);
   void ack(std::int64_t seq);
   void close();
   void abort() {
@@ -206,7 +206,7 @@ void WsConn::on_handshake(boost::system::error_code ec) {
   sock_ = std::move(ws_->next_layer());
   ws_.reset();
   in_.resize(2048);
-  send(std::move(hello_));
+  send(hello_);
   do_read();
 }
 
@@ -275,7 +275,7 @@ bool WsConn::parse(std::int64_t t) {
   return alive;
 }
 
-void WsConn::send(std::string text) {
+void WsConn::send(std::string_view text) {
   if (dead_ || closing_) return;
   write_frame(ws::kText, text);
 }
