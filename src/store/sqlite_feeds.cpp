@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <tuple>
 
 namespace portier::sqlite {
 namespace {
@@ -84,17 +85,17 @@ Result<std::vector<std::pair<std::int64_t, std::int64_t>>> FeedTx::jobs() {
   }
 }
 
-Result<std::int64_t> FeedTx::rows_head(const std::string& feed) {
+Result<std::pair<std::int64_t, std::int64_t>> FeedTx::rows_head(const std::string& feed) {
   auto p = db_.prepare(
-      "SELECT MAX(base_seq, IFNULL((SELECT MAX(seq) FROM feed_entries e"
+      "SELECT id, MAX(base_seq, IFNULL((SELECT MAX(seq) FROM feed_entries e"
       " WHERE e.feed_id = n.id), 0)) FROM feed_names n WHERE name = ?1");
   if (!p) return p.error();
   Stmt s(*p);
   s.bind(1, feed);
   int rc = s.step();
-  if (rc == SQLITE_DONE) return std::int64_t{0};
+  if (rc == SQLITE_DONE) return std::make_pair(std::int64_t{0}, std::int64_t{0});
   if (rc != SQLITE_ROW) return db_.error(rc, "read feed");
-  return s.int64(0);
+  return std::make_pair(s.int64(0), s.int64(1));
 }
 
 Result<std::int64_t> FeedTx::queued_in(
@@ -165,7 +166,7 @@ Result<std::vector<FeedEntry>> FeedTx::read(const std::string& feed, std::int64_
   } else {
     auto h = rows_head(feed);
     if (!h) return h.error();
-    seq = *h;
+    seq = h->second;
   }
   for (auto [id, done] : *pending) {
     auto job = shared_.job(db_, id);
@@ -201,21 +202,9 @@ Result<FeedShared::Feed*> FeedTx::feed(const std::string& name) {
   }
   FeedShared::Feed f;
   f.saved_in = tx_;
-  {
-    auto p = db_.prepare(
-        "SELECT id, MAX(base_seq, IFNULL((SELECT MAX(seq) FROM feed_entries e"
-        " WHERE e.feed_id = n.id), 0)) FROM feed_names n WHERE name = ?1");
-    if (!p) return p.error();
-    Stmt s(*p);
-    s.bind(1, name);
-    int rc = s.step();
-    if (rc == SQLITE_ROW) {
-      f.id = s.int64(0);
-      f.head = s.int64(1);
-    } else if (rc != SQLITE_DONE) {
-      return db_.error(rc, "read feed");
-    }
-  }
+  auto known = rows_head(name);
+  if (!known) return known.error();
+  std::tie(f.id, f.head) = *known;
   if (f.id == 0) {
     auto p = db_.prepare("INSERT INTO feed_names(name) VALUES(?1)");
     if (!p) return p.error();

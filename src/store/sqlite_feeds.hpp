@@ -89,8 +89,9 @@ class FeedTx {
   Result<bool> any_queued();
   // The queued jobs, oldest first: (id, entries already written as rows).
   Result<std::vector<std::pair<std::int64_t, std::int64_t>>> jobs();
-  // The seq of the feed's newest row (or its base_seq), 0 for a feed with no name yet.
-  Result<std::int64_t> rows_head(const std::string& feed);
+  // The feed's id and the seq of its newest row (or its base_seq); both 0 for a feed with no
+  // name yet.
+  Result<std::pair<std::int64_t, std::int64_t>> rows_head(const std::string& feed);
   // How many of the feed's entries the given jobs still hold.
   Result<std::int64_t> queued_in(const std::string& feed,
                                  const std::vector<std::pair<std::int64_t, std::int64_t>>& jobs);

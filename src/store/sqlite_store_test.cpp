@@ -60,6 +60,16 @@ class SqliteStoreTest : public ::testing::Test {
     return rc;
   }
 
+  // Stores one change and lists it in each of `feeds`; their seqs.
+  static Result<std::vector<std::int64_t>> append_change(WriteTx& tx,
+                                                         const std::vector<std::string>& feeds,
+                                                         const std::string& body) {
+    auto c = tx.add_change(body, 100);
+    if (!c) return c.error();
+    std::vector<FeedAppend> entries;
+    for (const auto& f : feeds) entries.push_back({f, *c});
+    return tx.append(entries);
+  }
   // Lists one change in one feed; its seq.
   static Result<std::int64_t> append(WriteTx& tx, const std::string& feed, std::int64_t change) {
     auto seqs = tx.append({FeedAppend{feed, change}});
@@ -469,11 +479,7 @@ TEST_F(SqliteStoreTest, ALargeFanOutIsQueuedReadAsListedAndWrittenInOrder) {
   auto append_many = [&](const std::vector<std::string>& feeds, const std::string& body) {
     std::vector<std::int64_t> seqs;
     EXPECT_TRUE(write([&](WriteTx& tx) -> Status {
-      auto c = tx.add_change(body, 100);
-      if (!c) return c.error();
-      std::vector<FeedAppend> entries;
-      for (const auto& f : feeds) entries.push_back({f, *c});
-      auto r = tx.append(entries);
+      auto r = append_change(tx, feeds, body);
       if (!r) return r.error();
       seqs = *r;
       return ok();
@@ -543,11 +549,7 @@ TEST_F(SqliteStoreTest, QueuedSeqsSurviveARestartAndARolledBackJob) {
                     bool fail = false) {
     std::vector<std::int64_t> seqs;
     auto st = write([&](WriteTx& tx) -> Status {
-      auto c = tx.add_change(body, 100);
-      if (!c) return c.error();
-      std::vector<FeedAppend> entries;
-      for (const auto& f : feeds) entries.push_back({f, *c});
-      auto r = tx.append(entries);
+      auto r = append_change(tx, feeds, body);
       if (!r) return r.error();
       seqs = *r;
       if (!fail) return ok();
