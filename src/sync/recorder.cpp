@@ -1,7 +1,9 @@
 #include "sync/recorder.hpp"
 
 #include <algorithm>
+#include <boost/container/small_vector.hpp>
 #include <boost/json.hpp>
+#include <tuple>
 #include <unordered_map>
 
 namespace portier::sync {
@@ -68,9 +70,12 @@ Status ChangeRecorder::write(const Record* before, const Record* after) {
 Result<std::vector<FeedChange>> ChangeRecorder::finish() {
   // What each feed gets: records to put (in kind order: what a grant names comes first) and
   // records to delete (sent after the puts, grants first).
+  // Keys point into written_, held_ and loaded, which stay put until the end: a change reaching
+  // 10,000 feeds copies no key and allocates no list per feed (this runs under the store's write
+  // lock).
   struct Changes {
-    std::vector<std::pair<RecordKey, const Record*>> puts;
-    std::vector<RecordKey> deletes;
+    boost::container::small_vector<std::pair<const RecordKey*, const Record*>, 1> puts;
+    boost::container::small_vector<const RecordKey*, 1> deletes;
   };
   std::unordered_map<std::string, Changes> feeds;
   std::map<RecordKey, Record> loaded;  // records that entered a feed without being written
@@ -80,10 +85,10 @@ Result<std::vector<FeedChange>> ChangeRecorder::finish() {
   std::vector<std::string> holders;
   for (const auto& [key, rec] : written_) {
     if (!rec) {
-      org.deletes.push_back(key);
+      org.deletes.push_back(&key);
       continue;
     }
-    org.puts.emplace_back(key, &*rec);
+    org.puts.emplace_back(&key, &*rec);
     holders.clear();
     if (prefetched_ && prefetched_->key == key && held_.empty() &&
         prefetched_->version == tx_.feeds_version()) {
@@ -94,14 +99,14 @@ Result<std::vector<FeedChange>> ChangeRecorder::finish() {
       holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
     }
     feeds.reserve(feeds.size() + holders.size());
-    for (auto& f : holders) feeds[std::move(f)].puts.emplace_back(key, &*rec);
+    for (auto& f : holders) feeds[std::move(f)].puts.emplace_back(&key, &*rec);
   }
   for (const auto& [pair, was] : held_) {
     const auto& [feed, key] = pair;
     auto now = m.contains(*FeedId::parse(feed), key.first, key.second);
     if (!now) return now.error();
     if (was && !*now) {
-      feeds[feed].deletes.push_back(key);
+      feeds[feed].deletes.push_back(&key);
     } else if (!was && *now && !written_.count(key)) {
       auto it = loaded.find(key);
       if (it == loaded.end()) {
@@ -110,30 +115,51 @@ Result<std::vector<FeedChange>> ChangeRecorder::finish() {
         if (!*r) continue;
         it = loaded.emplace(key, std::move(**r)).first;
       }
-      feeds[feed].puts.emplace_back(key, &it->second);
+      feeds[feed].puts.emplace_back(&it->first, &it->second);
     }
   }
   // Each distinct change is stored and serialized once, whatever number of feeds it reaches.
   std::map<std::pair<RecordKey, std::int64_t>,
            std::pair<std::int64_t, std::shared_ptr<const std::string>>>
       stored;
-  auto change = [&](const RecordKey& key, const Record* put)
+  // The same key and record as the last call (a change reaching many feeds): no lookup.
+  const RecordKey* last_key = nullptr;
+  const Record* last_put = nullptr;
+  const std::pair<std::int64_t, std::shared_ptr<const std::string>>* last = nullptr;
+  auto change = [&](const RecordKey* key, const Record* put)
       -> Result<std::pair<std::int64_t, std::shared_ptr<const std::string>>> {
-    auto id = std::make_pair(key, put ? put->version : -1);
-    if (auto it = stored.find(id); it != stored.end()) return it->second;
-    auto body = std::make_shared<const std::string>(put ? put_body(*put)
-                                                        : delete_body(key.first, key.second));
-    auto change_id = tx_.add_change(*body, at_);
-    if (!change_id) return change_id.error();
-    return stored[id] = std::make_pair(*change_id, std::move(body));
+    if (last && key == last_key && put == last_put) return *last;
+    auto id = std::make_pair(*key, put ? put->version : -1);
+    auto it = stored.find(id);
+    if (it == stored.end()) {
+      auto body = std::make_shared<const std::string>(put ? put_body(*put)
+                                                          : delete_body(key->first, key->second));
+      auto change_id = tx_.add_change(*body, at_);
+      if (!change_id) return change_id.error();
+      it = stored.emplace(std::move(id), std::make_pair(*change_id, std::move(body))).first;
+    }
+    last_key = key;
+    last_put = put;
+    last = &it->second;  // map nodes stay put
+    return it->second;
   };
+  auto put_less = [](const auto& a, const auto& b) {
+    return std::tie(*a.first, a.second) < std::tie(*b.first, b.second);
+  };
+  auto put_same = [](const auto& a, const auto& b) {
+    return *a.first == *b.first && a.second == b.second;
+  };
+  auto key_less = [](const RecordKey* a, const RecordKey* b) { return *a < *b; };
+  auto key_same = [](const RecordKey* a, const RecordKey* b) { return *a == *b; };
   std::vector<FeedAppend> entries;
   std::vector<std::shared_ptr<const std::string>> bodies;
+  entries.reserve(feeds.size());
+  bodies.reserve(feeds.size());
   for (auto& [feed, c] : feeds) {
-    std::sort(c.puts.begin(), c.puts.end());
-    c.puts.erase(std::unique(c.puts.begin(), c.puts.end()), c.puts.end());
-    std::sort(c.deletes.begin(), c.deletes.end());
-    c.deletes.erase(std::unique(c.deletes.begin(), c.deletes.end()), c.deletes.end());
+    std::sort(c.puts.begin(), c.puts.end(), put_less);
+    c.puts.erase(std::unique(c.puts.begin(), c.puts.end(), put_same), c.puts.end());
+    std::sort(c.deletes.begin(), c.deletes.end(), key_less);
+    c.deletes.erase(std::unique(c.deletes.begin(), c.deletes.end(), key_same), c.deletes.end());
     for (const auto& [key, rec] : c.puts) {
       auto ch = change(key, rec);
       if (!ch) return ch.error();
