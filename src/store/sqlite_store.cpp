@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -798,15 +799,21 @@ Status SqliteStore::read(const std::function<Status(ReadTx&)>& fn) {
 }
 
 Result<bool> SqliteStore::fan_out(std::size_t max_entries) {
+  // A writer waiting (an open logging its use, an admin's edit) goes first. The transaction
+  // before this one ended for it, but a mutex is not fair: this thread would take the lock
+  // back before the woken writer runs, again and again (opens waited 70-100 ms so).
+  for (int i = 0; i < 1000 && impl_->writers_waiting.load() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
   bool more = false;
   auto st = write([&](WriteTx& wtx) -> Status {
     auto& tx = static_cast<Tx&>(wtx);
     // One transaction while nobody else waits to write (fewer commits: each one rewrites the
-    // pages the entries touched), and never long.
+    // pages the entries touched), and never long: 5 ms, as the thread may lose its core
+    // meanwhile while holding the lock.
     auto started = std::chrono::steady_clock::now();
     auto yield = [&] {
       return impl_->writers_waiting.load() > 0 ||
-             std::chrono::steady_clock::now() - started > std::chrono::milliseconds(25);
+             std::chrono::steady_clock::now() - started > std::chrono::milliseconds(5);
     };
     auto r = tx.feeds().fan_out(max_entries, yield);
     if (!r) return r.error();
