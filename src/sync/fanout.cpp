@@ -44,9 +44,11 @@ void FanOut::run() {
     // (and until the rest of a burst is queued too: fewer, bigger transactions).
     if (!first && busy_) {
       auto until = std::chrono::steady_clock::now() + max_wait_;
+      int quiet = 0;
       do {
         if (cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return stopping_; })) return;
-      } while (std::chrono::steady_clock::now() < until && busy_());
+        quiet = busy_() ? 0 : quiet + 1;
+      } while (std::chrono::steady_clock::now() < until && quiet < 5);
     }
     first = false;
     pending_ = false;
