@@ -22,7 +22,12 @@ void Hub::join(Subscriber* s, std::weak_ptr<Subscriber> self) {
   all_[s].self = std::move(self);
 }
 
+bool Hub::console_listing(const Index* index, const std::string& key) const {
+  return index == &by_feed_ && key.compare(0, 4, "org/") == 0;
+}
+
 void Hub::list(Entry& e, Index& index, const std::string& key) {
+  if (console_listing(&index, key)) org_listings_.fetch_add(1, std::memory_order_relaxed);
   auto& slot = *index.try_emplace(key).first;
   slot.second.push_back(&e);
   e.listed.push_back(Listing{&index, &slot, std::prev(slot.second.end())});
@@ -30,6 +35,8 @@ void Hub::list(Entry& e, Index& index, const std::string& key) {
 
 void Hub::unlist(Entry& e) {
   for (auto& l : e.listed) {
+    if (console_listing(l.index, l.slot->first))
+      org_listings_.fetch_sub(1, std::memory_order_relaxed);
     l.slot->second.erase(l.at);
     if (l.slot->second.empty()) l.index->erase(l.index->find(l.slot->first));
   }
@@ -159,6 +166,7 @@ void Hub::note_head(const std::string& feed, std::int64_t seq) {
 }
 
 void Hub::device_event(const std::string& org_id, const std::string& device_key) {
+  if (org_listings_.load(std::memory_order_relaxed) == 0) return;  // no console anywhere
   std::string org_feed = "org/" + org_id;
   {
     // Most acks have no console to tell: find that out before copying the device.

@@ -6,6 +6,7 @@
 // listed when they connect and leave on close or in their destructor, in O(1) whatever the
 // number of sessions. Transport-free: a session is anything that implements Subscriber.
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
 #include <deque>
@@ -123,7 +124,8 @@ class Hub : public std::enable_shared_from_this<Hub> {
   };
 
   void list(Entry& e, Index& index, const std::string& key);
-  void unlist(Entry& e);  // under mu_
+  bool console_listing(const Index* index, const std::string& key) const;  // an org/ feed
+  void unlist(Entry& e);                                                   // under mu_
   void note_head_locked(const std::string& feed, std::int64_t seq);
   void enqueue(std::vector<Delivery> deliveries);
   void pump();
@@ -138,6 +140,9 @@ class Hub : public std::enable_shared_from_this<Hub> {
   std::unordered_map<Subscriber*, Entry> all_;
   Index by_feed_, by_user_, by_unit_, by_token_;
   std::unordered_map<std::string, std::int64_t> heads_;
+  // Listings of org/ feeds (consoles): an ack looks at it before taking mu_, which the pump
+  // holds while it expands a fan-out.
+  std::atomic<std::size_t> org_listings_{0};
 
   mutable std::mutex pump_mu_;
   std::deque<Delivery> to_deliver_;
