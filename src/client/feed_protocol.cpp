@@ -44,11 +44,11 @@ Reaction reconnect(std::string why, bool local = false) {
   return r;
 }
 
-std::string ack(const std::string& feed, std::int64_t seq) {
-  return json::serialize(json::object{{"type", "ack"}, {"feed", feed}, {"seq", seq}});
-}
-
 }  // namespace
+
+std::string ack_message(const Ack& a) {
+  return json::serialize(json::object{{"type", "ack"}, {"feed", a.feed}, {"seq", a.seq}});
+}
 
 FeedProtocol::FeedProtocol(std::vector<std::string> feeds, ReplicaStore* store)
     : asked_(std::move(feeds)), store_(store) {
@@ -169,7 +169,7 @@ Reaction FeedProtocol::on_snapshot(const json::object& msg) {
     if (auto s = store_->snapshot(name, next); !s)
       return reconnect("saving the snapshot of " + name + ": " + s.error().message, true);
   Reaction r;
-  r.send.push_back(ack(name, *seq));
+  r.acks.push_back(Ack{name, *seq});
   r.event = Event{"snapshot", name, *seq, msg};
   std::lock_guard lock(mu_);
   replicas_[name] = std::move(next);
@@ -218,7 +218,7 @@ Reaction FeedProtocol::on_change(const json::object& msg) {
     r.seq = *seq;
   }
   Reaction r;
-  r.send.push_back(ack(name, *seq));
+  r.acks.push_back(Ack{name, *seq});
   r.event = Event{"change", name, *seq, msg};
   return r;
 }

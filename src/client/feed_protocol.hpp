@@ -52,6 +52,15 @@ struct Event {
   boost::json::object message;  // the message as received (empty for "closed")
 };
 
+// An acknowledgement due: the newest seq of `feed` the client stored. One covers every seq
+// before it, so acks of the same feed coalesce.
+struct Ack {
+  std::string feed;
+  std::int64_t seq = 0;
+};
+// The ack message for the server.
+std::string ack_message(const Ack& a);
+
 // What the session does after a message.
 struct Reaction {
   enum class Next {
@@ -60,12 +69,12 @@ struct Reaction {
     stop,       // close and stop for good (refused: `why` says why)
   };
   Next next = Next::read;
-  std::string why;                // reconnect / stop: the reason, for the log or stopped_reason
-  bool local_failure = false;     // reconnect because the ReplicaStore failed: back off more
-  bool ready = false;             // the server accepted the hello: sending is allowed
-  std::vector<std::string> send;  // messages to send (acknowledgements), in order
-  std::optional<Event> event;     // for the callback
-  std::string note;               // what to log: a message skipped, or why it reconnects
+  std::string why;             // reconnect / stop: the reason, for the log or stopped_reason
+  bool local_failure = false;  // reconnect because the ReplicaStore failed: back off more
+  bool ready = false;          // the server accepted the hello: sending is allowed
+  std::vector<Ack> acks;       // to acknowledge (what the store took), in order
+  std::optional<Event> event;  // for the callback
+  std::string note;            // what to log: a message skipped, or why it reconnects
 };
 
 class FeedProtocol {

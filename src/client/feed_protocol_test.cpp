@@ -136,7 +136,7 @@ void variants(const json::value& root, const std::function<void(const json::valu
 std::unique_ptr<FeedProtocol> at_seq_1(FakeStore& store) {
   auto p = std::make_unique<FeedProtocol>(std::vector<std::string>{kFeed}, &store);
   auto r = p->on_message(json::serialize(valid_messages()[1]));
-  EXPECT_EQ(r.send.size(), 1u);
+  EXPECT_EQ(r.acks.size(), 1u);
   EXPECT_EQ(p->replica(kFeed).seq, 1);
   return p;
 }
@@ -151,16 +151,16 @@ void check(FakeStore& store, const std::string& text) {
   ASSERT_NO_THROW(r = p->on_message(text)) << text;
   auto after = p->replica(kFeed);
   if (r.next != Reaction::Next::read) {
-    EXPECT_TRUE(r.send.empty()) << text;
+    EXPECT_TRUE(r.acks.empty()) << text;
   }
-  if (r.send.empty()) {
+  if (r.acks.empty()) {
     bool unchanged = after.seq == before.seq && after.records == before.records;
     // Out of order: the replica is dropped (a snapshot follows), never half-applied.
     bool dropped = after.seq == -1 && after.records.empty() && r.next == Reaction::Next::reconnect;
     EXPECT_TRUE(unchanged || dropped) << text;
   } else {
-    ASSERT_EQ(r.send.size(), 1u) << text;
-    auto ack = json::parse(r.send[0]);
+    ASSERT_EQ(r.acks.size(), 1u) << text;
+    auto ack = json::parse(ack_message(r.acks[0]));
     EXPECT_EQ(ack.at("type"), "ack");
     EXPECT_EQ(ack.at("feed"), json::value(kFeed));
     EXPECT_EQ(ack.at("seq").as_int64(), after.seq) << text;
@@ -228,14 +228,14 @@ TEST(FeedProtocol, AChangeTheStoreCannotSaveIsNeitherAppliedNorAcked) {
   auto r = p->on_message(json::serialize(valid_messages()[2]));
   EXPECT_EQ(r.next, Reaction::Next::reconnect);
   EXPECT_TRUE(r.local_failure);
-  EXPECT_TRUE(r.send.empty());
+  EXPECT_TRUE(r.acks.empty());
   EXPECT_EQ(p->replica(kFeed).seq, 1);
   // The hello of the next connection resumes from seq 1.
   auto hello = json::parse(p->hello("t", "d", "app", ""));
   EXPECT_EQ(hello.at("feeds").at(0).at("seq"), 1);
   store.fail = false;
   r = p->on_message(json::serialize(valid_messages()[2]));
-  EXPECT_EQ(r.send.size(), 1u);
+  EXPECT_EQ(r.acks.size(), 1u);
   EXPECT_EQ(p->replica(kFeed).seq, 2);
 }
 

@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 #include <deque>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -42,6 +43,9 @@ struct FeedSession::Conn {
   beast::flat_buffer buffer;
   std::deque<std::string> queue;  // to send; the front is being written while `writing`
   std::size_t queued_bytes = 0;
+  std::map<std::string, std::int64_t> acks_due;  // feed: newest seq stored, not yet acked
+  bool ack_timer_armed = false;
+  std::function<void()> after_writes;  // stopping: closes once the queue is written
   bool writing = false;
   bool open = false;     // the WebSocket handshake completed
   bool ready = false;    // the server accepted the hello
@@ -67,10 +71,11 @@ struct FeedSession::Conn {
 
 struct FeedSession::Impl {
   explicit Impl(net::io_context& ioc)
-      : strand(net::make_strand(ioc)), resolver(strand), backoff(strand) {}
+      : strand(net::make_strand(ioc)), resolver(strand), backoff(strand), ack_timer(strand) {}
   net::strand<net::io_context::executor_type> strand;
   tcp::resolver resolver;
   net::steady_timer backoff;
+  net::steady_timer ack_timer;  // the current connection's acks due
   std::optional<Url> url;
   std::shared_ptr<net::ssl::context> tls;
   std::shared_ptr<Conn> conn;
@@ -314,8 +319,8 @@ void FeedSession::on_read(const std::shared_ptr<Conn>& c, const beast::error_cod
     im.connected = true;
     ++im.connections;
   }
-  if (!r.send.empty()) im.local_failures = 0;  // the replica store took what it acknowledges
-  for (auto& m : r.send) enqueue(c, std::move(m));
+  if (!r.acks.empty()) im.local_failures = 0;  // the replica store took what it acknowledges
+  for (auto& a : r.acks) acknowledge(c, std::move(a));
   switch (r.next) {
     case Reaction::Next::read:
       if (r.event) notify(*r.event);
@@ -376,6 +381,24 @@ void FeedSession::enqueue(const std::shared_ptr<Conn>& c, std::string message) {
   if (!c->writing) do_write(c);
 }
 
+void FeedSession::acknowledge(const std::shared_ptr<Conn>& c, Ack a) {
+  if (options_.ack_delay.count() <= 0) return enqueue(c, ack_message(a));
+  auto& due = c->acks_due[a.feed];
+  due = std::max(due, a.seq);
+  if (c->ack_timer_armed) return;
+  c->ack_timer_armed = true;
+  impl_->ack_timer.expires_after(options_.ack_delay);
+  impl_->ack_timer.async_wait([self = shared_from_this(), c](const beast::error_code& ec) {
+    c->ack_timer_armed = false;
+    if (!ec && self->current(c)) self->send_acks(c);
+  });
+}
+
+void FeedSession::send_acks(const std::shared_ptr<Conn>& c) {
+  auto due = std::exchange(c->acks_due, {});
+  for (auto& [feed, seq] : due) enqueue(c, ack_message(Ack{feed, seq}));
+}
+
 void FeedSession::do_write(const std::shared_ptr<Conn>& c) {
   c->writing = true;
   c->with_ws([&](auto& ws) {
@@ -389,6 +412,12 @@ void FeedSession::do_write(const std::shared_ptr<Conn>& c) {
 
 void FeedSession::on_write(const std::shared_ptr<Conn>& c, const beast::error_code& ec) {
   c->writing = false;
+  if (c->after_writes) {  // stopping: the close frame follows the last of these
+    if (!ec && !c->queue.empty()) c->queue.pop_front();
+    if (!ec && !c->queue.empty()) return do_write(c);
+    c->tcp().expires_never();
+    return std::exchange(c->after_writes, {})();
+  }
   if (!current(c)) return;
   if (ec) return reconnect("write: " + ec.message());
   c->queued_bytes -= c->queue.front().size();
@@ -440,13 +469,21 @@ void FeedSession::shut_down() {
   im.ready = false;
   im.backoff.cancel();
   im.resolver.cancel();
+  im.ack_timer.cancel();
   auto c = std::exchange(im.conn, nullptr);
   if (!c || !c->open || c->closing) {
     if (c) c->cut();
     return finish_stop();
   }
-  // Say goodbye with a close frame, briefly: the server marks the device gone at once.
-  close_then(c, [self = shared_from_this()] { self->finish_stop(); });
+  // Say goodbye with a close frame, briefly: the server marks the device gone at once. What
+  // the store took is acknowledged first: what is queued goes out before (at most 2 s).
+  if (c->ready) send_acks(c);
+  auto goodbye = [self = shared_from_this(), c] {
+    self->close_then(c, [self] { self->finish_stop(); });
+  };
+  if (!c->writing) return goodbye();
+  c->tcp().expires_after(kCloseTimeout);
+  c->after_writes = std::move(goodbye);
 }
 
 void FeedSession::finish_stop() {

@@ -37,6 +37,11 @@ struct ClientOptions {
   // wss://: use this context (shared by many sessions) instead of building one from ca_file.
   std::shared_ptr<boost::asio::ssl::context> tls_context;
   ReplicaStore* replica_store = nullptr;  // when set: replicas loaded at start, kept durable
+  // Acks wait this long after the first change not yet acknowledged, then go out as one per
+  // feed (the newest seq stored): a burst costs one ack, and a change reaching thousands of
+  // devices is not followed at once by thousands of acks competing with its delivery. 0: each
+  // at once. A graceful stop sends what is due first.
+  std::chrono::milliseconds ack_delay{250};
   // Bytes waiting to be sent before the connection counts as stuck and is replaced.
   std::size_t max_queued_bytes = 4 << 20;
   // What the client skipped and why it reconnected (default: standard error).
@@ -91,6 +96,9 @@ class FeedSession : public std::enable_shared_from_this<FeedSession> {
   void do_read(const std::shared_ptr<Conn>& c);
   void on_read(const std::shared_ptr<Conn>& c, const boost::system::error_code& ec);
   void enqueue(const std::shared_ptr<Conn>& c, std::string message);
+  // Acknowledges now, or within options_.ack_delay together with what follows.
+  void acknowledge(const std::shared_ptr<Conn>& c, Ack a);
+  void send_acks(const std::shared_ptr<Conn>& c);
   void do_write(const std::shared_ptr<Conn>& c);
   void on_write(const std::shared_ptr<Conn>& c, const boost::system::error_code& ec);
   // Closes the connection with a close frame (at most 2 s), then runs `then` on the strand.

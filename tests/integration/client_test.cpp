@@ -175,6 +175,44 @@ TEST(FeedClientInput, MalformedAndNewerMessagesNeverEndTheClient) {
   server.drop();
 }
 
+// Acks wait for ack_delay and then cover the newest seq stored: a burst of changes costs one
+// ack (a fan-out to thousands of devices is not answered by thousands of acks at once). A
+// stop acknowledges what is due before its close frame, however long the delay.
+TEST(FeedClientAcks, ABurstIsAcknowledgedOnceAndAStopSendsWhatIsDue) {
+  FakePushServer server;
+  auto o = options(server);
+  o.ack_delay = 1500ms;
+  client::FeedClient client(o);
+  client.start();
+  ASSERT_TRUE(server.accept());
+  server.read_type("hello");
+  server.send(ready(false, 1));
+  server.send(snapshot(1, "Unit"));
+  auto ack = server.read_type("ack");
+  ASSERT_FALSE(ack.is_null());
+  EXPECT_EQ(ack.at("seq"), 1);
+  server.send(rename(2, "Two"));
+  server.send(rename(3, "Three"));
+  server.send(rename(4, "Four"));
+  ack = server.read();
+  ASSERT_FALSE(ack.is_null());
+  EXPECT_EQ(ack.at("type"), "ack");
+  EXPECT_EQ(ack.at("seq"), 4) << "one ack for the burst, of its newest seq";
+
+  // The next message is the ack of the next change (no ack of 2 or 3 follows), and it waits
+  // for the stop.
+  server.send(rename(5, "Five"));
+  ASSERT_TRUE(
+      client.wait_for([](const client::FeedClient& c) { return c.replica(kFeed).seq == 5; }, 5s));
+  auto stopped = std::async(std::launch::async, [&] { client.stop(); });
+  ack = server.read(1000ms);  // well before the delay is over
+  ASSERT_FALSE(ack.is_null()) << "the stop dropped the ack that was due";
+  EXPECT_EQ(ack.at("type"), "ack");
+  EXPECT_EQ(ack.at("seq"), 5);
+  server.read(1000ms);  // the close frame, answered
+  stopped.get();
+}
+
 // A session that stops by itself (here: the server closes with 4003, revoked) wakes a
 // wait_for at once, not at its deadline.
 TEST(FeedClientStop, ASessionRefusedForGoodWakesItsWaitersAtOnce) {

@@ -67,6 +67,10 @@ export function protocolBackoff(attempt: number): number {
 
 const PING_EVERY_MS = 20_000;
 const PONG_WITHIN_MS = 10_000;
+// Acks wait this long after the first change not yet acknowledged and then cover the newest
+// seq of each feed (docs/protocol.md): a burst costs one ack, and an edit reaching thousands
+// of devices is not answered by thousands of acks while it is still going out.
+const ACK_DELAY_MS = 250;
 
 export class PushClient {
   readonly feeds = new Map<string, FeedState>();
@@ -78,6 +82,8 @@ export class PushClient {
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
   private acked = new Map<string, number>();
+  private ackDue = new Map<string, number>();
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private flushQueued = false;
 
@@ -102,6 +108,7 @@ export class PushClient {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    this.sendAcks(); // what was stored is acknowledged before the goodbye
     this.stopTimers();
     if (this.ws) {
       this.ws.onclose = this.ws.onmessage = this.ws.onerror = this.ws.onopen = null;
@@ -276,10 +283,25 @@ export class PushClient {
       if (!ws || ws.readyState !== WebSocket.OPEN) return;
       for (const s of snapshot) {
         if ((this.acked.get(s.feed) ?? -1) >= s.seq) continue;
-        ws.send(JSON.stringify({ type: 'ack', feed: s.feed, seq: s.seq }));
-        this.acked.set(s.feed, s.seq);
+        this.ackDue.set(s.feed, Math.max(this.ackDue.get(s.feed) ?? -1, s.seq));
       }
+      if (this.ackDue.size > 0 && this.ackTimer === undefined)
+        this.ackTimer = setTimeout(() => this.sendAcks(), ACK_DELAY_MS);
     });
+  }
+
+  private sendAcks(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    const ws = this.ws;
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      for (const [feed, seq] of this.ackDue) {
+        if ((this.acked.get(feed) ?? -1) >= seq) continue;
+        ws.send(JSON.stringify({ type: 'ack', feed, seq }));
+        this.acked.set(feed, seq);
+      }
+    }
+    this.ackDue.clear();
   }
 
   private onClose(ws: WebSocket, code: number): void {
@@ -322,6 +344,10 @@ export class PushClient {
   private stopTimers(): void {
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
+    // Acks belong to the connection: the next one resumes from the cursor instead.
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    this.ackDue.clear();
   }
 }
 
