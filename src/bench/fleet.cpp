@@ -126,8 +126,12 @@ WorkerTotals Fleet::stats(bool reset) {
   return t;
 }
 
-void Fleet::mode(bool resume, int backoff_ms) {
-  all({{"op", "mode"}, {"resume", resume}, {"backoff_ms", backoff_ms}}, 30s);
+void Fleet::mode(bool resume, int backoff_ms, int ack_delay_ms) {
+  all({{"op", "mode"},
+       {"resume", resume},
+       {"backoff_ms", backoff_ms},
+       {"ack_delay_ms", ack_delay_ms}},
+      30s);
 }
 
 void Fleet::close() { all({{"op", "close"}}, 60s); }

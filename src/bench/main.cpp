@@ -44,6 +44,10 @@ int main(int argc, char** argv) {
   app.add_option("--per-address", o.per_address, "sessions per loopback source address")
       ->check(CLI::Range(1, 28000));
   app.add_option("--backoff-ms", o.backoff_ms, "reconnect backoff base (the protocol's: 100)");
+  app.add_option("--ack-delay-ms", o.ack_delay_ms,
+                 "device sessions ack this long after a change, coalesced (the SDK's: 250; 0: "
+                 "each at once)")
+      ->check(CLI::Range(0, 10000));
   app.add_flag("--api-seed", o.api_seed, "seed user by user even when POST /v1/import exists");
   app.add_flag("--keep", o.keep, "keep the temporary data and logs");
   app.add_flag("--smoke", o.smoke, "every scenario at N = 50, briefly (the CTest smoke run)");

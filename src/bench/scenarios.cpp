@@ -297,7 +297,7 @@ Run::Run(Options o, std::size_t max_sessions) : impl_(std::make_unique<Impl>()) 
         std::to_string(m.per_worker) + " sessions each; " + std::to_string(m.o.per_address) +
         " sessions per source address from 127.0.0.2; data and logs in " + m.dir->path());
   m.fleet = std::make_unique<Fleet>(m.exe, m.workers, m.o.threads);
-  m.fleet->mode(true, m.o.backoff_ms);
+  m.fleet->mode(true, m.o.backoff_ms, m.o.ack_delay_ms);
   m.mosquitto = std::make_unique<Mosquitto>(m.o.mosquitto, m.dir->path());
   m.mosquitto->start();
   m.floor = std::make_unique<FloorServer>(m.exe);
@@ -650,7 +650,7 @@ json::object Run::storm() {
   out["seed"] = m.seed_json(w, n);
   m.connect("ws", p->port(), m.device_specs(w, n), "portier");
   for (bool warm : {true, false}) {
-    m.fleet->mode(warm, m.o.backoff_ms);
+    m.fleet->mode(warm, m.o.backoff_ms, m.o.ack_delay_ms);
     m.fleet->stats(true);
     auto t = ++m.tag;
     m.fleet->arm(t);
@@ -695,7 +695,7 @@ json::object Run::storm() {
           std::to_string(r.ms()) + " ms); lost " + std::to_string(lat.lost));
     out[warm ? "warm" : "cold"] = std::move(j);
   }
-  m.fleet->mode(true, m.o.backoff_ms);
+  m.fleet->mode(true, m.o.backoff_ms, m.o.ack_delay_ms);
   m.fleet->close();
   p->stop();
   return out;

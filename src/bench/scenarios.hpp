@@ -24,9 +24,10 @@ struct Options {
   // Sessions per loopback source address: under portierd's default cap of 512 connections per
   // address even when all of them reconnect at once (phones come from many addresses).
   std::size_t per_address = 256;
-  int backoff_ms = 100;   // the reconnect backoff's base (the protocol's 100 ms)
-  bool api_seed = false;  // never use POST /v1/import
-  bool keep = false;      // keep the temporary directory (data, logs)
+  int backoff_ms = 100;    // the reconnect backoff's base (the protocol's 100 ms)
+  int ack_delay_ms = 250;  // device sessions ack this long after a change (the SDK's default)
+  bool api_seed = false;   // never use POST /v1/import
+  bool keep = false;       // keep the temporary directory (data, logs)
   bool smoke = false;
 
   std::vector<std::size_t> fanout_n{1000, 5000, 10000, 19000};

@@ -76,6 +76,7 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
     boost::system::error_code ec;
     if (ws_) beast::get_lowest_layer(*ws_).close(ec);
     sock_.close(ec);
+    ack_timer_.cancel();
   }
 
  private:
@@ -97,6 +98,8 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
   std::size_t filled_ = 0;
   std::vector<std::pair<std::uint8_t, std::string>> queue_;  // frames waiting for out_
   std::int64_t ack_pending_ = -1;
+  net::steady_timer ack_timer_;
+  bool ack_armed_ = false;
   bool writing_ = false, dead_ = false, closing_ = false, close_after_write_ = false;
 };
 
@@ -175,7 +178,8 @@ class WsSession final : public Session {
   bool synced_ = false, stopped_ = false;
 };
 
-WsConn::WsConn(WsSession& s, net::io_context& ioc) : s_(s), ws_(std::in_place, ioc), sock_(ioc) {
+WsConn::WsConn(WsSession& s, net::io_context& ioc)
+    : s_(s), ws_(std::in_place, ioc), sock_(ioc), ack_timer_(ioc) {
   s.worker().live_ops++;
 }
 WsConn::~WsConn() { s_.worker().live_ops--; }
@@ -283,6 +287,17 @@ void WsConn::send(std::string_view text) {
 void WsConn::ack(std::int64_t seq) {
   if (dead_ || closing_) return;
   ack_pending_ = seq;  // while a write waits, acks coalesce: the newest covers the ones before
+  // As the SDK does: the ack waits, and covers what arrives meanwhile.
+  if (int delay = s_.worker().ack_delay_ms(); delay > 0) {
+    if (ack_armed_) return;
+    ack_armed_ = true;
+    ack_timer_.expires_after(std::chrono::milliseconds(delay));
+    ack_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      self->ack_armed_ = false;
+      if (!ec && !self->writing_) self->write_next();
+    });
+    return;
+  }
   if (!writing_) write_next();
 }
 
@@ -314,7 +329,7 @@ void WsConn::write_next() {
     queue_.erase(queue_.begin());
     return write_frame(op, payload);
   }
-  if (ack_pending_ >= 0 && !closing_) {
+  if (ack_pending_ >= 0 && !closing_ && !ack_armed_) {
     std::string a = R"({"type":"ack","feed":")";
     a += s_.feed();
     a += R"(","seq":)" + std::to_string(ack_pending_) + "}";
@@ -333,6 +348,7 @@ void WsConn::on_write(boost::system::error_code ec, std::size_t) {
 
 void WsConn::close() {
   if (dead_ || closing_) return;
+  ack_timer_.cancel();
   if (ws_) return abort();  // not connected yet
   if (writing_) {
     close_after_write_ = true;
