@@ -320,7 +320,7 @@ void FeedSession::on_read(const std::shared_ptr<Conn>& c, const beast::error_cod
     ++im.connections;
   }
   if (!r.acks.empty()) im.local_failures = 0;  // the replica store took what it acknowledges
-  for (auto& a : r.acks) acknowledge(c, std::move(a));
+  for (const auto& a : r.acks) acknowledge(c, a);
   switch (r.next) {
     case Reaction::Next::read:
       if (r.event) notify(*r.event);
@@ -381,7 +381,7 @@ void FeedSession::enqueue(const std::shared_ptr<Conn>& c, std::string message) {
   if (!c->writing) do_write(c);
 }
 
-void FeedSession::acknowledge(const std::shared_ptr<Conn>& c, Ack a) {
+void FeedSession::acknowledge(const std::shared_ptr<Conn>& c, const Ack& a) {
   if (options_.ack_delay.count() <= 0) return enqueue(c, ack_message(a));
   auto& due = c->acks_due[a.feed];
   due = std::max(due, a.seq);

@@ -97,7 +97,7 @@ class FeedSession : public std::enable_shared_from_this<FeedSession> {
   void on_read(const std::shared_ptr<Conn>& c, const boost::system::error_code& ec);
   void enqueue(const std::shared_ptr<Conn>& c, std::string message);
   // Acknowledges now, or within options_.ack_delay together with what follows.
-  void acknowledge(const std::shared_ptr<Conn>& c, Ack a);
+  void acknowledge(const std::shared_ptr<Conn>& c, const Ack& a);
   void send_acks(const std::shared_ptr<Conn>& c);
   void do_write(const std::shared_ptr<Conn>& c);
   void on_write(const std::shared_ptr<Conn>& c, const boost::system::error_code& ec);
