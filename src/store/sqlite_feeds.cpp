@@ -279,7 +279,7 @@ Result<std::vector<std::int64_t>> FeedTx::append(const std::vector<FeedAppend>& 
 }
 
 Result<bool> FeedTx::fan_out(std::size_t max_entries, const std::function<bool()>& yield) {
-  constexpr std::size_t kStep = 32;  // entries between looks at yield()
+  constexpr std::size_t kStep = 128;  // entries between looks at yield()
   std::size_t listed = 0;
   while (listed < max_entries && !(listed >= kStep && yield())) {
     std::int64_t id = 0, done = 0, total = 0;

@@ -808,12 +808,11 @@ Result<bool> SqliteStore::fan_out(std::size_t max_entries) {
   auto st = write([&](WriteTx& wtx) -> Status {
     auto& tx = static_cast<Tx&>(wtx);
     // One transaction while nobody else waits to write (fewer commits: each one rewrites the
-    // pages the entries touched), and never long: 5 ms, as the thread may lose its core
-    // meanwhile while holding the lock.
+    // pages the entries touched), and never long.
     auto started = std::chrono::steady_clock::now();
     auto yield = [&] {
       return impl_->writers_waiting.load() > 0 ||
-             std::chrono::steady_clock::now() - started > std::chrono::milliseconds(5);
+             std::chrono::steady_clock::now() - started > std::chrono::milliseconds(25);
     };
     auto r = tx.feeds().fan_out(max_entries, yield);
     if (!r) return r.error();

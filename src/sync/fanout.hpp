@@ -3,10 +3,10 @@
 // its own thread. A write whose changes reach thousands of feeds queues them
 // (WriteTx::append), commits at once and publishes them then: their seqs are final and
 // readers see them as listed. This thread only turns the queue into rows: once the sessions
-// have the change (`busy` says the gateway is still handing changes out; the rows wait for
-// it, at most `max_wait`), so the rows never compete with the sends for the CPU, and a
-// burst's jobs go in together; in transactions that end after a few hundred entries when
-// another writer waits, so doors keep opening meanwhile.
+// have the change (`busy` says the gateway is still handing changes out; the rows wait until
+// it has said no for 100 ms, at most `max_wait`), so the rows never compete with the sends
+// for the CPU, and a burst's jobs go in together; in transactions of at most 25 ms that give
+// way to any writer waiting (Store::fan_out), so doors keep opening meanwhile.
 
 #include <chrono>
 #include <condition_variable>
