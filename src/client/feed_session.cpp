@@ -415,7 +415,7 @@ void FeedSession::on_write(const std::shared_ptr<Conn>& c, const beast::error_co
   if (c->after_writes) {  // stopping: the close frame follows the last of these
     if (!ec && !c->queue.empty()) c->queue.pop_front();
     if (!ec && !c->queue.empty()) return do_write(c);
-    c->tcp().expires_never();
+    impl_->ack_timer.cancel();
     return std::exchange(c->after_writes, {})();
   }
   if (!current(c)) return;
@@ -482,8 +482,16 @@ void FeedSession::shut_down() {
     self->close_then(c, [self] { self->finish_stop(); });
   };
   if (!c->writing) return goodbye();
-  c->tcp().expires_after(kCloseTimeout);
   c->after_writes = std::move(goodbye);
+  // A server that does not take them in time is cut (the stream's own timeout cannot be set
+  // while a read and a write are under way).
+  im.ack_timer.expires_after(kCloseTimeout);
+  im.ack_timer.async_wait([c](const beast::error_code& ec) {
+    if (ec || !c->after_writes) return;
+    auto goodbye = std::exchange(c->after_writes, {});
+    c->cut();
+    goodbye();
+  });
 }
 
 void FeedSession::finish_stop() {
