@@ -43,8 +43,8 @@ struct FeedSession::Conn {
   beast::flat_buffer buffer;
   std::deque<std::string> queue;  // to send; the front is being written while `writing`
   std::size_t queued_bytes = 0;
-  std::map<std::string, std::int64_t> acks_due;  // feed: newest seq stored, not yet acked
-  bool ack_timer_armed = false;
+  // Feed: newest seq stored, not yet acked. Not empty: the session's ack timer runs for it.
+  std::map<std::string, std::int64_t> acks_due;
   std::function<void()> after_writes;  // stopping: closes once the queue is written
   bool writing = false;
   bool open = false;     // the WebSocket handshake completed
@@ -383,13 +383,12 @@ void FeedSession::enqueue(const std::shared_ptr<Conn>& c, std::string message) {
 
 void FeedSession::acknowledge(const std::shared_ptr<Conn>& c, const Ack& a) {
   if (options_.ack_delay.count() <= 0) return enqueue(c, ack_message(a));
+  bool first = c->acks_due.empty();
   auto& due = c->acks_due[a.feed];
   due = std::max(due, a.seq);
-  if (c->ack_timer_armed) return;
-  c->ack_timer_armed = true;
+  if (!first) return;  // the timer already runs
   impl_->ack_timer.expires_after(options_.ack_delay);
   impl_->ack_timer.async_wait([self = shared_from_this(), c](const beast::error_code& ec) {
-    c->ack_timer_armed = false;
     if (!ec && self->current(c)) self->send_acks(c);
   });
 }
