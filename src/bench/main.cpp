@@ -77,6 +77,10 @@ int main(int argc, char** argv) {
   auto* open_s = open->add_option("--seconds", o.open_seconds, "opens alone for (default 5)");
   auto* open_n = open->add_option("--during-n", o.open_during_n,
                                   "sessions of the fan-out the opens run during (default 10000)");
+  auto* open_edits = open->add_option("--during-edits", o.open_edits,
+                                      "schedule edits the opens run during, a second apart "
+                                      "(default 5)")
+                         ->check(CLI::Range(1, 1000));
   auto* idle = app.add_subcommand("idle", "memory and CPU of N idle sessions");
   auto* idle_n =
       idle->add_option("--n", o.idle_n, "session counts (default 19000)")->delimiter(',');
@@ -113,6 +117,7 @@ int main(int argc, char** argv) {
     set(open_rate, o.open_rate, 50.0);
     set(open_s, o.open_seconds, 1.0);
     set(open_n, o.open_during_n, std::size_t{50});
+    set(open_edits, o.open_edits, 2);
     set(idle_n, o.idle_n, std::vector<std::size_t>{50});
     set(idle_s, o.idle_seconds, 1.0);
     set(settle, o.settle_seconds, 0.3);

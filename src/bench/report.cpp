@@ -123,16 +123,25 @@ void print_open(std::FILE* out, const json::object& o) {
   const auto& fan = obj(o, "fanout");
   for (auto [key, label] :
        {std::pair{"alone", std::string("alone")},
-        std::pair{"during", fmt::format("during a {}-session fan-out",
+        std::pair{"during", fmt::format("during {}-session fan-outs",
                                         static_cast<std::int64_t>(num(o, "during_n")))}}) {
     const auto& s = obj(o, key);
     line(out,
          fmt::format("  {:<28} {:>7} {}", label,
                      static_cast<std::int64_t>(num(s, "count") + num(s, "lost")), lat_cells(s)));
   }
-  line(out, fmt::format("  (that fan-out: write {:.1f} ms, last device {:.1f} ms, lost {})",
-                        num(fan, "write_ms"), num(fan, "last_ms"),
+  line(out, fmt::format("  (those {} schedule edits: write {:.1f} ms, last device {:.1f} ms "
+                        "(medians; slowest {:.1f} ms), lost {})",
+                        static_cast<std::int64_t>(num(fan, "edits")), num(fan, "write_ms"),
+                        num(fan, "last_ms"), num(fan, "last_max_ms"),
                         static_cast<std::int64_t>(num(fan, "lost"))));
+  std::string each;
+  for (const auto& e : o.at("during_edits").as_array()) {
+    const auto& x = e.as_object();
+    each += fmt::format("{}{:.1f} ({:.0f} opens, last {:.0f})", each.empty() ? "" : ", ",
+                        num(x, "p99_ms"), num(x, "opens"), num(x, "last_ms"));
+  }
+  line(out, "  (p99 ms during each edit: " + each + ")");
 }
 
 void print_idle(std::FILE* out, const json::object& i) {

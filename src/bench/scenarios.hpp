@@ -37,6 +37,7 @@ struct Options {
   double edits_rate = 50, edits_seconds = 10;
   std::size_t open_units = 10, open_apps = 20, open_during_n = 10000;
   double open_rate = 500, open_seconds = 5;
+  int open_edits = 5;  // schedule edits the opens run during, a second apart
   std::vector<std::size_t> idle_n{19000};
   double idle_seconds = 30, settle_seconds = 2;  // 30 s: one keep-alive ping per session
   std::size_t storm_n = 10000;
