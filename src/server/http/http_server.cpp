@@ -81,22 +81,6 @@ int transfer_encoding_problem(const http::request<http::string_body>& msg, std::
   return 0;
 }
 
-// At most one log line per interval for an event that can repeat many times a second.
-struct LogThrottle {
-  std::mutex mu;
-  std::chrono::steady_clock::time_point last{};
-  std::uint64_t since = 0;
-  // The number of events since the last line (this one included) when a line is due, else 0.
-  std::uint64_t due(std::chrono::seconds interval) {
-    std::lock_guard lock(mu);
-    ++since;
-    auto now = std::chrono::steady_clock::now();
-    if (last != std::chrono::steady_clock::time_point{} && now - last < interval) return 0;
-    last = now;
-    return std::exchange(since, 0);
-  }
-};
-
 }  // namespace
 
 std::size_t raise_fd_limit() {
@@ -152,6 +136,21 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::chrono::milliseconds backoff{0};
   std::function<std::size_t()> upgraded;  // connections the gateway holds
   Metrics* metrics = nullptr;
+  // At most one log line per interval for an event that can repeat many times a second.
+  struct LogThrottle {
+    std::mutex mu;
+    std::chrono::steady_clock::time_point last{};
+    std::uint64_t since = 0;
+    // The number of events since the last line (this one included) when a line is due, else 0.
+    std::uint64_t due(std::chrono::seconds interval) {
+      std::lock_guard lock(mu);
+      ++since;
+      auto now = std::chrono::steady_clock::now();
+      if (last != std::chrono::steady_clock::time_point{} && now - last < interval) return 0;
+      last = now;
+      return std::exchange(since, 0);
+    }
+  };
   LogThrottle fd_log, cap_log;
 
   void do_accept();
