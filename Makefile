@@ -8,7 +8,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := run
 
 # Debian 12 packages the build, the server and the tests use.
-DEB_PACKAGES := build-essential cmake pkg-config git ca-certificates tzdata \
+DEB_PACKAGES := build-essential cmake ninja-build pkg-config git ca-certificates tzdata \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev libsodium-dev \
   libsqlite3-dev libhowardhinnant-date-dev libspdlog-dev libfmt-dev libcli11-dev \
   libgpiod-dev libgtest-dev libgmock-dev clang-format-14 clang-tidy-14 python3 openssl chromium \
@@ -35,9 +35,19 @@ deps:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+# Both presets use Ninja: unlike make it compiles a target's sources while the libraries it
+# links are still being built, which keeps both cores busy (the sanitizer build: 411 s with
+# make, 333 s with Ninja). A build directory made by make before is reconfigured from scratch.
 # The default preset is RelWithDebInfo with -O2 -g1: line tables only (perf, backtraces and
 # sanitizer reports keep file:line; gdb sees no locals), 30% less compile time than -g.
+define ninja-dir
+	@if [ -f $(1)/CMakeCache.txt ] && ! grep -qx 'CMAKE_GENERATOR:INTERNAL=Ninja' $(1)/CMakeCache.txt; \
+	then echo "$(1): made by another generator; configuring it again for Ninja"; \
+	  rm -rf $(1)/CMakeCache.txt $(1)/CMakeFiles; fi
+endef
+
 build: deps
+	$(call ninja-dir,build)
 	cmake --preset default
 	cmake --build --preset default -j $(JOBS)
 
@@ -52,12 +62,14 @@ check-format: deps
 format: deps
 	clang-format-14 -i $(FORMAT_FILES)
 
-# clang-tidy-14 (.clang-tidy) over every translation unit of src/ and tests/, $(JOBS) at a time;
-# a file clean before and unchanged since (with what it includes) is not checked again
-# (scripts/lint.py, cache in build/lint-cache).
+# clang-tidy-14 (.clang-tidy) over every source file of src/ and tests/, through the unity
+# files of build-debug (configured only: lint needs no build), $(JOBS) at a time; a unit clean
+# before and unchanged since (with what it includes) is not checked again (scripts/lint.py,
+# cache in build-debug/lint-cache).
 lint: deps
-	cmake --preset default >/dev/null
-	python3 -B scripts/lint.py --build build -j $(JOBS)
+	$(call ninja-dir,build-debug)
+	cmake --preset debug >/dev/null
+	python3 -B scripts/lint.py --build build-debug -j $(JOBS)
 
 test: build check-format lint
 	ctest --preset default -j $(JOBS)
@@ -66,7 +78,11 @@ test: build check-format lint
 # The tests of async code and state (the store, the recorder, the push gateway, the open path,
 # the SDK and the unit agent, with the real portierd and portier-unit they start) built with
 # AddressSanitizer and UndefinedBehaviorSanitizer in build-debug (-O0 -g1: a third of the
-# compile time of -O1 -g, with line numbers in reports). UBSan runs without its null and
+# compile time of -O1 -g, with line numbers in reports). build-debug is a unity build: each
+# target's sources are compiled eight to a file, so the Boost headers are parsed and their
+# templates instantiated once per eight sources (333 s to 234 s here). So two sources of one
+# target must not both define the same name in an anonymous namespace, and a class of a
+# header must not hold a member of an anonymous-namespace type (-Wsubobject-linkage). UBSan runs without its null and
 # alignment checks: at -O0 they guard every member access and doubled the compile time of
 # the Beast files (98 s to 58 s for push/session.cpp); a null dereference still stops the
 # test with a stack trace (SEGV under ASan), and x86 does not fault on alignment. Left out: the REST
@@ -75,6 +91,7 @@ test: build check-format lint
 SANITIZE_TESTS := core_tests crypto_tests sqlite_tests store_tests sync_tests server_tests \
   client_unit_tests unit_tests client_tests push_tests door_tests
 sanitize: deps
+	$(call ninja-dir,build-debug)
 	cmake --preset debug
 	cmake --build --preset debug -j $(JOBS) --target $(SANITIZE_TESTS)
 	ctest --preset debug -j $(JOBS) -L '^($(subst $(eval) ,|,$(strip $(SANITIZE_TESTS))))$$'

@@ -28,7 +28,7 @@ namespace portier::client {
 class FeedClient {
  public:
   explicit FeedClient(ClientOptions options);
-  ~FeedClient();
+  ~FeedClient();  // NOLINT(bugprone-exception-escape): see the definition
   FeedClient(const FeedClient&) = delete;
   FeedClient& operator=(const FeedClient&) = delete;
 
