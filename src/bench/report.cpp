@@ -124,7 +124,8 @@ void print_open(std::FILE* out, const json::object& o) {
   for (auto [key, label] :
        {std::pair{"alone", std::string("alone")},
         std::pair{"during", fmt::format("during {}-session fan-outs",
-                                        static_cast<std::int64_t>(num(o, "during_n")))}}) {
+                                        static_cast<std::int64_t>(num(o, "during_n")))},
+        std::pair{"after", std::string("in the second after each")}}) {
     const auto& s = obj(o, key);
     line(out,
          fmt::format("  {:<28} {:>7} {}", label,

@@ -588,12 +588,13 @@ json::object Run::open() {
   m.check_client("open");
   m.fleet->close();
   p->stop();
-  std::vector<Window> windows;
+  std::vector<Window> windows, after;  // after: the second after each rename's last delivery
   json::array per_edit;
   std::vector<double> write, last;
   std::size_t lost = 0;
   for (const auto& s : shots) {
     windows.emplace_back(s.sent_ns, s.end_ns);
+    after.emplace_back(s.end_ns + 1, s.end_ns + 1'000'000'000);
     auto one = summarize_opens(items, {{s.sent_ns, s.end_ns}});
     per_edit.push_back(json::object{
         {"opens", one["count"].to_number<std::int64_t>() + one["lost"].to_number<std::int64_t>()},
@@ -607,6 +608,7 @@ json::object Run::open() {
   }
   out["during"] = summarize_opens(items, windows);
   out["during_edits"] = std::move(per_edit);
+  out["after"] = summarize_opens(items, after);  // its feed rows are written, the acks come
   out["during_all"] = summarize_opens(items, all);
   out["fanout"] = json::object{{"edits", shots.size()},
                                {"write_ms", median(write)},
