@@ -82,12 +82,13 @@ test: build check-format lint
 # target's sources are compiled eight to a file, so the Boost headers are parsed and their
 # templates instantiated once per eight sources (333 s to 234 s here). So two sources of one
 # target must not both define the same name in an anonymous namespace, and a class of a
-# header must not hold a member of an anonymous-namespace type (-Wsubobject-linkage). UBSan runs without its null and
-# alignment checks: at -O0 they guard every member access and doubled the compile time of
-# the Beast files (98 s to 58 s for push/session.cpp); a null dereference still stops the
-# test with a stack trace (SEGV under ASan), and x86 does not fault on alignment. Left out: the REST
-# integration, CLI, bench and browser tests (synchronous request handling the push and door
-# tests also drive; they would double the time).
+# header must not hold a member of an anonymous-namespace type (-Wsubobject-linkage).
+# UBSan runs without its null and alignment checks: at -O0 they guard every member access
+# and doubled the compile time of the Beast files (98 s to 58 s for push/session.cpp); a null
+# dereference still stops the test with a stack trace (SEGV under ASan), and x86 does not
+# fault on alignment. Left out: the REST integration, CLI, bench and browser tests
+# (synchronous request handling the push and door tests also drive; they would double the
+# time).
 SANITIZE_TESTS := core_tests crypto_tests sqlite_tests store_tests sync_tests server_tests \
   client_unit_tests unit_tests client_tests push_tests door_tests
 sanitize: deps

@@ -7,7 +7,7 @@ The translation units are those of DIR/compile_commands.json (cmake configures i
 needed). DIR is build-debug, a unity build: each of its translation units is a file CMake
 generated that includes up to eight sources of one target, so clang-tidy parses the Boost
 headers and checks their templates once per eight sources (lint took 475 s here one file at a
-time, 181 s this way). Findings in the included sources print as usual: .clang-tidy's
+time, ~200 s this way). Findings in the included sources print as usual: .clang-tidy's
 HeaderFilterRegex takes in every file of src/ and tests/. A source file outside any unity file
 is checked alone. A clean result is remembered in DIR/lint-cache/ (or $LINT_CACHE) under a
 hash of everything it depends on: clang-tidy's version, .clang-tidy, this script, the compile
@@ -19,7 +19,6 @@ sources; the units holding them are checked.
 
 Exit status 0 when every unit is clean, 1 otherwise.
 """
-
 
 import argparse
 import concurrent.futures
