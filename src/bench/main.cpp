@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 28000));
   app.add_option("--backoff-ms", o.backoff_ms, "reconnect backoff base (the protocol's: 100)");
   app.add_option("--ack-delay-ms", o.ack_delay_ms,
-                 "device sessions ack this long after a change, coalesced (the SDK's: 250; 0: "
-                 "each at once)")
+                 "device sessions ack this long after a change, and up to as long again at "
+                 "random, coalesced (the SDK's: 250; 0: each at once)")
       ->check(CLI::Range(0, 10000));
   app.add_flag("--api-seed", o.api_seed, "seed user by user even when POST /v1/import exists");
   app.add_flag("--keep", o.keep, "keep the temporary data and logs");

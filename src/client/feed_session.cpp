@@ -387,7 +387,11 @@ void FeedSession::acknowledge(const std::shared_ptr<Conn>& c, const Ack& a) {
   auto& due = c->acks_due[a.feed];
   due = std::max(due, a.seq);
   if (!first) return;  // the timer already runs
-  impl_->ack_timer.expires_after(options_.ack_delay);
+  // Between the delay and twice it, at random: the thousands of devices a change reached at
+  // the same moment do not all answer at the same moment either.
+  std::uniform_int_distribution<std::int64_t> wait(options_.ack_delay.count(),
+                                                   2 * options_.ack_delay.count());
+  impl_->ack_timer.expires_after(std::chrono::milliseconds(wait(impl_->rng)));
   impl_->ack_timer.async_wait([self = shared_from_this(), c](const beast::error_code& ec) {
     if (!ec && self->current(c)) self->send_acks(c);
   });

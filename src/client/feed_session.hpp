@@ -37,10 +37,11 @@ struct ClientOptions {
   // wss://: use this context (shared by many sessions) instead of building one from ca_file.
   std::shared_ptr<boost::asio::ssl::context> tls_context;
   ReplicaStore* replica_store = nullptr;  // when set: replicas loaded at start, kept durable
-  // Acks wait this long after the first change not yet acknowledged, then go out as one per
-  // feed (the newest seq stored): a burst costs one ack, and a change reaching thousands of
-  // devices is not followed at once by thousands of acks competing with its delivery. 0: each
-  // at once. A graceful stop sends what is due first.
+  // Acks wait this long after the first change not yet acknowledged, and up to as long again
+  // at random, then go out as one per feed (the newest seq stored): a burst costs one ack, and
+  // a change reaching thousands of devices is not followed by thousands of acks competing
+  // with its delivery, nor by all of them in the same moment after it. 0: each at once. A
+  // graceful stop sends what is due first.
   std::chrono::milliseconds ack_delay{250};
   // Bytes waiting to be sent before the connection counts as stuck and is replaced.
   std::size_t max_queued_bytes = 4 << 20;

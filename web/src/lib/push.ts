@@ -67,9 +67,10 @@ export function protocolBackoff(attempt: number): number {
 
 const PING_EVERY_MS = 20_000;
 const PONG_WITHIN_MS = 10_000;
-// Acks wait this long after the first change not yet acknowledged and then cover the newest
-// seq of each feed (docs/protocol.md): a burst costs one ack, and an edit reaching thousands
-// of devices is not answered by thousands of acks while it is still going out.
+// Acks wait this long after the first change not yet acknowledged, and up to as long again at
+// random, then cover the newest seq of each feed (docs/protocol.md): a burst costs one ack,
+// and an edit reaching thousands of devices is not answered by thousands of acks while it is
+// still going out, nor by all of them in the same moment after it.
 const ACK_DELAY_MS = 250;
 
 export class PushClient {
@@ -286,7 +287,7 @@ export class PushClient {
         this.ackDue.set(s.feed, Math.max(this.ackDue.get(s.feed) ?? -1, s.seq));
       }
       if (this.ackDue.size > 0 && this.ackTimer === undefined)
-        this.ackTimer = setTimeout(() => this.sendAcks(), ACK_DELAY_MS);
+        this.ackTimer = setTimeout(() => this.sendAcks(), ACK_DELAY_MS * (1 + Math.random()));
     });
   }
 
