@@ -1,17 +1,15 @@
 // @ts-check
 // The app acknowledges once per burst (docs/protocol.md, "ack"): three changes in quick
-// succession get fewer acks than changes, the last of them for the newest seq, and sent some
-// 250 ms after the first change, not at once.
+// succession get fewer acks than changes, the last of them for the newest seq, and the first sent
+// 250 ms or more after the first change, not at once.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { MARIA, OWNER, PHONE, Server, appLogin, launch, newPage, waitFor } from './harness.mjs';
+import { MARIA, OWNER, PHONE, Server, appLogin, launch, newPage, pushFrames, waitFor } from './harness.mjs';
 
 const server = new Server();
-let browser, phone, owner, hours;
-/** @type {{feed: string, seq: number, at: number}[]} */
-const changes = [];
-/** @type {{feed: string, seq: number, at: number}[]} */
-const acks = [];
+let browser, phone, owner, hours, frames;
+const changes = () => frames.received.filter((m) => m.type === 'change');
+const acks = () => frames.sent.filter((m) => m.type === 'ack');
 
 before(async () => {
   await server.start();
@@ -19,16 +17,7 @@ before(async () => {
   hours = (await server.list('schedules', owner)).find((s) => s.name === 'Office hours');
   browser = await launch();
   phone = await newPage(browser, PHONE);
-  phone.on('websocket', (ws) => {
-    ws.on('framesent', (f) => {
-      const m = JSON.parse(String(f.payload));
-      if (m.type === 'ack') acks.push({ feed: m.feed, seq: m.seq, at: Date.now() });
-    });
-    ws.on('framereceived', (f) => {
-      const m = JSON.parse(String(f.payload));
-      if (m.type === 'change') changes.push({ feed: m.feed, seq: m.seq, at: Date.now() });
-    });
-  });
+  frames = pushFrames(phone);
   await appLogin(phone, server, MARIA);
 });
 
@@ -41,8 +30,8 @@ test('a burst of three changes is acknowledged once per feed, for the newest seq
   await phone.getByText('Mon–Fri 08:00–20:00').first().waitFor();
   // Whatever the sign-in brought has been acknowledged before the burst starts.
   await new Promise((r) => setTimeout(r, 600));
-  const c0 = changes.length;
-  const a0 = acks.length;
+  const c0 = changes().length;
+  const a0 = acks().length;
   for (const end of ['19:00', '19:30', '21:00']) {
     const r = await server.api(
       'PATCH',
@@ -53,14 +42,14 @@ test('a burst of three changes is acknowledged once per feed, for the newest seq
     assert.equal(r.status, 200);
   }
   await phone.getByText('Mon–Fri 08:00–21:00').first().waitFor({ timeout: 5000 });
-  const burst = () => changes.slice(c0);
+  const burst = () => changes().slice(c0);
   await waitFor(async () => burst().length >= 3, 'the three changes at the app');
   const feed = burst()[0].feed;
   const newest = Math.max(...burst().filter((c) => c.feed === feed).map((c) => c.seq));
-  await waitFor(async () => acks.slice(a0).some((a) => a.feed === feed && a.seq === newest), 'the ack of the newest seq');
+  await waitFor(async () => acks().slice(a0).some((a) => a.feed === feed && a.seq === newest), 'the ack of the newest seq');
   // Settled: nothing more is due.
   await new Promise((r) => setTimeout(r, 600));
-  const sent = acks.slice(a0).filter((a) => a.feed === feed);
+  const sent = acks().slice(a0).filter((a) => a.feed === feed);
   const received = burst().filter((c) => c.feed === feed);
   assert.equal(received.length, 3, `three changes of ${feed}: ${JSON.stringify(received)}`);
   // An app acking each change at once sends three; the PATCHes take a few ms each, so all three

@@ -180,6 +180,18 @@ export async function newPage(browser, opts = {}) {
   return page;
 }
 
+// Every push message the page's WebSockets send and receive, parsed, with the time it was
+// seen (ms since the epoch): {sent: [{...message, at}], received: [...]}.
+export function pushFrames(page) {
+  /** @type {{sent: any[], received: any[]}} */
+  const frames = { sent: [], received: [] };
+  page.on('websocket', (ws) => {
+    ws.on('framesent', (f) => frames.sent.push({ ...JSON.parse(String(f.payload)), at: Date.now() }));
+    ws.on('framereceived', (f) => frames.received.push({ ...JSON.parse(String(f.payload)), at: Date.now() }));
+  });
+  return frames;
+}
+
 export const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
 export async function shot(page, name) {

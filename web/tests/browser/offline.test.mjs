@@ -4,12 +4,13 @@
 // and catches up on what changed meanwhile.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { MARIA, OWNER, PHONE, Server, appLogin, launch, newPage, shot, waitFor } from './harness.mjs';
+import { MARIA, OWNER, PHONE, Server, appLogin, launch, newPage, pushFrames, shot, waitFor } from './harness.mjs';
 
 const server = new Server();
 let browser, phone, owner, hours;
-const hellos = [];
-const readies = [];
+let frames;
+const hellos = () => frames.sent.filter((m) => m.type === 'hello');
+const readies = () => frames.received.filter((m) => m.type === 'ready');
 
 before(async () => {
   await server.start();
@@ -17,16 +18,7 @@ before(async () => {
   hours = (await server.list('schedules', owner)).find((s) => s.name === 'Office hours');
   browser = await launch();
   phone = await newPage(browser, PHONE);
-  phone.on('websocket', (ws) => {
-    ws.on('framesent', (f) => {
-      const m = JSON.parse(String(f.payload));
-      if (m.type === 'hello') hellos.push(m);
-    });
-    ws.on('framereceived', (f) => {
-      const m = JSON.parse(String(f.payload));
-      if (m.type === 'ready') readies.push(m);
-    });
-  });
+  frames = pushFrames(phone);
   await appLogin(phone, server, MARIA);
 });
 
@@ -58,7 +50,7 @@ test('a reload while offline still shows the app and its data (service worker, I
 });
 
 test('server back: the app resumes from its cursor and catches up on a change made meanwhile', async () => {
-  const hellosBefore = hellos.length;
+  const hellosBefore = hellos().length;
   await server.start();
   // Changed as soon as the server is back, most likely before the app's next attempt.
   const r = await server.api(
@@ -72,10 +64,10 @@ test('server back: the app resumes from its cursor and catches up on a change ma
   await phone.getByText('Mon–Fri 07:00–20:00').first().waitFor({ timeout: 3000 });
   assert.equal(await phone.getByText('Mon–Fri 08:00–20:00').count(), 0);
   // It said where it was, and the server continued from there (no snapshot).
-  const hello = hellos.slice(hellosBefore).at(-1);
+  const hello = hellos().slice(hellosBefore).at(-1);
   assert.ok(hello, 'a new hello');
   assert.equal(typeof hello.feeds[0].seq, 'number');
   assert.ok(hello.feeds[0].epoch);
-  assert.equal(readies.at(-1).feeds[0].resumed, true);
+  assert.equal(readies().at(-1).feeds[0].resumed, true);
   assert.deepEqual(phone.problems, []);
 });
