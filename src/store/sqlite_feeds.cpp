@@ -263,6 +263,7 @@ Result<std::vector<std::int64_t>> FeedTx::append(const std::vector<FeedAppend>& 
   }
   // Queued: each entry's seq follows the feed's rows and what is queued for it already (the
   // feeds are read before this job's row exists, so it is not counted twice).
+  undo_.reserve(undo_.size() + entries.size());
   for (const auto& e : entries) {
     auto f = feed(e.feed);
     if (!f) return f.error();

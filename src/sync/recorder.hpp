@@ -45,6 +45,9 @@ class ChangeRecorder {
   void use(Prefetched p) { prefetched_ = std::move(p); }
 
  private:
+  // finish() for one record put to prefetched holders (what finish() checks first).
+  Result<std::vector<FeedChange>> finish_one();
+
   WriteTx& tx_;
   std::string org_;
   std::int64_t at_;
