@@ -48,7 +48,7 @@ class BusListener {
  public:
   virtual ~BusListener() = default;
   // Changes committed together, in seq order per feed. Must not block.
-  virtual void on_changes(const std::vector<sync::FeedChange>& changes) = 0;
+  virtual void on_changes(const sync::FeedChanges& changes) = 0;
   // Must not block.
   virtual void on_revocation(const Revocation& r) = 0;
   // A live event for the sessions reading a feed ("org/…" consoles, "site/…" scoped admins),
@@ -64,7 +64,7 @@ class Bus {
  public:
   virtual ~Bus() = default;
   // Publishes committed changes; called in commit order.
-  virtual void publish_changes(const std::vector<sync::FeedChange>& changes) = 0;
+  virtual void publish_changes(const sync::FeedChanges& changes) = 0;
   // Publishes a revocation.
   virtual void publish_revocation(const Revocation& r) = 0;
   // Publishes a live event for the sessions reading a feed.

@@ -2,8 +2,8 @@
 
 namespace portier {
 
-void LocalBus::publish_changes(const std::vector<sync::FeedChange>& changes) {
-  if (changes.empty()) return;
+void LocalBus::publish_changes(const sync::FeedChanges& changes) {
+  if (!changes || changes->empty()) return;
   std::lock_guard lock(mu_);
   for (auto* l : listeners_) l->on_changes(changes);
 }

@@ -13,7 +13,7 @@ namespace portier {
 // One node: hands every message straight to the listeners.
 class LocalBus final : public Bus {
  public:
-  void publish_changes(const std::vector<sync::FeedChange>& changes) override;
+  void publish_changes(const sync::FeedChanges& changes) override;
   void publish_revocation(const Revocation& r) override;
   void publish_event(const std::string& feed, std::shared_ptr<const std::string> message) override;
   void send_command(const UnitCommand& cmd, CommandDone done) override;

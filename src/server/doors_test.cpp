@@ -24,7 +24,7 @@ class FakeBus final : public Bus {
     UnitCommand cmd;
     CommandDone done;
   };
-  void publish_changes(const std::vector<sync::FeedChange>&) override {}
+  void publish_changes(const sync::FeedChanges&) override {}
   void publish_revocation(const Revocation&) override {}
   void publish_event(const std::string&, std::shared_ptr<const std::string>) override {}
   void send_command(const UnitCommand& cmd, CommandDone done) override {

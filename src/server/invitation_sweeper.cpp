@@ -43,10 +43,10 @@ void InvitationSweeper::wake() {
   cv_.notify_all();
 }
 
-void InvitationSweeper::on_changes(const std::vector<sync::FeedChange>& changes) {
+void InvitationSweeper::on_changes(const sync::FeedChanges& changes) {
   // Every change of an organization passes through its org/ feed; the kind is near the start
   // of the body ({"op":"delete","kind":"grant",…}), so this reads a few bytes per change.
-  for (const auto& c : changes) {
+  for (const auto& c : *changes) {
     if (c.feed.rfind("org/", 0) != 0 || !c.body) continue;
     std::string_view head(*c.body);
     if (head.substr(0, 40).find(R"("kind":"grant")") != std::string_view::npos) return wake();

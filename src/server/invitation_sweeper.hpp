@@ -43,7 +43,7 @@ class InvitationSweeper final : public BusListener {
   Result<Pass> sweep(Instant now);
 
   // Bus: a change to a grant in an organization's feed wakes the sweeper; nothing else.
-  void on_changes(const std::vector<sync::FeedChange>& changes) override;
+  void on_changes(const sync::FeedChanges& changes) override;
   void on_revocation(const Revocation&) override {}
   void on_event(const std::string&, std::shared_ptr<const std::string>) override {}
   bool on_command(const UnitCommand&, const CommandDone&) override { return false; }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace portier::sync {
 
@@ -14,5 +15,9 @@ struct FeedChange {
   std::int64_t seq = 0;
   std::shared_ptr<const std::string> body;
 };
+
+// The changes of one commit, in seq order per feed, shared as they are by the bus, the hub and
+// the deliveries: a change reaching 10,000 feeds is never copied after its commit.
+using FeedChanges = std::shared_ptr<const std::vector<FeedChange>>;
 
 }  // namespace portier::sync

@@ -52,9 +52,7 @@ std::size_t Gateway::sessions() const { return shared_->hub->size(); }
 
 bool Gateway::delivering() const { return shared_->hub->delivering(); }
 
-void Gateway::on_changes(const std::vector<sync::FeedChange>& changes) {
-  shared_->hub->publish(changes);
-}
+void Gateway::on_changes(const sync::FeedChanges& changes) { shared_->hub->publish(changes); }
 
 void Gateway::on_revocation(const Revocation& r) { shared_->hub->revoke(r); }
 

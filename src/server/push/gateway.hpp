@@ -59,7 +59,7 @@ class Gateway final : public BusListener {
   // Whether changes published to it are still being handed to sessions.
   bool delivering() const;
 
-  void on_changes(const std::vector<sync::FeedChange>& changes) override;
+  void on_changes(const sync::FeedChanges& changes) override;
   void on_revocation(const Revocation& r) override;
   void on_event(const std::string& feed, std::shared_ptr<const std::string> message) override;
   bool on_command(const UnitCommand& cmd, const CommandDone& done) override;

@@ -99,13 +99,12 @@ void Hub::end_all(std::uint16_t code, const std::string& reason) {
   for (auto& s : live) s->end("", code, reason);
 }
 
-void Hub::publish(const std::vector<sync::FeedChange>& changes) {
-  if (changes.empty()) return;
+void Hub::publish(sync::FeedChanges changes) {
+  if (!changes || changes->empty()) return;
   // One item, however many sessions it reaches: the pump finds them a step at a time, so the
   // commit that publishes (under the store's write lock) never waits for 10,000 lookups.
   std::vector<Delivery> one;
-  one.push_back(Delivery{nullptr, std::make_shared<const std::vector<sync::FeedChange>>(changes), 0,
-                         nullptr});
+  one.push_back(Delivery{nullptr, std::move(changes), 0, nullptr});
   enqueue(std::move(one));
 }
 

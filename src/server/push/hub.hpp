@@ -78,7 +78,7 @@ class Hub : public std::enable_shared_from_this<Hub> {
   void end_all(std::uint16_t code, const std::string& reason);
 
   // Committed changes, in commit order: each to the sessions reading its feed.
-  void publish(const std::vector<sync::FeedChange>& changes);
+  void publish(sync::FeedChanges changes);
   // Ends the sessions of a user, a unit or a token, after what was published before.
   void revoke(const Revocation& r);
   // A message outside any feed's sequence, to every session reading the feed.

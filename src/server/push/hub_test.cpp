@@ -54,6 +54,10 @@ class HubTest : public ::testing::Test {
     ioc_.run();
   }
 
+  void publish(std::vector<sync::FeedChange> changes) {
+    hub_->publish(std::make_shared<const std::vector<sync::FeedChange>>(std::move(changes)));
+  }
+
   boost::asio::io_context ioc_;
   DeviceRegistry devices_;
   Metrics metrics_;
@@ -64,9 +68,9 @@ class HubTest : public ::testing::Test {
 TEST_F(HubTest, ChangesReachTheirFeedsInOrderAndARevocationNeverOvertakesThem) {
   auto a = session({"user/a"}, {"a", "", "ta"});
   auto b = session({"user/b", "org/o"}, {"b", "", "tb"});
-  hub_->publish({change("user/a", 1), change("org/o", 7), change("user/a", 2)});
+  publish({change("user/a", 1), change("org/o", 7), change("user/a", 2)});
   hub_->revoke(Revocation{"a", "", "", "user_disabled"});
-  hub_->publish({change("user/a", 3), change("user/b", 1)});
+  publish({change("user/a", 3), change("user/b", 1)});
   drain();
   // Past 64 deliveries a step, the order still holds (the queue is one FIFO).
   EXPECT_EQ(a->got, (std::vector<std::string>{"user/a#1", "user/a#2", "end 4003 user_disabled",
@@ -79,7 +83,7 @@ TEST_F(HubTest, AQueueLongerThanAStepKeepsItsOrder) {
   auto a = session({"user/a"}, {"a", "", "ta"});
   std::vector<sync::FeedChange> many;
   for (int i = 1; i <= 300; ++i) many.push_back(change("user/a", i));
-  hub_->publish(many);
+  publish(many);
   hub_->revoke(Revocation{"", "", "ta", "logged_out"});
   drain();
   ASSERT_EQ(a->got.size(), 301u);
@@ -96,7 +100,7 @@ TEST_F(HubTest, ASessionThatLeftOrDiedGetsNothing) {
   EXPECT_EQ(hub_->size(), 1u);
   // b is destroyed without leaving (its destructor would): the hub never touches it.
   b.reset();
-  hub_->publish({change("user/a", 1)});
+  publish({change("user/a", 1)});
   drain();
   EXPECT_TRUE(a->got.empty());
 }
@@ -107,7 +111,7 @@ TEST_F(HubTest, ASessionThatLeftBeforeItsHelloWasCheckedIsNeverSubscribed) {
   hub_->leave(s.get());
   hub_->subscribe(s.get(), {"user/a"}, {"a", "", "ta"});
   EXPECT_EQ(hub_->size(), 0u);
-  hub_->publish({change("user/a", 1)});
+  publish({change("user/a", 1)});
   drain();
   EXPECT_TRUE(s->got.empty());
 }
@@ -126,7 +130,7 @@ TEST_F(HubTest, Issue10_PastTheCapPerTokenTheOldestSessionEnds) {
   EXPECT_EQ(s1->ended_with.at("code"), "too_many_sessions");
   // Until it closes it is still a connection, but gets no more changes.
   EXPECT_EQ(hub_->size(), 4u);
-  hub_->publish({change("user/a", 1)});
+  publish({change("user/a", 1)});
   drain();
   EXPECT_EQ(s1->got.size(), 1u);
   EXPECT_EQ(s2->got, (std::vector<std::string>{"user/a#1"}));
@@ -173,7 +177,7 @@ TEST_F(HubTest, Issue10_LeavingIsConstantTimeInAReconnectStorm) {
   EXPECT_LT(took, 10s) << "joining and leaving took "
                        << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                        << " ms";
-  hub_->publish({change("org/o", 1)});
+  publish({change("org/o", 1)});
   drain();
   for (const auto& s : sessions) ASSERT_TRUE(s->got.empty());
 }

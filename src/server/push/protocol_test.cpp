@@ -186,8 +186,9 @@ TEST_F(ProtocolTest, AHelloGetsReadyThenASnapshotThenLiveChangesInOrder) {
   // Live: the next seq is sent, one already sent is not, a gap is read from the store.
   std::string feed = "user/" + joan_;
   auto body = std::make_shared<const std::string>(R"({"op":"delete","kind":"door","id":"d"})");
-  hub_->publish({sync::FeedChange{feed, head_.seq + 1, body}});
-  hub_->publish({sync::FeedChange{feed, head_.seq, body}});
+  for (auto seq : {head_.seq + 1, head_.seq})
+    hub_->publish(std::make_shared<const std::vector<sync::FeedChange>>(
+        std::vector<sync::FeedChange>{sync::FeedChange{feed, seq, body}}));
   ioc_.run();
   out = s->take();
   ASSERT_EQ(out.size(), 1u);
