@@ -7,11 +7,13 @@
 namespace portier::sqlite {
 namespace {
 
-// A job's entries as stored: one "change_id feed" line each.
-std::string encode(const std::vector<FeedAppend>& entries) {
+// A job's entries as stored: one "change_id feed" line each, in the given order.
+std::string encode(const std::vector<FeedAppend>& entries,
+                   const std::vector<std::pair<std::int64_t, std::uint32_t>>& order) {
   std::string out;
   out.reserve(entries.size() * 40);
-  for (const auto& e : entries) {
+  for (auto [id, i] : order) {
+    const auto& e = entries[i];
     out += std::to_string(e.change_id);
     out += ' ';
     out += e.feed;
@@ -264,15 +266,22 @@ Result<std::vector<std::int64_t>> FeedTx::append(const std::vector<FeedAppend>& 
   // Queued: each entry's seq follows the feed's rows and what is queued for it already (the
   // feeds are read before this job's row exists, so it is not counted twice).
   undo_.reserve(undo_.size() + entries.size());
+  std::vector<std::pair<std::int64_t, std::uint32_t>> order;  // (feed id, entry)
+  order.reserve(entries.size());
   for (const auto& e : entries) {
     auto f = feed(e.feed);
     if (!f) return f.error();
     seqs.push_back((*f)->head + ++(*f)->queued);
+    order.emplace_back((*f)->id, static_cast<std::uint32_t>(order.size()));
   }
+  // Queued in feed id order (a feed's own entries keep theirs): the fan-out then writes each
+  // slice's rows next to each other in feed_entries, a few pages per commit instead of one
+  // page per entry.
+  std::sort(order.begin(), order.end());
   auto p = db_.prepare("INSERT INTO fanout_jobs(total, entries) VALUES(?1, ?2)");
   if (!p) return p.error();
   Stmt s(*p);
-  s.bind(1, static_cast<std::int64_t>(entries.size())).bind(2, encode(entries));
+  s.bind(1, static_cast<std::int64_t>(entries.size())).bind(2, encode(entries, order));
   if (auto st = step_done(db_, s, "queue changes"); !st) return st.error();
   queued_ = true;
   created_jobs_.push_back(sqlite3_last_insert_rowid(db_.handle()));
