@@ -126,11 +126,12 @@ WorkerTotals Fleet::stats(bool reset) {
   return t;
 }
 
-void Fleet::mode(bool resume, int backoff_ms, int ack_delay_ms) {
+void Fleet::mode(bool resume, int backoff_ms, int ack_delay_ms, int ack_spread_ms) {
   all({{"op", "mode"},
        {"resume", resume},
        {"backoff_ms", backoff_ms},
-       {"ack_delay_ms", ack_delay_ms}},
+       {"ack_delay_ms", ack_delay_ms},
+       {"ack_spread_ms", ack_spread_ms}},
       30s);
 }
 

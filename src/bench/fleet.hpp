@@ -56,7 +56,7 @@ class Fleet {
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> records();
   WorkerTotals stats(bool reset = false);
   // resume: reconnect with cursors (warm) or without (cold).
-  void mode(bool resume, int backoff_ms, int ack_delay_ms);
+  void mode(bool resume, int backoff_ms, int ack_delay_ms, int ack_spread_ms);
   // Closes every session (gracefully) and forgets them.
   void close();
   void open_start(double rate, const std::vector<std::string>& doors, int worker = 0);

@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
                  "device sessions ack this long after a change, and up to as long again at "
                  "random, coalesced (the SDK's: 250; 0: each at once)")
       ->check(CLI::Range(0, 10000));
+  app.add_option("--ack-spread-ms", o.ack_spread_ms,
+                 "the random part of that wait: up to this much longer (default: as long as "
+                 "--ack-delay-ms, as the SDK; 0: all at the delay exactly)")
+      ->check(CLI::Range(0, 10000));
   app.add_flag("--api-seed", o.api_seed, "seed user by user even when POST /v1/import exists");
   app.add_flag("--keep", o.keep, "keep the temporary data and logs");
   app.add_flag("--smoke", o.smoke, "every scenario at N = 50, briefly (the CTest smoke run)");

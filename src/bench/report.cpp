@@ -66,6 +66,14 @@ void print_setup(std::FILE* out, const json::object& s) {
                         static_cast<std::int64_t>(num(s, "sessions_per_address")),
                         std::string(s.at("source_addresses").as_string()),
                         static_cast<int>(num(s, "repeat"))));
+  auto delay = static_cast<int>(num(s, "ack_delay_ms"));
+  auto spread = static_cast<int>(num(s, "ack_spread_ms"));
+  if (delay > 0)
+    line(out, fmt::format("devices ack {} ms after a change (--ack-delay-ms, --ack-spread-ms)",
+                          spread > 0 ? fmt::format("{}-{}", delay, delay + spread)
+                                     : std::to_string(delay)));
+  else if (s.contains("ack_delay_ms"))
+    line(out, "devices ack each change at once (--ack-delay-ms 0)");
   line(out, "peers: " + std::string(s.at("mosquitto").as_string()) + "; portierd " +
                 std::string(s.at("portierd").as_string()));
 }

@@ -297,7 +297,7 @@ Run::Run(Options o, std::size_t max_sessions) : impl_(std::make_unique<Impl>()) 
         std::to_string(m.per_worker) + " sessions each; " + std::to_string(m.o.per_address) +
         " sessions per source address from 127.0.0.2; data and logs in " + m.dir->path());
   m.fleet = std::make_unique<Fleet>(m.exe, m.workers, m.o.threads);
-  m.fleet->mode(true, m.o.backoff_ms, m.o.ack_delay_ms);
+  m.fleet->mode(true, m.o.backoff_ms, m.o.ack_delay_ms, m.o.ack_spread());
   m.mosquitto = std::make_unique<Mosquitto>(m.o.mosquitto, m.dir->path());
   m.mosquitto->start();
   m.floor = std::make_unique<FloorServer>(m.exe);
@@ -334,6 +334,8 @@ json::object Run::setup() const {
       {"source_addresses",
        m.next_address == 0 ? "" : "127.0.0.2-" + Impl::address(m.next_address - 1)},
       {"repeat", m.o.repeat},
+      {"ack_delay_ms", m.o.ack_delay_ms},
+      {"ack_spread_ms", m.o.ack_spread()},
       {"loss_timeout_s", m.o.loss_timeout_s},
       {"portierd", m.o.portierd},
       {"mosquitto", mosquitto_version},
@@ -681,7 +683,7 @@ json::object Run::storm() {
   out["seed"] = m.seed_json(w, n);
   m.connect("ws", p->port(), m.device_specs(w, n), "portier");
   for (bool warm : {true, false}) {
-    m.fleet->mode(warm, m.o.backoff_ms, m.o.ack_delay_ms);
+    m.fleet->mode(warm, m.o.backoff_ms, m.o.ack_delay_ms, m.o.ack_spread());
     m.fleet->stats(true);
     auto t = ++m.tag;
     m.fleet->arm(t);
@@ -726,7 +728,7 @@ json::object Run::storm() {
           std::to_string(r.ms()) + " ms); lost " + std::to_string(lat.lost));
     out[warm ? "warm" : "cold"] = std::move(j);
   }
-  m.fleet->mode(true, m.o.backoff_ms, m.o.ack_delay_ms);
+  m.fleet->mode(true, m.o.backoff_ms, m.o.ack_delay_ms, m.o.ack_spread());
   m.fleet->close();
   p->stop();
   return out;

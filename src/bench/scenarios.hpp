@@ -26,8 +26,10 @@ struct Options {
   std::size_t per_address = 256;
   int backoff_ms = 100;    // the reconnect backoff's base (the protocol's 100 ms)
   int ack_delay_ms = 250;  // device sessions ack this long after a change (the SDK's default)
-  bool api_seed = false;   // never use POST /v1/import
-  bool keep = false;       // keep the temporary directory (data, logs)
+  int ack_spread_ms = -1;  // and up to this much longer, at random (-1: ack_delay_ms, the SDK's)
+  int ack_spread() const { return ack_spread_ms < 0 ? ack_delay_ms : ack_spread_ms; }
+  bool api_seed = false;  // never use POST /v1/import
+  bool keep = false;      // keep the temporary directory (data, logs)
   bool smoke = false;
 
   std::vector<std::size_t> fanout_n{1000, 5000, 10000, 19000};

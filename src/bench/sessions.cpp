@@ -291,9 +291,10 @@ void WsConn::ack(std::int64_t seq) {
   if (int delay = s_.worker().ack_delay_ms(); delay > 0) {
     if (ack_armed_) return;
     ack_armed_ = true;
-    // As the SDK does: between the delay and twice it, at random.
+    // As the SDK does: between the delay and twice it, at random (--ack-spread-ms).
+    int spread = s_.worker().ack_spread_ms();
     ack_timer_.expires_after(
-        std::chrono::milliseconds(std::uniform_int_distribution<int>(delay, 2 * delay)(rng)));
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(delay, delay + spread)(rng)));
     ack_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       self->ack_armed_ = false;
       if (!ec && !self->writing_) self->write_next();

@@ -402,6 +402,7 @@ int Worker::run() {
         resume_ = cmd.at("resume").as_bool();
         if (const auto* b = cmd.if_contains("backoff_ms")) backoff_ms_ = b->to_number<int>();
         if (const auto* a = cmd.if_contains("ack_delay_ms")) ack_delay_ms_ = a->to_number<int>();
+        if (const auto* a = cmd.if_contains("ack_spread_ms")) ack_spread_ms_ = a->to_number<int>();
         m.reply({{"op", "mode"}});
       } else if (op == "close") {
         m.close();

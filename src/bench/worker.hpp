@@ -90,6 +90,7 @@ class Worker {
   bool resume() const { return resume_; }
   int backoff_ms() const { return backoff_ms_; }
   int ack_delay_ms() const { return ack_delay_ms_; }
+  int ack_spread_ms() const { return ack_spread_ms_; }
   std::atomic<int> live_ops{0};  // connections alive + retry timers pending
 
  private:
@@ -99,6 +100,7 @@ class Worker {
   std::atomic<bool> resume_{true};
   int backoff_ms_ = 100;
   int ack_delay_ms_ = 0;
+  int ack_spread_ms_ = 0;
   std::atomic<std::int64_t> reconnects_{0}, resumed_{0}, snapshots_{0}, gaps_{0};
 };
 
