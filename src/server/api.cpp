@@ -53,12 +53,10 @@ Status commit_changes(WriteTx& tx, Ctx& c, sync::ChangeRecorder& rec,
   auto changes = rec.finish();
   if (!changes) return changes.error();
   Bus& bus = c.api.bus();
-  tx.on_commit(
-      [&bus, changes = std::make_shared<const std::vector<sync::FeedChange>>(std::move(*changes)),
-       revoke = std::move(revoke)] {
-        bus.publish_changes(changes);
-        if (revoke) bus.publish_revocation(*revoke);
-      });
+  tx.on_commit([&bus, changes = sync::share(std::move(*changes)), revoke = std::move(revoke)] {
+    bus.publish_changes(changes);
+    if (revoke) bus.publish_revocation(*revoke);
+  });
   return ok();
 }
 

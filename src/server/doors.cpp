@@ -138,8 +138,8 @@ Status Doors::set_uses(WriteTx& tx, const Record& grant, std::int64_t uses) {
   if (auto s = rec.write(&grant, &changed); !s) return s;
   auto changes = rec.finish();
   if (!changes) return changes.error();
-  tx.on_commit([this, changes = std::make_shared<const std::vector<sync::FeedChange>>(
-                          std::move(*changes))] { bus_.publish_changes(changes); });
+  tx.on_commit(
+      [this, changes = sync::share(std::move(*changes))] { bus_.publish_changes(changes); });
   return ok();
 }
 

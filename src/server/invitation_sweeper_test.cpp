@@ -161,8 +161,8 @@ TEST_F(SweeperTest, ItsThreadEndsAnInvitationAtItsEndAndWakesOnAGrantChange) {
     return tx.update(r);
   }));
   auto change = std::make_shared<const std::string>(R"({"op":"put","kind":"grant","id":"g_bo"})");
-  sweeper.on_changes(std::make_shared<const std::vector<sync::FeedChange>>(
-      std::vector<sync::FeedChange>{sync::FeedChange{"org/o", 7, change}}));
+  sweeper.on_changes(
+      sync::share(std::vector<sync::FeedChange>{sync::FeedChange{"org/o", 7, change}}));
   deadline = std::chrono::steady_clock::now() + 10s;
   while (bus_.taken().size() < 2 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(20ms);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace portier::sync {
@@ -19,5 +20,8 @@ struct FeedChange {
 // The changes of one commit, in seq order per feed, shared as they are by the bus, the hub and
 // the deliveries: a change reaching 10,000 feeds is never copied after its commit.
 using FeedChanges = std::shared_ptr<const std::vector<FeedChange>>;
+inline FeedChanges share(std::vector<FeedChange> changes) {
+  return std::make_shared<const std::vector<FeedChange>>(std::move(changes));
+}
 
 }  // namespace portier::sync

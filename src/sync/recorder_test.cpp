@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -262,6 +264,49 @@ TEST_F(RecorderTest, ALargeFanOutIsQueuedAndKeepsEveryFeedGapless) {
   EXPECT_EQ(changes.size(), 43u);
   for (int i = 0; i < 40; ++i) expect_converged("user/u" + std::to_string(i));
   for (const char* f : {"unit/n1", "site/s1", "org/o"}) expect_converged(f);
+}
+
+// A queued job is stored in feed id order (a feed's own entries in theirs), so the fan-out
+// writes each slice's rows next to each other in feed_entries.
+TEST_F(RecorderTest, AQueuedJobListsItsEntriesInFeedIdOrder) {
+  TearDown();
+  replicas_.clear();
+  fan_out_here_ = false;
+  open(SqliteOptions{.inline_fanout = 3});
+  std::vector<Write> writes;
+  for (int i = 0; i < 40; ++i) {
+    std::string u = "u" + std::to_string(i);
+    writes.push_back({Kind::user, u, {{"email", u + "@x.y"}, {"name", u}}});
+    writes.push_back({Kind::grant,
+                      "g" + std::to_string(i),
+                      {{"user_id", u}, {"door_id", "d1"}, {"schedule_id", "sc"}}});
+  }
+  run(writes);
+  // Its holders come by name (user/u0, user/u1, user/u10 …); the feeds were numbered as the
+  // writes above first reached them.
+  put(Kind::schedule, "sc", {{"name", "Office hours"}, {"windows", json::array{}}});
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/db").c_str(), &db), SQLITE_OK);
+  std::map<std::string, std::int64_t> ids;
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db, "SELECT name, id FROM feed_names", -1, &s, nullptr);
+  while (sqlite3_step(s) == SQLITE_ROW)
+    ids[reinterpret_cast<const char*>(sqlite3_column_text(s, 0))] = sqlite3_column_int64(s, 1);
+  sqlite3_finalize(s);
+  sqlite3_prepare_v2(db, "SELECT entries FROM fanout_jobs ORDER BY id DESC LIMIT 1", -1, &s,
+                     nullptr);
+  ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
+  std::string entries = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  std::vector<std::int64_t> order;
+  for (std::size_t at = 0, nl; (nl = entries.find('\n', at)) != std::string::npos; at = nl + 1) {
+    auto line = entries.substr(at, nl - at);
+    order.push_back(ids.at(line.substr(line.find(' ') + 1)));
+  }
+  EXPECT_EQ(order.size(), 43u);  // 40 users, the unit, the site, the organization
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << testing::PrintToString(order);
+  for (const char* f : {"user/u7", "unit/n1", "org/o"}) expect_converged(f);
 }
 
 // The fan-out thread turns what is queued into rows once the gateway has handed the changes

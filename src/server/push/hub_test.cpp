@@ -55,7 +55,7 @@ class HubTest : public ::testing::Test {
   }
 
   void publish(std::vector<sync::FeedChange> changes) {
-    hub_->publish(std::make_shared<const std::vector<sync::FeedChange>>(std::move(changes)));
+    hub_->publish(sync::share(std::move(changes)));
   }
 
   boost::asio::io_context ioc_;

@@ -187,8 +187,7 @@ TEST_F(ProtocolTest, AHelloGetsReadyThenASnapshotThenLiveChangesInOrder) {
   std::string feed = "user/" + joan_;
   auto body = std::make_shared<const std::string>(R"({"op":"delete","kind":"door","id":"d"})");
   for (auto seq : {head_.seq + 1, head_.seq})
-    hub_->publish(std::make_shared<const std::vector<sync::FeedChange>>(
-        std::vector<sync::FeedChange>{sync::FeedChange{feed, seq, body}}));
+    hub_->publish(sync::share(std::vector<sync::FeedChange>{sync::FeedChange{feed, seq, body}}));
   ioc_.run();
   out = s->take();
   ASSERT_EQ(out.size(), 1u);

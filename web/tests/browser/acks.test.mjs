@@ -3,28 +3,15 @@
 // succession get fewer acks than changes, the last of them for the newest seq, and the first sent
 // 250 ms or more after the first change, not at once.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { MARIA, OWNER, PHONE, Server, appLogin, launch, newPage, pushFrames, waitFor } from './harness.mjs';
+import { test } from 'node:test';
+import { Server, waitFor, withMemberPhone } from './harness.mjs';
 
 const server = new Server();
-let browser, phone, owner, hours, frames;
+let phone, owner, hours, frames;
 const changes = () => frames.received.filter((m) => m.type === 'change');
 const acks = () => frames.sent.filter((m) => m.type === 'ack');
 
-before(async () => {
-  await server.start();
-  owner = await server.login(OWNER);
-  hours = (await server.list('schedules', owner)).find((s) => s.name === 'Office hours');
-  browser = await launch();
-  phone = await newPage(browser, PHONE);
-  frames = pushFrames(phone);
-  await appLogin(phone, server, MARIA);
-});
-
-after(async () => {
-  await browser?.close();
-  await server.close();
-});
+withMemberPhone(server, (s) => ({ phone, owner, hours, frames } = s));
 
 test('a burst of three changes is acknowledged once per feed, for the newest seq', async () => {
   await phone.getByText('Mon–Fri 08:00–20:00').first().waitFor();

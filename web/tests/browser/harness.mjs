@@ -226,6 +226,27 @@ export function withOwnerConsole(server, set) {
   });
 }
 
+// The same for the app: the server starts, the owner signs in over the API, and a member signs
+// in to the app in a phone-sized page whose push frames are recorded (`set` gets { owner,
+// hours: the demo's "Office hours" schedule, browser, phone, frames }).
+export function withMemberPhone(server, set, email = MARIA) {
+  let browser;
+  before(async () => {
+    await server.start();
+    const owner = await server.login(OWNER);
+    const hours = (await server.list('schedules', owner)).find((s) => s.name === 'Office hours');
+    browser = await launch();
+    const phone = await newPage(browser, PHONE);
+    const frames = pushFrames(phone);
+    await appLogin(phone, server, email);
+    set({ owner, hours, browser, phone, frames });
+  });
+  after(async () => {
+    await browser?.close();
+    await server.close();
+  });
+}
+
 export async function appLogin(page, server, email) {
   await page.goto(server.url + '/app/');
   await page.getByLabel('Email').fill(email);

@@ -3,29 +3,15 @@
 // reload, from the service worker and IndexedDB); the server back: it resumes from its cursor
 // and catches up on what changed meanwhile.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { MARIA, OWNER, PHONE, Server, appLogin, launch, newPage, pushFrames, shot, waitFor } from './harness.mjs';
+import { test } from 'node:test';
+import { Server, shot, waitFor, withMemberPhone } from './harness.mjs';
 
 const server = new Server();
-let browser, phone, owner, hours;
-let frames;
+let phone, owner, hours, frames;
 const hellos = () => frames.sent.filter((m) => m.type === 'hello');
 const readies = () => frames.received.filter((m) => m.type === 'ready');
 
-before(async () => {
-  await server.start();
-  owner = await server.login(OWNER);
-  hours = (await server.list('schedules', owner)).find((s) => s.name === 'Office hours');
-  browser = await launch();
-  phone = await newPage(browser, PHONE);
-  frames = pushFrames(phone);
-  await appLogin(phone, server, MARIA);
-});
-
-after(async () => {
-  await browser?.close();
-  await server.close();
-});
+withMemberPhone(server, (s) => ({ phone, owner, hours, frames } = s));
 
 const doors = () => phone.locator('li.door');
 
