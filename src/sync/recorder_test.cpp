@@ -95,6 +95,19 @@ class RecorderTest : public ::testing::Test {
     return out;
   }
 
+  // n users (u0 …), each with a grant on door d1 under schedule sc, in one transaction.
+  void add_members_of_sc(int n) {
+    std::vector<Write> writes;
+    for (int i = 0; i < n; ++i) {
+      std::string u = "u" + std::to_string(i);
+      writes.push_back({Kind::user, u, {{"email", u + "@x.y"}, {"name", u}}});
+      writes.push_back({Kind::grant,
+                        "g" + std::to_string(i),
+                        {{"user_id", u}, {"door_id", "d1"}, {"schedule_id", "sc"}}});
+    }
+    run(writes);
+  }
+
   std::vector<FeedChange> put(Kind k, const std::string& id, json::object body,
                               bool remove = false) {
     return run({Write{k, id, std::move(body), remove}});
@@ -250,15 +263,7 @@ TEST_F(RecorderTest, ALargeFanOutIsQueuedAndKeepsEveryFeedGapless) {
   TearDown();
   replicas_.clear();
   open(SqliteOptions{.inline_fanout = 3});
-  std::vector<Write> writes;
-  for (int i = 0; i < 40; ++i) {
-    std::string u = "u" + std::to_string(i);
-    writes.push_back({Kind::user, u, {{"email", u + "@x.y"}, {"name", u}}});
-    writes.push_back({Kind::grant,
-                      "g" + std::to_string(i),
-                      {{"user_id", u}, {"door_id", "d1"}, {"schedule_id", "sc"}}});
-  }
-  run(writes);
+  add_members_of_sc(40);
   // A rename reaches 40 user feeds, the unit, the site and the organization: queued.
   auto changes = put(Kind::schedule, "sc", {{"name", "Office hours"}, {"windows", json::array{}}});
   EXPECT_EQ(changes.size(), 43u);
@@ -273,15 +278,7 @@ TEST_F(RecorderTest, AQueuedJobListsItsEntriesInFeedIdOrder) {
   replicas_.clear();
   fan_out_here_ = false;
   open(SqliteOptions{.inline_fanout = 3});
-  std::vector<Write> writes;
-  for (int i = 0; i < 40; ++i) {
-    std::string u = "u" + std::to_string(i);
-    writes.push_back({Kind::user, u, {{"email", u + "@x.y"}, {"name", u}}});
-    writes.push_back({Kind::grant,
-                      "g" + std::to_string(i),
-                      {{"user_id", u}, {"door_id", "d1"}, {"schedule_id", "sc"}}});
-  }
-  run(writes);
+  add_members_of_sc(40);
   // Its holders come by name (user/u0, user/u1, user/u10 …); the feeds were numbered as the
   // writes above first reached them.
   put(Kind::schedule, "sc", {{"name", "Office hours"}, {"windows", json::array{}}});
