@@ -49,7 +49,7 @@ Result<Response> list_devices(Ctx& c) {
   DeviceFilter filter;
   if (c.me().scoped()) {
     filter.everything = false;
-    for (const auto& site : c.me().site_ids) filter.feeds.push_back("site/" + site);
+    filter.site_ids = c.me().site_ids;
     filter.user_id = c.me().id;
   }
   auto devices = c.api.devices() ? c.api.devices()->list(c.me().org_id, filter, *after, page->limit,

@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -26,8 +27,9 @@ struct DeviceFeed {
 };
 
 struct Device {
-  // Registry key: the identity and the device id together, so that no one can pose as, or
-  // merge into, another identity's (or organization's) device by reusing its id.
+  // Registry key, "<identity>/<id>" (set by the registry): the identity and the device id
+  // together, so that no one can pose as, or merge into, another identity's (or
+  // organization's) device by reusing its id.
   std::string key;
   std::string id;  // as the device names itself
   std::string org_id;
@@ -46,10 +48,10 @@ struct DeviceLimits {
 };
 
 // Who a listing is for: everything of the organization, or (an admin scoped to sites) the
-// devices reading one of `feeds` and those of `user_id`.
+// devices reading the feed of one of `site_ids` and those of `user_id`.
 struct DeviceFilter {
   bool everything = true;
-  std::vector<std::string> feeds;
+  std::vector<std::string> site_ids;
   std::string user_id;
 };
 
@@ -62,8 +64,8 @@ class DeviceRegistry {
  public:
   explicit DeviceRegistry(DeviceLimits limits = {}) : limits_(limits) {}
   // A session of the device began (feeds: the ones it reads, with the cursor it sent; its
-  // last_seen: now).
-  void connected(const Device& d);
+  // last_seen: now). Returns its key ("<identity>/<id>"; d.key is not read).
+  std::string connected(const Device& d);
   void acked(const std::string& key, const std::string& feed, std::int64_t seq, Instant now);
   void disconnected(const std::string& key, Instant now);
   // Up to `limit` of the organization's devices the filter lets through, ordered by key,
@@ -76,34 +78,49 @@ class DeviceRegistry {
   std::size_t size();
 
  private:
+  // Thousands of idle sessions each hold one: what can be found elsewhere is not stored
+  // twice. The id and the identity are the two halves of the key; the organization's id is
+  // by_org_'s.
+  struct Entry {
+    const std::string* org_id = nullptr;  // by_org_'s key (it lives while this device does)
+    bool unit = false;                    // the identity is a unit (else a user)
+    int connections = 0;                  // live sessions now
+    Instant last_seen{};
+    std::string kind, name;
+    std::vector<std::pair<std::string, DeviceFeed>> feeds;  // ordered by feed
+  };
   using Key = std::string;
-  void forget_expired(Instant now);
-  void trim(std::string identity);
-  void erase(std::unordered_map<Key, Device>::iterator it);
-  void index(const Key& key, const Device& d);  // key: devices_'s own
-  void unindex(const Device& d);
-  void set_idle(const Device& d);
-  void clear_idle(const Device& d);
-  static const std::string& identity(const Device& d) {
-    return d.user_id.empty() ? d.unit_id : d.user_id;
-  }
-
-  DeviceLimits limits_;
-  std::mutex mu_;
-  std::unordered_map<Key, Device> devices_;
-  // The indexes point at the keys of devices_ (its nodes stay put, even on a rehash): one
-  // copy of each key.
+  // Ordered by key, which begins with the identity: an identity's devices are one range.
+  using Devices = std::map<Key, Entry, std::less<>>;
   struct ByKey {
     using is_transparent = void;
     bool operator()(const Key* a, const Key* b) const { return *a < *b; }
     bool operator()(const Key* a, const Key& b) const { return *a < b; }
     bool operator()(const Key& a, const Key* b) const { return a < *b; }
   };
-  using Keys = std::set<const Key*, ByKey>;
-  std::unordered_map<std::string, Keys> by_org_;       // org id → its devices
-  std::unordered_map<std::string, Keys> by_identity_;  // user or unit id → its devices
-  std::unordered_map<std::string, Keys> by_feed_;      // feed → devices reading it
-  std::set<std::pair<Instant, Key>> idle_;             // not connected, by last seen
+  using Keys = std::set<const Key*, ByKey>;  // pointing at devices_'s keys
+
+  static Device to_device(const Devices::value_type& kv);
+  static std::string_view identity(const Key& key) {
+    return std::string_view(key).substr(0, key.find('/'));
+  }
+  static bool site_feed(const std::string& feed) { return feed.compare(0, 5, "site/") == 0; }
+  void forget_expired(Instant now);
+  void trim(const std::string& identity);
+  void erase(Devices::iterator it);
+  void index(const Devices::value_type& kv);
+  void unindex(const Devices::value_type& kv);
+  void set_idle(const Devices::value_type& kv);
+  void clear_idle(const Devices::value_type& kv);
+
+  DeviceLimits limits_;
+  std::mutex mu_;
+  Devices devices_;
+  std::unordered_map<std::string, Keys> by_org_;  // org id → its devices
+  // site/ feed → devices reading it: the only feeds a listing filters on (a user's or a
+  // unit's own feed is its identity's range of devices_).
+  std::unordered_map<std::string, Keys> by_site_feed_;
+  std::set<std::pair<Instant, Key>> idle_;  // not connected, by last seen
   std::unordered_map<std::string, std::set<std::pair<Instant, Key>>> idle_by_identity_;
 };
 

@@ -68,7 +68,7 @@ TEST(DeviceRegistry, ConnectedDevicesAreNeverEvicted) {
 
 TEST(DeviceRegistry, ADeviceReconnectingIsOneDeviceAndKeepsItsFeeds) {
   DeviceRegistry reg(DeviceLimits{1, 24h});
-  auto d = device("user_a", "phone", 1s, "org_1", {"user/user_a", "org/org_1"});
+  auto d = device("user_a", "phone", 1s, "org_1", {"user/user_a", "site/site_a"});
   reg.connected(d);
   reg.acked(d.key, "user/user_a", 7, at(2s));
   reg.disconnected(d.key, at(3s));
@@ -78,9 +78,9 @@ TEST(DeviceRegistry, ADeviceReconnectingIsOneDeviceAndKeepsItsFeeds) {
   ASSERT_TRUE(got);
   EXPECT_EQ(got->connections, 1);
   EXPECT_EQ(got->feeds.at("user/user_a").acked_seq, 0);  // the cursor it sent now
-  EXPECT_TRUE(got->feeds.count("org/org_1"));
+  EXPECT_TRUE(got->feeds.count("site/site_a"));
   // Still listed once, under the feed it read before.
-  DeviceFilter scoped{false, {"org/org_1"}, ""};
+  DeviceFilter scoped{false, {"site_a"}, ""};
   EXPECT_EQ(ids(reg.list("org_1", scoped, "", 10, at(5s))), std::vector<std::string>{"phone"});
 }
 
@@ -125,7 +125,7 @@ TEST(DeviceRegistry, AScopedListingMergesHerFeedsAndHerOwnDevices) {
   reg.connected(device("user_o", "console", 1s, "org_1", {"site/site_c", "site/site_a"}));
   reg.connected(device("user_s", "phone", 1s, "org_1", {"user/user_s"}));
   reg.connected(device("user_t", "phone", 1s, "org_1", {"user/user_t"}));
-  DeviceFilter f{false, {"site/site_a", "site/site_c"}, "user_s"};
+  DeviceFilter f{false, {"site_a", "site_c"}, "user_s"};
   auto first = reg.list("org_1", f, "", 2, at(2s));
   ASSERT_TRUE(first.more);
   EXPECT_EQ(first.items[0].key, "user_m/console");
@@ -134,6 +134,41 @@ TEST(DeviceRegistry, AScopedListingMergesHerFeedsAndHerOwnDevices) {
   EXPECT_FALSE(second.more);
   ASSERT_EQ(second.items.size(), 1u);
   EXPECT_EQ(second.items[0].key, "user_s/phone");
+}
+
+// Her own devices are found by their keys ("<identity>/<id>"): a page starts after `after`
+// wherever it falls, an id may hold a slash, and an identity that begins with hers is not hers.
+TEST(DeviceRegistry, AScopedListingPagesThroughHerOwnDevicesByKey) {
+  DeviceRegistry reg(DeviceLimits{3, 24h});
+  for (const char* id : {"phone", "my/tablet", "watch"}) reg.connected(device("user_s", id, 1s));
+  reg.connected(device("user_sa", "phone", 1s));
+  reg.connected(device("user_r", "phone", 1s));
+  DeviceFilter mine{false, {}, "user_s"};
+  std::vector<std::string> seen;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto p = reg.list("org_1", mine, after, 1, at(2s));
+    for (const auto& d : p.items) seen.push_back(d.id);
+    if (!p.more) break;
+    after = p.items.back().key;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"my/tablet", "phone", "watch"}));
+  auto got = reg.get("user_s/my/tablet");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->id, "my/tablet");
+  EXPECT_EQ(got->user_id, "user_s");
+  EXPECT_EQ(got->org_id, "org_1");
+  // Before her keys, and past them.
+  EXPECT_EQ(ids(reg.list("org_1", mine, "user_a", 10, at(2s))).size(), 3u);
+  EXPECT_TRUE(reg.list("org_1", mine, "user_s/watch", 10, at(2s)).items.empty());
+  EXPECT_TRUE(reg.list("org_1", mine, "user_z", 10, at(2s)).items.empty());
+  // The cap (3) counts her devices only: user_sa's phone is not one of them.
+  reg.disconnected("user_s/phone", at(3s));
+  EXPECT_TRUE(reg.get("user_s/phone"));
+  reg.connected(device("user_s", "laptop", 4s));  // a fourth: the idle one goes
+  EXPECT_FALSE(reg.get("user_s/phone"));
+  EXPECT_TRUE(reg.get("user_sa/phone"));
+  EXPECT_EQ(reg.size(), 5u);
 }
 
 }  // namespace
