@@ -164,38 +164,35 @@ void Protocol::begin(Principal who, const std::vector<Want>& wants,
   if (closed_ || sink_.closing()) return;
   hello_done_ = true;
   sink_.hello_accepted();
-  who_ = std::move(who);
+  who_ = Speaker{who.is_unit, who.id, who.org_id};
   session_id_ = new_id("sess");
   json::array feeds;
+  std::vector<std::string> names;
+  feeds_.reserve(wants.size());
   for (std::size_t i = 0; i < wants.size(); ++i) {
     const auto& w = wants[i];
     const auto& head = heads[i].second;
-    feed_names_.push_back(w.feed);
-    auto& f = feeds_[w.feed];
-    f.epoch = head.epoch;
+    names.push_back(w.feed);
     // A cursor from this epoch, still within the retained history, resumes; anything else
     // gets a snapshot.
     bool resumable =
         w.seq >= 0 && w.epoch == head.epoch && w.seq <= head.seq && w.seq + 1 >= head.first_seq;
-    f.next = resumable ? w.seq + 1 : -1;
+    feeds_.push_back(FeedState{w.feed, head.epoch, resumable ? w.seq + 1 : -1});
     feeds.push_back(json::object{
         {"feed", w.feed}, {"epoch", head.epoch}, {"seq", head.seq}, {"resumed", resumable}});
     dev.feeds[w.feed] = DeviceFeed{resumable ? w.seq : 0, head.epoch};
   }
   dev.id = dev.id.empty() ? session_id_ : dev.id;
-  if (dev.kind.empty()) dev.kind = who_.is_unit ? "unit" : "app";
-  dev.org_id = who_.org_id;
-  (who_.is_unit ? dev.unit_id : dev.user_id) = who_.id;
-  if (dev.name.empty()) dev.name = who_.name;
+  if (dev.kind.empty()) dev.kind = who.is_unit ? "unit" : "app";
+  dev.org_id = who.org_id;
+  (who.is_unit ? dev.unit_id : dev.user_id) = who.id;
+  if (dev.name.empty()) dev.name = who.name;
   dev.last_seen = now();
-  dev.key = who_.id + "/" + dev.id;
-  device_id_ = dev.key;
-  svc_.devices.connected(dev);
+  device_id_ = svc_.devices.connected(dev);
   for (const auto& [feed, head] : heads) svc_.hub.note_head(feed, head.seq);
   registered_ = true;
-  svc_.hub.subscribe(
-      &self_, feed_names_,
-      Who{who_.is_unit ? "" : who_.id, who_.is_unit ? who_.id : "", who_.token_hash});
+  svc_.hub.subscribe(&self_, names,
+                     Who{who.is_unit ? "" : who.id, who.is_unit ? who.id : "", who.token_hash});
   svc_.hub.device_event(who_.org_id, device_id_);
   presence(true);
   send_text(json::serialize(
@@ -205,19 +202,25 @@ void Protocol::begin(Principal who, const std::vector<Want>& wants,
                    {"identity", json::object{{"kind", who_.is_unit ? "unit" : "user"},
                                              {"id", who_.id},
                                              {"org_id", who_.org_id},
-                                             {"role", who_.role}}},
+                                             {"role", who.role}}},
                    {"feeds", std::move(feeds)}}));
-  for (const auto& name : feed_names_) {
-    if (feeds_[name].next < 0)
-      snapshot(name);
+  for (const auto& f : feeds_) {
+    if (f.next < 0)
+      snapshot(f.name);
     else
-      fetch(name);
+      fetch(f.name);
   }
+}
+
+Protocol::FeedState* Protocol::find(std::string_view feed) {
+  for (auto& f : feeds_)
+    if (f.name == feed) return &f;
+  return nullptr;
 }
 
 // Reads the feed's whole current state and its head in one transaction.
 void Protocol::snapshot(const std::string& feed) {
-  feeds_[feed].fetching = true;
+  state(feed).fetching = true;
   struct Read {
     Status st = ok();
     std::string text;
@@ -246,7 +249,7 @@ void Protocol::snapshot(const std::string& feed) {
       },
       [this, r, feed] {
         if (!r->st) return fail_store(r->st.error());
-        auto& f = feeds_[feed];
+        auto& f = state(feed);
         f.fetching = false;
         f.next = r->seq + 1;
         count("portier_push_snapshots_sent_total");
@@ -257,7 +260,7 @@ void Protocol::snapshot(const std::string& feed) {
 
 // Reads the changes after what was sent, then keeps reading while there are more.
 void Protocol::fetch(const std::string& feed) {
-  auto& f = feeds_[feed];
+  auto& f = state(feed);
   f.fetching = true;
   struct Read {
     Status st = ok();
@@ -277,7 +280,7 @@ void Protocol::fetch(const std::string& feed) {
       [this, r, feed, batch] {
         if (!r->st) return fail_store(r->st.error());
         if (closed_) return;
-        auto& f = feeds_[feed];
+        auto& f = state(feed);
         f.fetching = false;
         for (auto& e : r->entries) {
           // Pruned history under a resuming cursor: start over from a snapshot.
@@ -286,7 +289,7 @@ void Protocol::fetch(const std::string& feed) {
           // (what was read and not sent is read again then).
           if (queue_half_full()) {
             f.fetching = true;  // live changes wait too
-            stalled_.insert(feed);
+            f.stalled = true;
             return;
           }
           send_change(feed, f, e.seq, std::make_shared<const std::string>(std::move(e.body)));
@@ -296,17 +299,19 @@ void Protocol::fetch(const std::string& feed) {
 }
 
 void Protocol::on_drained() {
-  if (stalled_.empty() || queue_half_full() || sink_.closing()) return;
-  auto feeds = std::move(stalled_);
-  stalled_.clear();
-  for (const auto& f : feeds) fetch(f);
+  if (queue_half_full() || sink_.closing()) return;
+  for (auto& f : feeds_)
+    if (f.stalled) {
+      f.stalled = false;
+      fetch(f.name);
+    }
 }
 
 void Protocol::on_live(const sync::FeedChange& c) {
   if (!hello_done_ || sink_.closing()) return;
-  auto it = feeds_.find(c.feed);
-  if (it == feeds_.end()) return;
-  auto& f = it->second;
+  auto* found = find(c.feed);
+  if (!found) return;
+  auto& f = *found;
   if (f.fetching || f.next < 0) {
     f.live_high = std::max(f.live_high, c.seq);
     return;
@@ -333,11 +338,11 @@ void Protocol::on_ack(const json::object& o) {
   const auto* seq = o.if_contains("seq");
   if (!feed || !feed->is_string() || !seq || !seq->is_int64())
     return send_error("bad_message", "ack is {type: \"ack\", feed, seq}");
-  auto it = feeds_.find(std::string(feed->as_string()));
-  if (it == feeds_.end()) return send_error("bad_feed", "not a feed of this session");
-  if (seq->as_int64() < 0 || seq->as_int64() >= it->second.next)
+  const auto* f = find(feed->as_string());
+  if (!f) return send_error("bad_feed", "not a feed of this session");
+  if (seq->as_int64() < 0 || seq->as_int64() >= f->next)
     return send_error("bad_ack", "ack a seq you received");
-  svc_.devices.acked(device_id_, it->first, seq->as_int64(), now());
+  svc_.devices.acked(device_id_, f->name, seq->as_int64(), now());
   svc_.hub.device_event(who_.org_id, device_id_);
 }
 

@@ -8,9 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -111,15 +109,25 @@ class Protocol {
     std::int64_t seq = -1;  // -1: no cursor, send a snapshot
   };
   struct FeedState {
+    std::string name;
     std::string epoch;
     std::int64_t next = 1;       // the next seq to send
     std::int64_t live_high = 0;  // the highest seq heard live while fetching
     bool fetching = false;
+    bool stalled = false;  // its catch-up waits for the queue to drain
+  };
+  // Who is speaking, as far as the session needs it after the hello.
+  struct Speaker {
+    bool is_unit = false;
+    std::string id;  // user or unit id
+    std::string org_id;
   };
 
   void on_hello(const boost::json::object& o);
   void begin(Principal who, const std::vector<Want>& wants,
              const std::vector<std::pair<std::string, FeedHead>>& heads, Device dev);
+  FeedState* find(std::string_view feed);
+  FeedState& state(const std::string& feed) { return *find(feed); }  // one it reads
   void snapshot(const std::string& feed);
   void fetch(const std::string& feed);
   void send_change(const std::string& feed, FeedState& f, std::int64_t seq,
@@ -140,11 +148,11 @@ class Protocol {
   Sink& sink_;
   Subscriber& self_;
   bool hello_done_ = false, hello_pending_ = false, registered_ = false, closed_ = false;
-  Principal who_;
+  Speaker who_;
   std::string session_id_, device_id_;
-  std::vector<std::string> feed_names_;
-  std::map<std::string, FeedState> feeds_;
-  std::set<std::string> stalled_;  // feeds whose catch-up waits for the queue to drain
+  // The feeds it reads, in the hello's order (at most max_feeds: looked up by a scan). An
+  // idle session holds thousands of these: every byte counts (docs/architecture.md).
+  std::vector<FeedState> feeds_;
 };
 
 }  // namespace portier::push
