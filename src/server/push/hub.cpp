@@ -50,6 +50,9 @@ void Hub::subscribe(Subscriber* s, const std::vector<std::string>& feeds, const 
     auto it = all_.find(s);
     if (it == all_.end()) return;  // it left while its hello was checked
     auto& e = it->second;
+    // Exactly what it will hold: thousands of idle sessions keep this vector.
+    e.listed.reserve(e.listed.size() + feeds.size() + !who.user_id.empty() + !who.unit_id.empty() +
+                     !who.token_hash.empty());
     for (const auto& f : feeds) list(e, by_feed_, f);
     if (!who.user_id.empty()) list(e, by_user_, who.user_id);
     if (!who.unit_id.empty()) list(e, by_unit_, who.unit_id);
