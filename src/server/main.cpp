@@ -23,6 +23,7 @@
 #include "server/http/http_server.hpp"
 #include "server/http/upgrade.hpp"
 #include "server/invitation_sweeper.hpp"
+#include "server/memory_trim.hpp"
 #include "server/push/gateway.hpp"
 #include "server/static_files.hpp"
 #include "store/sqlite_store.hpp"
@@ -143,6 +144,9 @@ int serve(const std::string& dir, const std::string& listen, bool demo, unsigned
   // keep opening meanwhile).
   sync::FanOut fanout(*store, [&gateway] { return gateway.delivering(); });
   fanout.start();
+  // What a burst freed goes back to the OS once the process grew (glibc would keep it).
+  MemoryTrim trim(std::chrono::seconds(2), std::int64_t{64} << 20, &metrics);
+  trim.start();
   metrics.gauge("portier_push_sessions",
                 [&gateway] { return static_cast<double>(gateway.sessions()); });
   StaticFiles web(web_root);
