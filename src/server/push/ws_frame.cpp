@@ -90,8 +90,7 @@ bool valid_close_code(std::uint16_t c) {
 
 void FrameReader::fail(FrameHandler& h, std::uint16_t code, std::string_view why) {
   done_ = true;
-  partial_ = {};
-  control_ = {};
+  spill_.reset();
   h.on_ws_fail(code, why);
 }
 
@@ -142,7 +141,7 @@ bool FrameReader::begin_frame(FrameHandler& h) {
     default:
       return fail(h, kProtocolError, "unknown opcode"), false;
   }
-  if (left_ > max_message_ || partial_.size() + left_ > max_message_)
+  if (left_ > max_message_ || (spill_ ? spill_->partial.size() : 0) + left_ > max_message_)
     return fail(h, kTooBig, "message too big"), false;
   return true;
 }
@@ -166,7 +165,7 @@ void FrameReader::end_frame(FrameHandler& h, std::string_view payload) {
         if (!valid_utf8(payload.substr(2))) return fail(h, kBadData, "close reason is not UTF-8");
       }
       done_ = true;
-      partial_ = {};
+      spill_.reset();
       return h.on_ws_close(code);
     }
     case 9:
@@ -201,11 +200,13 @@ void FrameReader::feed(char* data, std::size_t size, FrameHandler& h) {
     data += take;
     size -= take;
     left_ -= take;
-    std::string& keep = is_control(op_) ? control_ : partial_;
-    if (left_ == 0 && keep.empty() && (is_control(op_) || fin_)) {
+    bool kept = spill_ && !(is_control(op_) ? spill_->control : spill_->partial).empty();
+    if (left_ == 0 && !kept && (is_control(op_) || fin_)) {
       end_frame(h, chunk);  // the common case: a whole frame in one read, no copy
       continue;
     }
+    if (!spill_) spill_ = std::make_unique<Spill>();
+    std::string& keep = is_control(op_) ? spill_->control : spill_->partial;
     keep.append(chunk);
     if (left_ > 0) return;  // the read ended inside the payload
     if (!is_control(op_) && !fin_) {
@@ -214,6 +215,7 @@ void FrameReader::feed(char* data, std::size_t size, FrameHandler& h) {
     }
     std::string whole = std::move(keep);
     keep = {};
+    if (spill_->partial.empty() && spill_->control.empty()) spill_.reset();
     end_frame(h, whole);
   }
 }

@@ -14,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -92,9 +93,13 @@ class FrameReader {
   std::array<std::uint8_t, 4> mask_{};
   std::uint8_t mask_at_ = 0;
   std::uint64_t left_ = 0;  // payload bytes of this frame not yet read
-  // Only while a message or control frame spans reads (an idle session keeps nothing).
-  std::string partial_;
-  std::string control_;
+  // Only while a message or control frame spans reads: an idle session keeps nothing, not
+  // even two empty strings.
+  struct Spill {
+    std::string partial;  // a message's frames so far
+    std::string control;  // a control frame's payload so far
+  };
+  std::unique_ptr<Spill> spill_;
 };
 
 }  // namespace portier::push::ws
