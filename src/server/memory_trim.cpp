@@ -1,6 +1,7 @@
 #include "server/memory_trim.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -45,19 +46,33 @@ void MemoryTrim::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::chrono::microseconds cpu_time() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto us = [](const timeval& t) {
+    return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+  };
+  return us(u.ru_utime) + us(u.ru_stime);
+}
+
 std::int64_t MemoryTrim::check() {
   auto now = resident_bytes();
+  auto at = std::chrono::steady_clock::now();
+  auto cpu = cpu_time();
   if (baseline_ < 0 || now < baseline_) baseline_ = now;  // the first look, or it shrank
-  // A burst still growing the process is left alone: its memory is in use.
+  // A burst still growing the process is left alone (its memory is in use), and so is a busy
+  // process (the trim would hold up its allocations).
   bool steady = last_ >= 0 && now - last_ < kSteady;
+  bool quiet = last_ >= 0 && (cpu - last_cpu_) * 10 < at - last_at_;  // under 10% of a core
   last_ = now;
-  if (!steady || now - baseline_ < growth_) return 0;
+  last_at_ = at;
+  last_cpu_ = cpu;
+  if (!steady || !quiet || now - baseline_ < growth_) return 0;
 #if defined(__GLIBC__)
-  auto started = std::chrono::steady_clock::now();
   malloc_trim(0);
   baseline_ = last_ = resident_bytes();
   auto released = std::max<std::int64_t>(0, now - baseline_);
-  auto took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
+  auto took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - at);
   if (metrics_) {
     metrics_->count("portier_memory_trims_total");
     metrics_->count("portier_memory_trimmed_bytes_total", "", static_cast<std::uint64_t>(released));
