@@ -14,7 +14,7 @@ namespace {
 
 // 64 MB in 4 KiB blocks, touched, then all freed but every 64th: free() alone cannot give the
 // pages back (kept blocks sit between them); a trim can.
-std::vector<std::unique_ptr<char[]>> fragmented_heap() {
+[[maybe_unused]] std::vector<std::unique_ptr<char[]>> fragmented_heap() {
   std::vector<std::unique_ptr<char[]>> blocks(16384);
   for (auto& b : blocks) {
     b.reset(new char[4096]);
@@ -25,7 +25,7 @@ std::vector<std::unique_ptr<char[]>> fragmented_heap() {
   return kept;
 }
 
-void busy_for(std::chrono::milliseconds d) {
+[[maybe_unused]] void busy_for(std::chrono::milliseconds d) {
   auto until = std::chrono::steady_clock::now() + d;
   volatile std::uint64_t spin = 0;
   while (std::chrono::steady_clock::now() < until) spin = spin + 1;
