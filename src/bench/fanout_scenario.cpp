@@ -36,22 +36,10 @@ json::object Run::fanout(std::size_t n) {
     m.connect("mqtt", m.mosquitto->port(), m.plain_specs(n, true), "mosquitto");
     MqttPublisher pub(m.mosquitto->port());
     std::vector<Shot> shots;
-    for (int r = 0; r <= m.o.repeat; ++r) {
-      Shot s;
-      m.quiesce(m.mosquitto->pid());
-      auto t = ++m.tag;
-      m.fleet->arm(t);
-      auto cpu0 = sample_process(m.mosquitto->pid());
-      auto client0 = m.fleet->stats();
-      auto t0 = pub.publish("bench/fanout", tagged_payload(t, bytes));
-      auto times = m.fleet->wait(m.loss_timeout());
-      auto cpu1 = sample_process(m.mosquitto->pid());
-      auto client1 = m.fleet->stats();
-      s.lat = latencies(times.at, t0);
-      s.server_cpu_ms = static_cast<double>(cpu1.cpu_us - cpu0.cpu_us) / 1e3;
-      s.client_cpu_ms = static_cast<double>(client1.cpu_us - client0.cpu_us) / 1e3;
-      shots.push_back(s);
-    }
+    for (int r = 0; r <= m.o.repeat; ++r)
+      shots.push_back(m.peer_shot(m.mosquitto->pid(), [&](std::int64_t t) {
+        return pub.publish("bench/fanout", tagged_payload(t, bytes));
+      }));
     m.check_client("mosquitto fanout");
     m.fleet->close();
     out["mosquitto"] = shots_json(shots, false);
@@ -63,23 +51,12 @@ json::object Run::fanout(std::size_t n) {
     if (!m.floor->wait_count(n, 30s)) throw std::runtime_error("floor: not every socket accepted");
     std::vector<Shot> shots;
     json::array write_us;
-    for (int r = 0; r <= m.o.repeat; ++r) {
-      Shot s;
-      m.quiesce(m.floor->pid());
-      auto t = ++m.tag;
-      m.fleet->arm(t);
-      auto cpu0 = sample_process(m.floor->pid());
-      auto client0 = m.fleet->stats();
-      auto t0 = now_ns();
-      write_us.push_back(m.floor->send(bytes, t));
-      auto times = m.fleet->wait(m.loss_timeout());
-      auto cpu1 = sample_process(m.floor->pid());
-      auto client1 = m.fleet->stats();
-      s.lat = latencies(times.at, t0);
-      s.server_cpu_ms = static_cast<double>(cpu1.cpu_us - cpu0.cpu_us) / 1e3;
-      s.client_cpu_ms = static_cast<double>(client1.cpu_us - client0.cpu_us) / 1e3;
-      shots.push_back(s);
-    }
+    for (int r = 0; r <= m.o.repeat; ++r)
+      shots.push_back(m.peer_shot(m.floor->pid(), [&](std::int64_t t) {
+        auto t0 = now_ns();
+        write_us.push_back(m.floor->send(bytes, t));
+        return t0;
+      }));
     m.check_client("floor fanout");
     m.fleet->close();
     m.floor->close_all();

@@ -235,6 +235,25 @@ struct Run::Impl {
     return s;
   }
 
+  // One send to a peer (Mosquitto, the floor) once it is quiet, and the fleet's receipts:
+  // `send(tag)` sends the tagged payload and returns when it did (ns).
+  Shot peer_shot(pid_t pid, const std::function<std::int64_t(std::int64_t)>& send) {
+    Shot s;
+    quiesce(pid);
+    auto t = ++tag;
+    fleet->arm(t);
+    auto cpu0 = sample_process(pid);
+    auto client0 = fleet->stats();
+    auto t0 = send(t);
+    auto times = fleet->wait(loss_timeout());
+    auto cpu1 = sample_process(pid);
+    auto client1 = fleet->stats();
+    s.lat = latencies(times.at, t0);
+    s.server_cpu_ms = static_cast<double>(cpu1.cpu_us - cpu0.cpu_us) / 1e3;
+    s.client_cpu_ms = static_cast<double>(client1.cpu_us - client0.cpu_us) / 1e3;
+    return s;
+  }
+
   void check_client(const std::string& what) {
     auto st = fleet->stats(true);
     if (st.gaps > 0 || st.errors > 0)
