@@ -20,14 +20,15 @@ namespace json = boost::json;
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
 
-namespace {
-struct OpenRec {
-  std::int64_t sent = -1, answered = -1;
-  int status = 0;
-};
-}  // namespace
-
 struct Worker::Impl {
+  // One open of the open scenario: when it was sent and answered, and how. (Nested, not in an
+  // anonymous namespace: the unity build puts this file after others, and GCC then rejects a
+  // member of internal-linkage type.)
+  struct OpenRec {
+    std::int64_t sent = -1, answered = -1;
+    int status = 0;
+  };
+
   explicit Impl(Worker& w, int threads) : w(w) {
     for (int i = 0; i < threads; ++i) {
       ctxs.push_back(std::make_unique<net::io_context>(1));
